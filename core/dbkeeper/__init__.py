@@ -1,0 +1,88 @@
+"""dbkeeper: keep databases healthy over their whole life.
+
+The public API is re-exported here lazily (PEP 562), so ``import dbkeeper``
+and the CLI start fast: a name's module is imported the first time the name
+is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from dbkeeper._version import __version__
+
+#: Marker for plugin hook implementations: ``@dbkeeper.hookimpl``.
+hookimpl = pluggy.HookimplMarker("dbkeeper")
+
+_EXPORTS: dict[str, str] = {
+    "DatabaseManager": "dbkeeper.manager",
+    "manage_databases": "dbkeeper.manager",
+    "DatabaseConnection": "dbkeeper.connection",
+    "DatabaseType": "dbkeeper.connection",
+    "Transaction": "dbkeeper.connection",
+    "QueryResult": "dbkeeper.result",
+    "DatabaseURL": "dbkeeper.urls",
+    "Dialect": "dbkeeper.dialect",
+    "Capabilities": "dbkeeper.dialect",
+    "QueryPlan": "dbkeeper.dialect",
+    "TableInfo": "dbkeeper.introspection",
+    "ColumnInfo": "dbkeeper.introspection",
+    "IndexInfo": "dbkeeper.introspection",
+    "ForeignKeyInfo": "dbkeeper.introspection",
+    "DbKeeperError": "dbkeeper.errors",
+    "ConfigurationError": "dbkeeper.errors",
+    "UnsupportedDatabaseError": "dbkeeper.errors",
+    "UnsupportedOperationError": "dbkeeper.errors",
+    "PluginError": "dbkeeper.errors",
+    "ConnectionError": "dbkeeper.errors",
+    "ConnectionLostError": "dbkeeper.errors",
+    "PoolTimeoutError": "dbkeeper.errors",
+    "QueryError": "dbkeeper.errors",
+    "IntegrityError": "dbkeeper.errors",
+    "ClosedError": "dbkeeper.errors",
+    "resolve_workspace": "dbkeeper.workspace",
+    "load_config": "dbkeeper.config",
+    "get_registry": "dbkeeper.plugins",
+}
+
+__all__ = ["__version__", "hookimpl", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from dbkeeper.config import load_config
+    from dbkeeper.connection import DatabaseConnection, DatabaseType, Transaction
+    from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
+    from dbkeeper.errors import (
+        ClosedError,
+        ConfigurationError,
+        ConnectionError,
+        ConnectionLostError,
+        DbKeeperError,
+        IntegrityError,
+        PluginError,
+        PoolTimeoutError,
+        QueryError,
+        UnsupportedDatabaseError,
+        UnsupportedOperationError,
+    )
+    from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
+    from dbkeeper.manager import DatabaseManager, manage_databases
+    from dbkeeper.plugins import get_registry
+    from dbkeeper.result import QueryResult
+    from dbkeeper.urls import DatabaseURL
+    from dbkeeper.workspace import resolve_workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dbkeeper' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

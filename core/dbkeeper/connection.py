@@ -1,0 +1,761 @@
+"""``DatabaseConnection``: one named database, its connection pool and its hot path.
+
+A connection object is cheap until :meth:`DatabaseConnection.connect` builds
+its pool (SQLAlchemy's ``QueuePool`` over raw DBAPI connections, with
+autocommit on and no reset-on-return round trip). ``execute`` checks a raw
+connection out, runs one statement with the driver's own cursor, and builds
+a :class:`~dbkeeper.result.QueryResult`; nothing else sits on that path but a
+timer, counters and a cached placeholder rewrite.
+
+Transactions (:meth:`DatabaseConnection.transaction`) pin one pooled
+connection to the calling thread; ``execute`` calls made on that thread while
+the block is open run inside it, and nested blocks become savepoints.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.errors import (
+    ClosedError,
+    ConfigurationError,
+    ConnectionError,
+    ConnectionLostError,
+    DbKeeperError,
+    IntegrityError,
+    PoolTimeoutError,
+    QueryError,
+)
+from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.redaction import redact
+from dbkeeper.result import QueryResult
+from dbkeeper.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
+    from dbkeeper.introspection import TableInfo
+
+logger = logging.getLogger("dbkeeper")
+_DEBUG = logging.DEBUG
+_READ_ONLY_PREFIXES = ("select", "with", "show", "explain", "pragma", "values", "describe", "table")
+
+
+class DatabaseType(enum.Enum):
+    """Kinds of database dbkeeper knows by name; plugins may serve ``CUSTOM`` ones."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+    MYSQL = "mysql"
+    MONGODB = "mongodb"
+    REDIS = "redis"
+    CUSTOM = "custom"
+
+    @classmethod
+    def coerce(cls, value: DatabaseType | str) -> DatabaseType:
+        """Accept an enum member, its value or its name (any case)."""
+        if isinstance(value, DatabaseType):
+            return value
+        text = str(value).lower()
+        aliases = {"postgres": "postgresql", "mariadb": "mysql"}
+        text = aliases.get(text, text)
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.CUSTOM
+
+
+_SCHEME_FOR_TYPE = {
+    DatabaseType.SQLITE: "sqlite",
+    DatabaseType.POSTGRESQL: "postgresql",
+    DatabaseType.MYSQL: "mysql",
+    DatabaseType.MONGODB: "mongodb",
+    DatabaseType.REDIS: "redis",
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(repr=False, eq=False)
+class DatabaseConnection:
+    """A named database plus the pool that serves it.
+
+    Build one from a URL with :meth:`from_url`, or from fields (the seed
+    API). ``connection_string``, when given, wins over the individual fields.
+    ``password`` and ``connection_string`` never appear in ``repr()``/``str()``.
+    ``connection_pool_size``, ``max_overflow``, ``pool_timeout`` (checkout
+    wait), ``pool_recycle`` and ``pre_ping`` configure the pool;
+    ``connection_timeout`` bounds each connection attempt and ``max_retries``
+    how often establishing one is retried.
+    """
+
+    name: str
+    db_type: DatabaseType | str = DatabaseType.SQLITE
+    database: str = ""
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_mode: str | None = None
+    connection_pool_size: int = 5
+    connection_timeout: float = 30.0
+    max_retries: int = 3
+    connection_string: str | None = field(default=None, repr=False)
+    created_at: datetime = field(default_factory=_utcnow)
+    max_overflow: int = 10
+    pool_timeout: float = 30.0
+    pool_recycle: float | None = 3600.0
+    pre_ping: bool = False
+    retry_on_disconnect: bool = True
+
+    _url: DatabaseURL = field(init=False, repr=False)
+    _dialect: Dialect | None = field(init=False, default=None, repr=False)
+    _pool: Pool | None = field(init=False, default=None, repr=False)
+    _engine: Engine | None = field(init=False, default=None, repr=False)
+    _local: threading.local = field(init=False, repr=False)
+    _stats_lock: threading.Lock = field(init=False, repr=False)
+    _server_version: str | None = field(init=False, default=None, repr=False)
+    _sa_timeout: type[BaseException] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.db_type = DatabaseType.coerce(self.db_type)
+        if self.connection_string:
+            url = DatabaseURL.parse(self.connection_string)
+            self.db_type = DatabaseType.coerce(url.scheme)
+            self.database = url.database or self.database
+            self.host, self.port, self.username = url.host, url.port, url.username
+            self.password = url.password
+            self.ssl_mode = url.options.get("sslmode", self.ssl_mode)
+        else:
+            scheme = _SCHEME_FOR_TYPE.get(self.db_type)
+            if scheme is None:
+                raise ConfigurationError(
+                    f"connection {self.name!r}: db_type {self.db_type} needs a connection_string "
+                    "(its plugin defines the URL scheme)"
+                )
+            query = (("sslmode", self.ssl_mode),) if self.ssl_mode else ()
+            url = DatabaseURL(scheme=scheme, username=self.username, password=self.password, host=self.host,
+                              port=self.port, database=self.database or None, query=query)
+        if self.connection_pool_size < 1:
+            raise ConfigurationError(f"connection {self.name!r}: connection_pool_size must be at least 1")
+        self._url = url
+        self._local = threading.local()
+        self._stats_lock = threading.Lock()
+        self.queries_executed = 0
+        self.errors = 0
+        self.total_time = 0.0
+        self.reconnects = 0
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_url(cls, url: str | DatabaseURL, name: str | None = None, **options: Any) -> DatabaseConnection:
+        """Build a connection from a URL; ``options`` are pool settings (see the class doc)."""
+        parsed = DatabaseURL.parse(url)
+        if name is None:
+            from dbkeeper.config import default_connection_name
+
+            name = default_connection_name(parsed)
+        aliases = {"pool_size": "connection_pool_size"}
+        kwargs = {aliases.get(k, k): v for k, v in options.items()}
+        if "connect_timeout" in parsed.options and "connection_timeout" not in kwargs:
+            kwargs["connection_timeout"] = float(parsed.options["connect_timeout"])
+        conn = cls(name=name, connection_string=parsed.render(hide_password=False), **kwargs)
+        conn._url = parsed
+        return conn
+
+    @property
+    def url(self) -> DatabaseURL:
+        """The parsed URL (its ``repr`` masks the password)."""
+        return self._url
+
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect serving this connection (resolved through the plugin registry)."""
+        if self._dialect is None:
+            from dbkeeper.plugins import get_registry
+
+            self._dialect = get_registry().dialect_for_url(self._url)
+        return self._dialect
+
+    @property
+    def is_connected(self) -> bool:
+        """True between :meth:`connect` and :meth:`disconnect`."""
+        return self._pool is not None
+
+    def get_connection_string(self, *, include_password: bool = False) -> str:
+        """The URL as text; the password is masked unless ``include_password`` is true."""
+        return self._url.render(hide_password=not include_password)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._pool is not None else "disconnected"
+        return (f"DatabaseConnection(name={self.name!r}, db_type={self.db_type.value!r}, "  # type: ignore[union-attr]
+                f"url={self._url.render()!r}, {state})")
+
+    __str__ = __repr__
+
+    # -- lifecycle -------------------------------------------------------------------
+    def connect(self) -> DatabaseConnection:
+        """Build the pool and open (and test) the first connection. Idempotent."""
+        if self._pool is not None:
+            return self
+        from sqlalchemy.exc import TimeoutError as SATimeout
+        from sqlalchemy.pool import QueuePool
+
+        dialect = self.dialect
+        self._sa_timeout = SATimeout
+        single = dialect.single_connection(self._url)
+        pool = QueuePool(
+            self._create_raw_connection,
+            pool_size=1 if single else self.connection_pool_size,
+            max_overflow=0 if single else self.max_overflow,
+            timeout=self.pool_timeout,
+            recycle=-1 if single or not self.pool_recycle else int(self.pool_recycle),
+            pre_ping=self.pre_ping,
+            reset_on_return=None,
+        )
+        try:
+            fairy = pool.connect()
+        except DbKeeperError:
+            pool.dispose()
+            raise
+        try:
+            self._server_version = dialect.server_version(fairy.dbapi_connection)
+        except Exception as exc:
+            fairy.invalidate()
+            pool.dispose()
+            raise self._connection_error(exc) from None
+        finally:
+            fairy.close()
+        self._pool = pool
+        logger.debug("connected %s (%s, server %s)", self.name, self._url.render(), self._server_version)
+        return self
+
+    def _create_raw_connection(self) -> DBAPIConnection:
+        """Pool creator: open one DBAPI connection through the connect hook, with retries."""
+        from dbkeeper.plugins import get_registry
+
+        hook = get_registry().hook
+        attempts = max(1, self.max_retries + 1)
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                return hook.dbkeeper_connect(
+                    dialect=self.dialect, url=self._url,
+                    options={"timeout": self.connection_timeout, "autocommit": True},
+                )
+            except DbKeeperError:
+                raise
+            except Exception as exc:
+                if attempt + 1 >= attempts or not self._worth_retrying(exc):
+                    raise self._connection_error(exc) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _worth_retrying(self, exc: BaseException) -> bool:
+        text = str(exc).lower()
+        permanent = ("password", "authentication", "access denied", "does not exist", "unknown database",
+                     "no such", "unable to open")
+        return not any(word in text for word in permanent)
+
+    def disconnect(self) -> None:
+        """Close every pooled connection. The object can :meth:`connect` again later."""
+        pool, self._pool = self._pool, None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+        if pool is not None:
+            pool.dispose()
+            logger.debug("disconnected %s", self.name)
+
+    close = disconnect
+
+    def __enter__(self) -> DatabaseConnection:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+    # -- error mapping ------------------------------------------------------------------
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self._url.password, self.password)
+
+    def _connection_error(self, exc: BaseException) -> ConnectionError:
+        message = redact(str(exc).strip(), self._secrets())
+        return ConnectionError(f"cannot connect to {self.name} ({self._url.render()}): {message}")
+
+    def _query_error(self, exc: BaseException, query: str) -> DbKeeperError:
+        message = redact(str(exc).strip(), self._secrets())
+        dialect = self.dialect
+        if dialect.is_disconnect(exc):
+            return ConnectionLostError(f"connection to {self.name} was lost: {message}")
+        code = dialect.error_code(exc)
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        kind = IntegrityError if "IntegrityError" in names else QueryError
+        return kind(f"{self.name}: {message} (statement: {_shorten(query)})", sqlstate=code)
+
+    # -- the hot path -----------------------------------------------------------------
+    def _checkout(self) -> Any:
+        pool = self._pool
+        if pool is None:
+            raise ClosedError(f"connection {self.name!r} is not connected; call connect() first")
+        try:
+            return pool.connect()
+        except self._sa_timeout:
+            raise PoolTimeoutError(
+                f"no pooled connection to {self.name} became free within {self.pool_timeout:g} s "
+                f"(pool size {self.connection_pool_size}, overflow {self.max_overflow}); raise the pool size "
+                "or release connections sooner"
+            ) from None
+        except DbKeeperError:
+            raise
+        except Exception as exc:
+            raise self._connection_error(exc) from None
+
+    def _prepare(self, query: str, params: Any) -> str:
+        dialect = self.dialect
+        if params is None or dialect.paramstyle != "pyformat":
+            return query
+        if isinstance(params, Mapping):
+            return to_pyformat(query, named=True, backslash_escapes=dialect.backslash_escapes) if ":" in query else query
+        return to_pyformat(query, named=False, backslash_escapes=dialect.backslash_escapes) if "?" in query else query
+
+    def _run(self, raw: DBAPIConnection, query: str, params: Any) -> QueryResult:
+        """Run one statement on ``raw`` and build its result. Raises driver exceptions."""
+        sql = self._prepare(query, params)
+        cursor = raw.cursor()
+        start = time.perf_counter()
+        try:
+            if params is None:
+                cursor.execute(sql)
+            else:
+                cursor.execute(sql, params)
+            description = cursor.description
+            if description:
+                columns = [d[0] for d in description]
+                rows = [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
+            else:
+                columns, rows = [], []
+            result = QueryResult(rows, columns, self.dialect.cursor_rowcount(cursor),
+                                 self.dialect.lastrowid(cursor), 0.0)
+        finally:
+            cursor.close()
+        elapsed = time.perf_counter() - start
+        result.execution_time = elapsed
+        with self._stats_lock:
+            self.queries_executed += 1
+            self.total_time += elapsed
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug("%s: %.3f ms, %d rows: %s", self.name, elapsed * 1000, result.row_count, _shorten(query))
+        return result
+
+    def execute(self, query: str, params: Any = None) -> QueryResult:
+        """Run one statement and return its :class:`QueryResult`.
+
+        Placeholders: the driver's own (``%s``/``%(name)s`` on PostgreSQL and
+        MySQL, ``?``/``:name`` on SQLite) or the portable ``?`` and ``:name``
+        everywhere. Inside :meth:`transaction` on this thread the statement
+        joins the open transaction. Outside one, a statement that fails
+        because the connection died is retried once on a fresh connection
+        when the database proves it never ran it, or when it only reads.
+        """
+        stack = self._local.__dict__.get("stack")
+        if stack:
+            return stack[-1].execute(query, params)
+        for attempt in (0, 1):
+            fairy = self._checkout()
+            try:
+                return self._run(fairy.dbapi_connection, query, params)
+            except Exception as exc:
+                self._count_error()
+                if self.dialect.is_disconnect(exc):
+                    fairy.invalidate()
+                    self._after_disconnect()
+                    if attempt == 0 and self.retry_on_disconnect and self._safe_to_retry(exc, query):
+                        logger.warning("%s: connection lost, retrying once on a new connection", self.name)
+                        continue
+                raise self._query_error(exc, query) from None
+            finally:
+                fairy.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _safe_to_retry(self, exc: BaseException, query: str) -> bool:
+        if self.dialect.statement_not_executed(exc):
+            return True
+        return query.lstrip().lower().startswith(_READ_ONLY_PREFIXES)
+
+    def _after_disconnect(self) -> None:
+        """A dead connection usually means the server restarted: drop the idle ones too."""
+        self.reconnects += 1
+        pool = self._pool
+        if pool is not None:
+            pool.dispose()
+
+    def _count_error(self) -> None:
+        with self._stats_lock:
+            self.errors += 1
+
+    def execute_query(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        """Seed API: run ``query`` and return its rows as dicts."""
+        return self.execute(query, params).rows
+
+    def execute_many(self, query: str, params_list: Iterable[Any]) -> QueryResult:
+        """Run ``query`` once per parameter set, atomically, in one transaction."""
+        with self.transaction() as tx:
+            return tx.execute_many(query, params_list)
+
+    def bulk_insert(self, table: str | Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]],
+                    columns: Sequence[str] | None = None) -> int:
+        """Insert many rows using the database's fastest safe path; return how many.
+
+        ``rows`` are sequences in ``columns`` order, or dicts (``columns``
+        then defaults to the first row's keys). Atomic: all rows or none.
+        """
+        with self.transaction() as tx:
+            return tx.bulk_insert(table, rows, columns)
+
+    # -- transactions ---------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Run a block in one transaction; nested blocks become savepoints.
+
+        Commits when the block ends normally, rolls back when it raises (the
+        exception propagates). The yielded :class:`Transaction` runs
+        statements on the pinned connection; plain ``execute`` calls on this
+        thread join it too.
+        """
+        stack: list[Transaction] = self._local.__dict__.setdefault("stack", [])
+        if stack:
+            with stack[-1].savepoint() as nested:
+                yield nested
+            return
+        fairy = self._checkout()
+        tx = Transaction(self, fairy.dbapi_connection, depth=0)
+        try:
+            tx._begin()
+        except Exception as exc:
+            broken = self.dialect.is_disconnect(exc)
+            if broken:
+                fairy.invalidate()
+                self._after_disconnect()
+            fairy.close()
+            raise self._query_error(exc, "BEGIN") from None
+        stack.append(tx)
+        try:
+            yield tx
+        except BaseException:
+            stack.pop()
+            tx._finish(commit=False, fairy=fairy)
+            raise
+        else:
+            stack.pop()
+            tx._finish(commit=True, fairy=fairy)
+
+    # -- introspection and information ---------------------------------------------------------
+    def sqlalchemy_engine(self) -> Engine:
+        """A SQLAlchemy engine for reflection and DDL compilation (created on first use).
+
+        It opens its own connections through the connect hook, except for
+        single-connection databases (SQLite ``:memory:``), where it borrows
+        the pooled one so it sees the same data.
+        """
+        if self._engine is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool, QueuePool
+
+            name = self.dialect.sqlalchemy_name
+            if name is None:
+                from dbkeeper.errors import UnsupportedOperationError
+
+                raise UnsupportedOperationError(f"dialect {self.dialect.name!r} has no SQLAlchemy dialect")
+            if self.dialect.single_connection(self._url):
+                self._engine = create_engine(f"{name}://", creator=self._checkout, poolclass=NullPool)
+            else:
+                self._engine = create_engine(f"{name}://", creator=self._create_raw_connection,
+                                             poolclass=QueuePool, pool_size=1, max_overflow=2)
+        return self._engine
+
+    def get_tables(self) -> list[str]:
+        """Names of the user tables, sorted."""
+        self._require_connected()
+        return self.dialect.table_names(self)
+
+    def introspect(self, tables: Sequence[str] | None = None) -> list[TableInfo]:
+        """Describe tables through the introspect hook (every table when ``tables`` is None)."""
+        from dbkeeper.plugins import get_registry
+
+        self._require_connected()
+        result: list[TableInfo] = get_registry().hook.dbkeeper_introspect(
+            dialect=self.dialect, connection=self, tables=list(tables) if tables is not None else None)
+        return result
+
+    def get_table_info(self, table: str) -> dict[str, Any]:
+        """Columns, primary key, indexes, foreign keys and row count of ``table``."""
+        info = self.introspect([table])[0]
+        data = info.to_dict()
+        count = self.execute(f"SELECT COUNT(*) AS n FROM {self.dialect.qualify(table)}").scalar()
+        data["row_count"] = int(count or 0)
+        return data
+
+    def explain(self, query: str, params: Any = None) -> QueryPlan:
+        """The database's plan for ``query`` (through the explain hook)."""
+        from dbkeeper.plugins import get_registry
+
+        self._require_connected()
+        plan: QueryPlan = get_registry().hook.dbkeeper_explain(dialect=self.dialect, connection=self,
+                                                               query=query, params=params)
+        return plan
+
+    def health_check(self) -> dict[str, Any]:
+        """Status (``healthy``/``unhealthy``), round-trip latency, server version; never raises."""
+        report: dict[str, Any] = {
+            "name": self.name, "dialect": None, "database": self._url.database,
+            "status": "unhealthy", "latency_ms": None, "server_version": self._server_version, "error": None,
+        }
+        try:
+            report["dialect"] = self.dialect.name
+            if self._pool is None:
+                self.connect()
+            start = time.perf_counter()
+            fairy = self._checkout()
+            try:
+                self.dialect.ping(fairy.dbapi_connection)
+            except Exception as exc:
+                if self.dialect.is_disconnect(exc):
+                    fairy.invalidate()
+                    self._after_disconnect()
+                raise self._query_error(exc, "SELECT 1") from None
+            finally:
+                fairy.close()
+            report["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
+            report["server_version"] = self._server_version
+            report["status"] = "healthy"
+        except DbKeeperError as exc:
+            report["error"] = redact(str(exc), self._secrets())
+        return report
+
+    def pool_status(self) -> dict[str, Any]:
+        """Pool size and how many connections are checked in, out and in overflow."""
+        pool = self._pool
+        if pool is None:
+            return {"connected": False}
+        status: dict[str, Any] = {"connected": True}
+        for key in ("size", "checkedin", "checkedout", "overflow"):
+            method = getattr(pool, key, None)
+            status[key] = method() if callable(method) else None
+        return status
+
+    def get_stats(self) -> dict[str, Any]:
+        """Counters of this connection: statements, errors, time, reconnects, pool."""
+        with self._stats_lock:
+            queries, errors, total = self.queries_executed, self.errors, self.total_time
+        return {
+            "name": self.name,
+            "dialect": self.dialect.name,
+            "queries_executed": queries,
+            "errors": errors,
+            "total_time_ms": round(total * 1000, 3),
+            "average_time_ms": round(total * 1000 / queries, 3) if queries else 0.0,
+            "reconnects": self.reconnects,
+            "pool": self.pool_status(),
+        }
+
+    def get_database_info(self) -> dict[str, Any]:
+        """What this connection points at: dialect, server, database, user (never the password)."""
+        self._require_connected()
+        return {
+            "name": self.name,
+            "db_type": self.db_type.value,  # type: ignore[union-attr]
+            "dialect": self.dialect.name,
+            "url": self._url.render(),
+            "database": self._url.database,
+            "host": self._url.host,
+            "port": self._url.port or self.dialect.default_port,
+            "username": self._url.username,
+            "server_version": self._server_version,
+            "tables": len(self.get_tables()),
+            "pool": self.pool_status(),
+        }
+
+    def _require_connected(self) -> None:
+        if self._pool is None:
+            raise ClosedError(f"connection {self.name!r} is not connected; call connect() first")
+
+
+class Transaction:
+    """Statements pinned to one connection inside :meth:`DatabaseConnection.transaction`."""
+
+    _names = itertools.count(1)
+
+    def __init__(self, owner: DatabaseConnection, raw: DBAPIConnection, depth: int,
+                 savepoint_name: str | None = None) -> None:
+        self.connection = owner
+        self.raw = raw
+        self.depth = depth
+        self.savepoint_name = savepoint_name
+        self._broken = False
+
+    def _begin(self) -> None:
+        cursor = self.raw.cursor()
+        try:
+            cursor.execute(self.connection.dialect.begin_statement)
+        finally:
+            cursor.close()
+
+    def _statement(self, sql: str) -> None:
+        cursor = self.raw.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+    def _finish(self, *, commit: bool, fairy: Any) -> None:
+        owner = self.connection
+        try:
+            if self._broken:
+                fairy.invalidate()
+                if commit:
+                    raise ConnectionLostError(f"connection to {owner.name} was lost inside a transaction; "
+                                              "nothing was committed")
+                return
+            try:
+                self._statement("COMMIT" if commit else "ROLLBACK")
+            except Exception as exc:
+                if owner.dialect.is_disconnect(exc):
+                    fairy.invalidate()
+                    owner._after_disconnect()
+                if commit:
+                    raise owner._query_error(exc, "COMMIT") from None
+                logger.warning("%s: rollback failed: %s", owner.name, redact(str(exc), owner._secrets()))
+        finally:
+            fairy.close()
+
+    def execute(self, query: str, params: Any = None) -> QueryResult:
+        """Run one statement inside this transaction."""
+        owner = self.connection
+        if self._broken:
+            raise ConnectionLostError(f"connection to {owner.name} was lost inside this transaction")
+        try:
+            return owner._run(self.raw, query, params)
+        except Exception as exc:
+            owner._count_error()
+            if owner.dialect.is_disconnect(exc):
+                self._broken = True
+                owner._after_disconnect()
+            raise owner._query_error(exc, query) from None
+
+    def execute_many(self, query: str, params_list: Iterable[Any]) -> QueryResult:
+        """Run ``query`` for each parameter set (driver ``executemany``)."""
+        owner = self.connection
+        params_seq = list(params_list)
+        sample = params_seq[0] if params_seq else None
+        sql = owner._prepare(query, sample)
+        start = time.perf_counter()
+        cursor = self.raw.cursor()
+        try:
+            if params_seq:
+                cursor.executemany(sql, params_seq)
+            affected = owner.dialect.cursor_rowcount(cursor)
+        except Exception as exc:
+            owner._count_error()
+            if owner.dialect.is_disconnect(exc):
+                self._broken = True
+                owner._after_disconnect()
+            raise owner._query_error(exc, query) from None
+        finally:
+            cursor.close()
+        elapsed = time.perf_counter() - start
+        with owner._stats_lock:
+            owner.queries_executed += 1
+            owner.total_time += elapsed
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug("%s: %.3f ms, executemany x%d: %s", owner.name, elapsed * 1000, len(params_seq),
+                         _shorten(query))
+        return QueryResult([], [], affected if affected >= 0 else len(params_seq), None, elapsed)
+
+    def bulk_insert(self, table: str | Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]],
+                    columns: Sequence[str] | None = None) -> int:
+        """Insert many rows with the dialect's fastest safe path; return how many."""
+        owner = self.connection
+        dialect = owner.dialect
+        iterator = iter(rows)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        if isinstance(first, Mapping):
+            cols = list(columns) if columns is not None else list(first.keys())
+            keyed = itertools.chain([first], iterator)
+            values: Iterable[Sequence[Any]] = (tuple(row[c] for c in cols) for row in keyed)  # type: ignore[index]
+        else:
+            if columns is None:
+                raise ConfigurationError("bulk_insert: pass columns=[...] when rows are sequences")
+            cols = list(columns)
+            values = itertools.chain([first], iterator)  # type: ignore[list-item]
+        if not cols:
+            raise ConfigurationError("bulk_insert: no columns given")
+        start = time.perf_counter()
+        try:
+            count = dialect.bulk_insert(self.raw, dialect.qualify(table), [dialect.quote_identifier(c) for c in cols],
+                                        values)
+        except DbKeeperError:
+            raise
+        except Exception as exc:
+            owner._count_error()
+            if dialect.is_disconnect(exc):
+                self._broken = True
+                owner._after_disconnect()
+            raise owner._query_error(exc, f"bulk insert into {table}") from None
+        elapsed = time.perf_counter() - start
+        with owner._stats_lock:
+            owner.queries_executed += 1
+            owner.total_time += elapsed
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug("%s: %.3f ms, bulk insert of %d rows into %s", owner.name, elapsed * 1000, count, table)
+        return count
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Transaction]:
+        """A nested transaction: a savepoint released on success, rolled back to on error."""
+        owner = self.connection
+        name = f"dbkeeper_sp_{next(self._names)}"
+        quoted = owner.dialect.quote_identifier(name)
+        self.execute(f"SAVEPOINT {quoted}")
+        nested = Transaction(owner, self.raw, self.depth + 1, savepoint_name=name)
+        stack: list[Transaction] = owner._local.__dict__["stack"]
+        stack.append(nested)
+        try:
+            yield nested
+        except BaseException:
+            stack.pop()
+            if not (self._broken or nested._broken):
+                try:
+                    self.execute(f"ROLLBACK TO SAVEPOINT {quoted}")
+                except DbKeeperError as exc:
+                    logger.warning("%s: rollback to savepoint failed: %s", owner.name, exc)
+            raise
+        else:
+            stack.pop()
+            if nested._broken:
+                self._broken = True
+            self.execute(f"RELEASE SAVEPOINT {quoted}")
+
+    def __repr__(self) -> str:
+        return f"Transaction(connection={self.connection.name!r}, depth={self.depth})"
+
+
+def _shorten(query: str, limit: int = 200) -> str:
+    text = " ".join(query.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,262 @@
+"""The ``Dialect`` base class: a checklist of what a backend provides.
+
+A dialect plugin subclasses :class:`Dialect`, fills in the class attributes
+(name, URL schemes, capabilities) and overrides the methods its database
+needs; it registers the class through the ``dbkeeper_register_dialects`` hook.
+The core's operation hooks (connect, introspect, dump, ...) delegate to these
+methods, so an ordinary plugin never writes a hook implementation itself.
+
+Operations a dialect does not provide raise
+:class:`~dbkeeper.errors.UnsupportedOperationError` naming the dialect and the
+operation; ``capabilities`` says up front which ones exist, and the
+conformance suite in :mod:`dbkeeper.testing` uses it to decide what to test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, fields
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from dbkeeper.errors import UnsupportedOperationError
+
+if TYPE_CHECKING:
+    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.introspection import TableInfo
+    from dbkeeper.urls import DatabaseURL
+
+#: A DBAPI 2.0 connection object; typed loosely because every driver differs.
+DBAPIConnection = Any
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a dialect can do; the conformance suite skips what is switched off.
+
+    Each flag is documented in ``docs/writing-a-plugin.md``.
+    """
+
+    sql: bool = True
+    transactions: bool = True
+    savepoints: bool = True
+    transactional_ddl: bool = True
+    server: bool = True
+    bulk_insert: bool = True
+    introspection: bool = True
+    explain: bool = False
+    dump: bool = False
+    restore: bool = False
+    render_ddl: bool = False
+    collect_metrics: bool = False
+    migration_lock: bool = False
+
+    def to_dict(self) -> dict[str, bool]:
+        """The flags as a plain dict (for ``dbkeeper plugins --json``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """The database's execution plan for one statement.
+
+    ``text`` is the human-readable plan; ``raw`` the structured form the
+    database returned (JSON for PostgreSQL and MySQL, rows for SQLite).
+    """
+
+    dialect: str
+    query: str
+    text: str
+    raw: Any = field(default=None, repr=False)
+
+
+class Dialect:
+    """Base class for database backends. Subclass it; override what your database needs.
+
+    Instances are stateless and shared: one instance per registered class
+    serves every connection of that dialect.
+    """
+
+    #: Registered name, unique across plugins (``sqlite``, ``postgres``, ``mysql``).
+    name: ClassVar[str] = ""
+    #: URL schemes handled, lower case, without ``+driver`` (``postgresql``, ``postgres``).
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: The :class:`~dbkeeper.connection.DatabaseType` value this dialect serves.
+    db_type: ClassVar[str] = "custom"
+    #: Default TCP port, or ``None`` for embedded databases.
+    default_port: ClassVar[int | None] = None
+    #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``) or ``"pyformat"``.
+    paramstyle: ClassVar[str] = "qmark"
+    #: True when string literals treat backslash as an escape (MySQL's default).
+    backslash_escapes: ClassVar[bool] = False
+    #: Character that quotes identifiers.
+    identifier_quote: ClassVar[str] = '"'
+    #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``).
+    sqlalchemy_name: ClassVar[str | None] = None
+    #: What the dialect can do.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: Statement that opens a transaction on an autocommit connection.
+    begin_statement: ClassVar[str] = "BEGIN"
+
+    # -- connecting -----------------------------------------------------------
+    def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
+        """Open one DBAPI connection (autocommit on unless asked otherwise).
+
+        Credentials must go to the driver as arguments, never in a string that
+        could end up in an error message.
+        """
+        raise UnsupportedOperationError(f"dialect {self.name!r} does not implement connect()")
+
+    def ping(self, conn: DBAPIConnection) -> None:
+        """Raise if ``conn`` is no longer usable; used by pre-ping and health checks."""
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the connection is dead and must be discarded."""
+        return False
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True when ``exc`` proves the server never ran the statement (safe to retry)."""
+        return False
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """SQLSTATE or driver error code of ``exc`` as text, when the driver has one."""
+        return None
+
+    def server_version(self, conn: DBAPIConnection) -> str:
+        """Server version string as the database reports it."""
+        return "unknown"
+
+    def single_connection(self, url: DatabaseURL) -> bool:
+        """True when every user must share one connection (SQLite ``:memory:``)."""
+        return False
+
+    def connection_name(self, url: DatabaseURL) -> str:
+        """The name a connection made from ``url`` is known by."""
+        from dbkeeper.config import default_connection_name
+
+        return default_connection_name(url)
+
+    def cursor_rowcount(self, cursor: Any) -> int:
+        """Rows affected as reported by ``cursor`` (``-1`` when unknown)."""
+        count = cursor.rowcount
+        return int(count) if count is not None else -1
+
+    def lastrowid(self, cursor: Any) -> int | None:
+        """Last inserted row id where the driver reports one."""
+        value = getattr(cursor, "lastrowid", None)
+        return int(value) if value else None
+
+    # -- SQL text -------------------------------------------------------------
+    def quote_identifier(self, name: str) -> str:
+        """Quote one identifier, doubling any embedded quote character."""
+        q = self.identifier_quote
+        return f"{q}{name.replace(q, q + q)}{q}"
+
+    def qualify(self, table: str | Sequence[str]) -> str:
+        """Quote a table name; a ``(schema, table)`` tuple becomes ``"schema"."table"``."""
+        if isinstance(table, str):
+            return self.quote_identifier(table)
+        return ".".join(self.quote_identifier(part) for part in table)
+
+    def placeholder(self, index: int) -> str:
+        """The driver's positional placeholder (``?`` or ``%s``)."""
+        return "%s" if self.paramstyle == "pyformat" else "?"
+
+    def create_database_sql(self, name: str) -> str:
+        """``CREATE DATABASE`` for ``name``, quoted."""
+        return f"CREATE DATABASE {self.quote_identifier(name)}"
+
+    def drop_database_sql(self, name: str) -> str:
+        """``DROP DATABASE IF EXISTS`` for ``name``, quoted."""
+        return f"DROP DATABASE IF EXISTS {self.quote_identifier(name)}"
+
+    # -- bulk load --------------------------------------------------------------
+    def bulk_insert(self, conn: DBAPIConnection, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> int:
+        """Insert ``rows`` into the already-quoted ``table``/``columns``; return the count.
+
+        Called inside an open transaction. The default uses ``executemany`` in
+        batches; dialects override it with their fastest safe path.
+        """
+        marks = ", ".join(self.placeholder(i) for i in range(len(columns)))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        total = 0
+        cursor = conn.cursor()
+        try:
+            for batch in _batches(rows, 10_000):
+                cursor.executemany(sql, batch)
+                total += len(batch)
+        finally:
+            cursor.close()
+        return total
+
+    # -- introspection ----------------------------------------------------------
+    def table_names(self, connection: DatabaseConnection) -> list[str]:
+        """Names of the user tables in the connected database, sorted."""
+        from sqlalchemy import inspect
+
+        return sorted(inspect(connection.sqlalchemy_engine()).get_table_names())
+
+    def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:
+        """Describe ``tables`` (all tables when ``None``) through SQLAlchemy reflection."""
+        from dbkeeper._reflection import reflect_tables
+
+        return reflect_tables(connection, tables)
+
+    # -- operations implemented by later capabilities -------------------------------
+    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+        """Return the execution plan of ``query`` without running it."""
+        raise self._unsupported("explain")
+
+    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Stream a logical dump of the database into ``sink``; return its metadata."""
+        raise self._unsupported("dump")
+
+    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Load a dump produced by :meth:`dump` from ``source`` into the database."""
+        raise self._unsupported("restore")
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """Render DDL statements for a schema object in this dialect."""
+        raise self._unsupported("render_ddl")
+
+    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+        """Read the database's native statistics into a flat dict."""
+        raise self._unsupported("collect_metrics")
+
+    def migration_lock(self, connection: DatabaseConnection, name: str,
+                       timeout: float) -> AbstractContextManager[Any]:
+        """A context manager that holds the database-wide migration lock ``name``."""
+        raise self._unsupported("migration_lock")
+
+    def _unsupported(self, operation: str) -> UnsupportedOperationError:
+        return UnsupportedOperationError(
+            f"dialect {self.name!r} does not support {operation}; "
+            f"check `dbkeeper plugins` for its capabilities or install a plugin that provides it"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Dialect {self.name} schemes={list(self.schemes)}>"
+
+
+def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list[Sequence[Any]]]:
+    batch: list[Sequence[Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def monotonic_ms(start: float) -> float:
+    """Milliseconds elapsed since ``start`` (a ``time.perf_counter()`` value)."""
+    return (time.perf_counter() - start) * 1000.0

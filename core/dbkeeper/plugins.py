@@ -1,0 +1,301 @@
+"""Find, load and keep track of plugins; look up dialects by name or URL scheme.
+
+Loading happens once, lazily, on the first question about dialects, commands
+or plugins. Each entry point in the group ``dbkeeper`` is imported on its own:
+one that fails to import or to register is recorded with its error and
+skipped, so the others keep working (``DBKEEPER_STRICT_PLUGINS=1`` turns such a
+failure into an exception). ``DBKEEPER_DISABLE_PLUGINS=a,b`` skips plugins by
+entry-point or distribution name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from dbkeeper import _dialect_hooks, hookspecs
+from dbkeeper.dialect import Dialect
+from dbkeeper.errors import PluginError, UnsupportedDatabaseError
+
+if TYPE_CHECKING:
+    import click
+
+    from dbkeeper.urls import DatabaseURL
+
+ENTRY_POINT_GROUP = "dbkeeper"
+STRICT_ENV = "DBKEEPER_STRICT_PLUGINS"
+DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
+
+hookimpl = pluggy.HookimplMarker("dbkeeper")
+
+#: URL schemes whose dialect ships as one of dbkeeper's extras.
+KNOWN_SCHEMES: dict[str, str] = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+
+
+@dataclass
+class PluginInfo:
+    """What ``dbkeeper plugins`` reports about one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str  # "loaded", "failed" or "disabled"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    dialects: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "hooks": self.hooks,
+            "dialects": self.dialects,
+        }
+
+
+class PluginRegistry:
+    """The plugin manager plus the dialects plugins registered.
+
+    ``entry_points`` overrides discovery (tests pass their own list);
+    ``extra_plugins`` registers module or object plugins directly, as if they
+    came from entry points.
+    """
+
+    def __init__(self, *, entry_points: Iterable[EntryPoint] | None = None,
+                 extra_plugins: Iterable[tuple[str, object]] = (),
+                 strict: bool | None = None, disabled: Iterable[str] | None = None) -> None:
+        self._entry_points = list(entry_points) if entry_points is not None else None
+        self._extra_plugins = list(extra_plugins)
+        self._strict = strict
+        self._disabled = set(disabled) if disabled is not None else None
+        self._lock = threading.RLock()
+        self._pm: pluggy.PluginManager | None = None
+        self._infos: dict[str, PluginInfo] = {}
+        self._dialects: dict[str, Dialect] = {}
+        self._schemes: dict[str, Dialect] = {}
+        self._dialect_owner: dict[str, str] = {}
+
+    # -- loading ----------------------------------------------------------------
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The loaded pluggy manager (loads plugins on first use)."""
+        if self._pm is None:
+            with self._lock:
+                if self._pm is None:
+                    self._load()
+        assert self._pm is not None
+        return self._pm
+
+    @property
+    def hook(self) -> Any:
+        """Shortcut for ``pm.hook``."""
+        return self.pm.hook
+
+    def _strict_mode(self) -> bool:
+        if self._strict is not None:
+            return self._strict
+        return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+    def _disabled_names(self) -> set[str]:
+        if self._disabled is not None:
+            return self._disabled
+        raw = os.environ.get(DISABLE_ENV, "")
+        return {part.strip() for part in raw.split(",") if part.strip()}
+
+    def _load(self) -> None:
+        pm = pluggy.PluginManager("dbkeeper")
+        pm.add_hookspecs(hookspecs)
+        pm.register(_dialect_hooks, name="dbkeeper.core")
+        disabled = self._disabled_names()
+        eps = self._entry_points
+        if eps is None:
+            eps = list(entry_points(group=ENTRY_POINT_GROUP))
+        candidates: list[tuple[str, str | None, str | None, Callable[[], object]]] = []
+        for ep in sorted(eps, key=lambda e: e.name):
+            dist = ep.dist
+            candidates.append((ep.name, dist.name if dist else None, dist.version if dist else None, ep.load))
+        for name, plugin in self._extra_plugins:
+            candidates.append((name, None, None, lambda p=plugin: p))
+        for name, dist_name, version, loader in candidates:
+            info = PluginInfo(name=name, distribution=dist_name, version=version, status="loaded")
+            self._infos[name] = info
+            if name in disabled or (dist_name and dist_name in disabled):
+                info.status = "disabled"
+                continue
+            try:
+                plugin = loader()
+                pm.register(plugin, name=name)
+                pm.check_pending()
+            except Exception as exc:  # one broken plugin must not take the others down
+                self._fail(pm, info, exc, during="load")
+                continue
+            info.hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
+        self._register_dialects(pm)
+        self._pm = pm
+
+    def _register_dialects(self, pm: pluggy.PluginManager) -> None:
+        for impl in pm.hook.dbkeeper_register_dialects.get_hookimpls():
+            info = self._infos.get(impl.plugin_name)
+            if info is None or info.status != "loaded":
+                continue
+            registered: list[str] = []
+
+            def register(cls: type[Dialect], _owner: str = impl.plugin_name, _seen: list[str] = registered) -> None:
+                self._add_dialect(cls, _owner)
+                _seen.append(cls.name)
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                for dialect_name in registered:
+                    self._remove_dialect(dialect_name)
+                self._fail(pm, info, exc, during="register_dialects")
+                continue
+            info.dialects = [
+                {"name": d, "schemes": list(self._dialects[d].schemes),
+                 "capabilities": self._dialects[d].capabilities.to_dict()}
+                for d in registered
+            ]
+
+    def _add_dialect(self, cls: type[Dialect], owner: str) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Dialect)):
+            raise PluginError(f"plugin {owner!r} registered {cls!r}, which is not a dbkeeper.Dialect subclass")
+        if not cls.name or not cls.schemes:
+            raise PluginError(f"plugin {owner!r} registered {cls.__name__} without a name or URL schemes")
+        if cls.name in self._dialects:
+            raise PluginError(
+                f"plugin {owner!r} registers dialect {cls.name!r}, which plugin "
+                f"{self._dialect_owner[cls.name]!r} already registered; disable one of them with "
+                f"{DISABLE_ENV}"
+            )
+        for scheme in cls.schemes:
+            if scheme in self._schemes:
+                raise PluginError(
+                    f"plugin {owner!r} registers URL scheme {scheme!r}, already handled by dialect "
+                    f"{self._schemes[scheme].name!r}"
+                )
+        dialect = cls()
+        self._dialects[cls.name] = dialect
+        self._dialect_owner[cls.name] = owner
+        for scheme in cls.schemes:
+            self._schemes[scheme] = dialect
+
+    def _remove_dialect(self, name: str) -> None:
+        dialect = self._dialects.pop(name, None)
+        self._dialect_owner.pop(name, None)
+        if dialect is not None:
+            for scheme in dialect.schemes:
+                self._schemes.pop(scheme, None)
+
+    def _fail(self, pm: pluggy.PluginManager, info: PluginInfo, exc: Exception, *, during: str) -> None:
+        info.status = "failed"
+        info.error = f"{type(exc).__name__}: {exc}"
+        plugin = pm.get_plugin(info.name)
+        if plugin is not None:
+            pm.unregister(plugin)
+        if self._strict_mode():
+            version = f" {info.version}" if info.version else ""
+            raise PluginError(
+                f"failed to load plugin {info.name!r} ({info.distribution or 'no distribution'}{version}) "
+                f"during {during}: {info.error}. Check that it is compatible with this dbkeeper, or "
+                f"disable it with {DISABLE_ENV}={info.name}"
+            ) from exc
+
+    # -- questions ----------------------------------------------------------------
+    def plugins(self) -> list[PluginInfo]:
+        """Every discovered plugin with its status, in name order."""
+        self.pm  # noqa: B018 - triggers loading
+        return [self._infos[name] for name in sorted(self._infos)]
+
+    def dialects(self) -> dict[str, Dialect]:
+        """Registered dialects by name."""
+        self.pm  # noqa: B018
+        return dict(self._dialects)
+
+    def get_dialect(self, name: str) -> Dialect:
+        """The dialect registered as ``name``, or by a URL scheme ``name``."""
+        self.pm  # noqa: B018
+        dialect = self._dialects.get(name) or self._schemes.get(name)
+        if dialect is None:
+            raise self._unknown(name, what="dialect")
+        return dialect
+
+    def dialect_for_url(self, url: DatabaseURL) -> Dialect:
+        """The dialect serving ``url``'s scheme; a clear error names the extra to install."""
+        self.pm  # noqa: B018
+        dialect = self._schemes.get(url.scheme)
+        if dialect is None:
+            raise self._unknown(url.scheme, what="database scheme")
+        return dialect
+
+    def _unknown(self, scheme: str, *, what: str) -> UnsupportedDatabaseError:
+        installed = ", ".join(sorted(self._dialects)) or "none"
+        extra = KNOWN_SCHEMES.get(scheme)
+        if extra is not None:
+            failed = [i for i in self._infos.values() if i.status == "failed" and extra in i.name]
+            if failed:
+                return UnsupportedDatabaseError(
+                    f"the {extra} plugin is installed but failed to load ({failed[0].error}); "
+                    "run `dbkeeper plugins` for details"
+                )
+            return UnsupportedDatabaseError(
+                f"no dialect handles {what} {scheme!r}; install it with: pip install \"dbkeeper[{extra}]\" "
+                f"(installed dialects: {installed})"
+            )
+        known = sorted(set(self._schemes) | set(KNOWN_SCHEMES))
+        close = difflib.get_close_matches(scheme, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return UnsupportedDatabaseError(
+            f"unknown {what} {scheme!r}{hint} (installed dialects: {installed})"
+        )
+
+    def register_commands(self, cli: click.Group) -> None:
+        """Let every loaded plugin add its CLI commands; a failing plugin is recorded, not fatal."""
+        pm = self.pm
+        for impl in pm.hook.dbkeeper_register_commands.get_hookimpls():
+            info = self._infos.get(impl.plugin_name)
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                if info is None:
+                    raise
+                self._fail(pm, info, exc, during="register_commands")
+
+
+_registry: PluginRegistry | None = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry (created on first use)."""
+    global _registry
+    if _registry is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = PluginRegistry()
+    return _registry
+
+
+def set_registry(registry: PluginRegistry | None) -> PluginRegistry | None:
+    """Replace the process-wide registry (tests); return the previous one."""
+    global _registry
+    with _registry_lock:
+        previous, _registry = _registry, registry
+    return previous

@@ -1,0 +1,1 @@
+"""Testing support for dbkeeper and its dialect plugins."""

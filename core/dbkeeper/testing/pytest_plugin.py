@@ -1,0 +1,1 @@
+"""Pytest fixtures for dbkeeper (filled in below)."""

@@ -1,0 +1,164 @@
+"""Parse and render database URLs without ever printing the password.
+
+Accepted forms (see ``docs/connecting.md``)::
+
+    sqlite:///relative/path.db     relative to the working directory
+    sqlite:////absolute/path.db    absolute path
+    sqlite:///:memory:             in-memory database (also ``sqlite://``)
+    postgresql://user:pa%40ss@host:5432/db?sslmode=require&connect_timeout=5
+    postgres://...  mysql://...  mariadb://...  (and ``scheme+driver://``)
+
+The parsed :class:`DatabaseURL` keeps the password in a field that ``repr()``
+and ``str()`` never show; :meth:`DatabaseURL.render` masks it unless the caller
+explicitly asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from dbkeeper.errors import ConfigurationError
+from dbkeeper.redaction import MASK
+
+MEMORY = ":memory:"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseURL:
+    """A database URL split into its parts.
+
+    ``scheme`` is the lower-cased scheme without any ``+driver`` suffix; the
+    suffix, if given, is kept in ``driver``. ``database`` is the database name
+    for servers and the file path (or ``:memory:``) for SQLite.
+    """
+
+    scheme: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    query: tuple[tuple[str, str], ...] = ()
+    driver: str | None = None
+
+    # -- construction -----------------------------------------------------
+    @classmethod
+    def parse(cls, url: str | DatabaseURL) -> DatabaseURL:
+        """Parse ``url``; raise :class:`ConfigurationError` naming what is wrong."""
+        if isinstance(url, DatabaseURL):
+            return url
+        if not isinstance(url, str) or "://" not in url:
+            shown = url if isinstance(url, str) else type(url).__name__
+            raise ConfigurationError(
+                f"not a database URL: {_mask_raw(shown)!r}; expected scheme://..., "
+                "for example sqlite:///app.db or postgresql://user@host/db"
+            )
+        raw_scheme, rest = url.split("://", 1)
+        if not raw_scheme or not all(c.isalnum() or c in "+-." for c in raw_scheme):
+            raise ConfigurationError(f"invalid URL scheme {raw_scheme!r} in {_mask_raw(url)!r}")
+        scheme, _, driver = raw_scheme.lower().partition("+")
+        if scheme == "sqlite":
+            return cls._parse_sqlite(scheme, rest, driver or None)
+        try:
+            parts = urlsplit(f"{scheme}://{rest}")
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid database URL {_mask_raw(url)!r}: {exc}") from None
+        database = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
+        return cls(
+            scheme=scheme,
+            username=unquote(parts.username) if parts.username is not None else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            host=unquote(parts.hostname) if parts.hostname else None,
+            port=port,
+            database=database or None,
+            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+            driver=driver or None,
+        )
+
+    @classmethod
+    def _parse_sqlite(cls, scheme: str, rest: str, driver: str | None) -> DatabaseURL:
+        path, _, query = rest.partition("?")
+        if path and not path.startswith("/"):
+            raise ConfigurationError(
+                f"SQLite URLs have no host: use sqlite:///relative.db or sqlite:////abs/path.db, not "
+                f"sqlite://{path}"
+            )
+        database = unquote(path[1:]) if path else MEMORY
+        return cls(
+            scheme=scheme,
+            database=database or MEMORY,
+            query=tuple(parse_qsl(query, keep_blank_values=True)),
+            driver=driver,
+        )
+
+    # -- accessors --------------------------------------------------------
+    @property
+    def options(self) -> dict[str, str]:
+        """Query options as a dict (last value wins)."""
+        return dict(self.query)
+
+    @property
+    def is_memory(self) -> bool:
+        """True for an in-memory SQLite database."""
+        return self.scheme == "sqlite" and self.database in (None, "", MEMORY)
+
+    def with_database(self, database: str) -> DatabaseURL:
+        """Return a copy pointing at another database on the same server."""
+        return replace(self, database=database)
+
+    def without_password(self) -> DatabaseURL:
+        """Return a copy with no password (safe to store in manifests)."""
+        return replace(self, password=None)
+
+    # -- rendering --------------------------------------------------------
+    def render(self, *, hide_password: bool = True) -> str:
+        """Render back to a URL string; the password is masked unless asked for."""
+        scheme = f"{self.scheme}+{self.driver}" if self.driver else self.scheme
+        query = f"?{urlencode(self.query)}" if self.query else ""
+        if self.scheme == "sqlite":
+            database = self.database or MEMORY
+            return f"{scheme}:///{quote(database, safe='/:')}{query}"
+        netloc = ""
+        if self.username is not None:
+            netloc = quote(self.username, safe="")
+            if self.password is not None:
+                netloc += ":" + (MASK if hide_password else quote(self.password, safe=""))
+            netloc += "@"
+        if self.host:
+            netloc += f"[{self.host}]" if ":" in self.host else quote(self.host, safe=".")
+        if self.port is not None:
+            netloc += f":{self.port}"
+        path = f"/{quote(self.database, safe='')}" if self.database else ""
+        return f"{scheme}://{netloc}{path}{query}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"DatabaseURL({self.render()!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Secret-free description, for manifests, JSON output and reports."""
+        return {
+            "scheme": self.scheme,
+            "host": self.host,
+            "port": self.port,
+            "database": self.database,
+            "username": self.username,
+            "options": self.options,
+        }
+
+
+def _mask_raw(text: str) -> str:
+    """Mask a password in a string that could not be parsed as a URL."""
+    if "://" not in text or "@" not in text:
+        return text
+    scheme, rest = text.split("://", 1)
+    creds, _, tail = rest.rpartition("@")
+    if ":" in creds:
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:{MASK}@{tail}"
+    return text

@@ -1,0 +1,98 @@
+"""SQLite through the standard library's ``sqlite3``.
+
+Connections run in autocommit mode (``isolation_level=None``) so dbkeeper
+controls transactions with explicit ``BEGIN``/``COMMIT``; WAL journaling and a
+busy timeout let readers and one writer share a file across threads and
+processes. ``:memory:`` databases live in one connection that the pool hands
+to one user at a time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dbkeeper.connection import DatabaseConnection
+from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.errors import ConfigurationError
+from dbkeeper.urls import DatabaseURL
+
+_DISCONNECT_MESSAGES = ("cannot operate on a closed database", "closed database")
+
+
+class SQLiteDialect(Dialect):
+    """SQLite files and in-memory databases."""
+
+    name = "sqlite"
+    schemes = ("sqlite",)
+    db_type = "sqlite"
+    default_port = None
+    paramstyle = "qmark"
+    sqlalchemy_name = "sqlite+pysqlite"
+    capabilities = Capabilities(server=False, explain=True)
+
+    def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
+        path = url.database or ":memory:"
+        options = url.options
+        busy = float(options.get("timeout", timeout if timeout is not None else 30.0))
+        if path != ":memory:":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise ConfigurationError(f"cannot create SQLite database {path}: directory {parent} does not exist")
+        conn = sqlite3.connect(
+            path,
+            timeout=busy,
+            isolation_level=None if autocommit else "DEFERRED",
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            if path != ":memory:" and options.get("journal_mode", "wal").lower() == "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def single_connection(self, url: DatabaseURL) -> bool:
+        return url.is_memory
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        if isinstance(exc, sqlite3.ProgrammingError):
+            return any(m in str(exc).lower() for m in _DISCONNECT_MESSAGES)
+        return False
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        return self.is_disconnect(exc)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        name = getattr(exc, "sqlite_errorname", None)
+        return str(name) if name else None
+
+    def server_version(self, conn: DBAPIConnection) -> str:
+        return str(conn.execute("SELECT sqlite_version()").fetchone()[0])
+
+    def bulk_insert(self, conn: DBAPIConnection, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> int:
+        marks = ", ".join("?" for _ in columns)
+        cursor = conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        return int(cursor.rowcount)
+
+    def table_names(self, connection: DatabaseConnection) -> list[str]:
+        rows = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY name"
+        ).rows
+        return [r["name"] for r in rows]
+
+    def create_database_sql(self, name: str) -> str:
+        raise ConfigurationError("SQLite databases are files: connect to sqlite:///path.db to create one")
+
+    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+        result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)
+        lines = [str(row.get("detail")) for row in result.rows]
+        return QueryPlan(dialect=self.name, query=query, text="\n".join(lines), raw=result.rows)
