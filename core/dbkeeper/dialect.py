@@ -51,6 +51,7 @@ class Capabilities:
     render_ddl: bool = False
     collect_metrics: bool = False
     migration_lock: bool = False
+    asyncio: bool = False
 
     def to_dict(self) -> dict[str, bool]:
         """The flags as a plain dict (for ``dbkeeper plugins --json``)."""
@@ -107,6 +108,15 @@ class Dialect:
         could end up in an error message.
         """
         raise UnsupportedOperationError(f"dialect {self.name!r} does not implement connect()")
+
+    async def connect_async(self, url: DatabaseURL, *, timeout: float | None = None) -> Any:
+        """Open one native asyncio connection (``aiosqlite``, ``psycopg.AsyncConnection``...).
+
+        Used by the async versioned lifecycle (:mod:`dbkeeper.lifecycle`),
+        which adapts the returned object; dialects without an asyncio driver
+        leave this unimplemented.
+        """
+        raise self._unsupported("asyncio connections")
 
     def ping(self, conn: DBAPIConnection) -> None:
         """Raise if ``conn`` is no longer usable; used by pre-ping and health checks."""

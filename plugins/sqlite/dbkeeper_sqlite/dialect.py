@@ -31,7 +31,7 @@ class SQLiteDialect(Dialect):
     default_port = None
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
-    capabilities = Capabilities(server=False, explain=True)
+    capabilities = Capabilities(server=False, explain=True, asyncio=True)
 
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         path = url.database or ":memory:"
@@ -56,6 +56,18 @@ class SQLiteDialect(Dialect):
         except sqlite3.DatabaseError:
             conn.close()
             raise
+        return conn
+
+    async def connect_async(self, url: DatabaseURL, *, timeout: float | None = None) -> Any:
+        """An ``aiosqlite`` connection in autocommit mode (explicit ``BEGIN`` starts transactions)."""
+        import aiosqlite
+
+        path = url.database or ":memory:"
+        busy = float(url.options.get("timeout", timeout if timeout is not None else 30.0))
+        conn = await aiosqlite.connect(path, timeout=busy, isolation_level=None)
+        await conn.execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:" and url.options.get("journal_mode", "wal").lower() == "wal":
+            await conn.execute("PRAGMA journal_mode = WAL")
         return conn
 
     def single_connection(self, url: DatabaseURL) -> bool:
