@@ -26,8 +26,9 @@ _cache: dict[tuple[str, bool, bool], str] = {}
 def to_pyformat(sql: str, *, named: bool, backslash_escapes: bool = False) -> str:
     """Rewrite ``?`` (``named=False``) or ``:name`` (``named=True``) placeholders to pyformat.
 
-    Literal ``%`` characters are doubled when anything is rewritten, because
-    pyformat drivers treat ``%`` as the start of a placeholder. A statement
+    Every literal ``%`` (also inside strings and comments) is doubled when
+    anything is rewritten, because pyformat drivers scan the whole text for
+    ``%`` placeholders. A statement
     with no portable placeholders, or with native ones, is returned unchanged.
     """
     key = (sql, named, backslash_escapes)
@@ -50,23 +51,23 @@ def _rewrite(sql: str, *, named: bool, backslash_escapes: bool) -> str:
         ch = sql[i]
         if ch in "'\"`":
             end = _end_of_quoted(sql, i, ch, backslash_escapes and ch != "`")
-            out.append(sql[i:end])
+            out.append(sql[i:end].replace("%", "%%"))
             i = end
         elif ch == "-" and sql.startswith("--", i):
             end = sql.find("\n", i)
             end = n if end == -1 else end
-            out.append(sql[i:end])
+            out.append(sql[i:end].replace("%", "%%"))
             i = end
         elif ch == "/" and sql.startswith("/*", i):
             end = sql.find("*/", i + 2)
             end = n if end == -1 else end + 2
-            out.append(sql[i:end])
+            out.append(sql[i:end].replace("%", "%%"))
             i = end
         elif ch == "$" and (m := _DOLLAR_TAG.match(sql, i)) and not (i and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
             tag = m.group(0)
             end = sql.find(tag, m.end())
             end = n if end == -1 else end + len(tag)
-            out.append(sql[i:end])
+            out.append(sql[i:end].replace("%", "%%"))
             i = end
         elif ch == "%":
             if sql.startswith("%s", i) or sql.startswith("%(", i) or sql.startswith("%b", i) or sql.startswith("%t", i):

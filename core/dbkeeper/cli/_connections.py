@@ -1,0 +1,78 @@
+"""``--db URL_OR_NAME``: resolve it, build the connection, track it for closing.
+
+Resolution is :func:`dbkeeper.config.resolve_database`: a URL, else a named
+connection from ``dbkeeper.toml``; without ``--db``, ``DBKEEPER_URL``, then
+the config's default connection. The dialect is resolved before anything
+connects, so an unknown URL scheme is a usage error (exit 2) that names the
+plugin to install, never a connection failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from dbkeeper.cli._interrupt import run_interruptibly
+from dbkeeper.cli._state import get_state
+
+if TYPE_CHECKING:
+    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.urls import DatabaseURL
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = (
+    "Database URL (sqlite:///app.db, postgresql://user@host/db) or a connection name from dbkeeper.toml. "
+    "Defaults to $DBKEEPER_URL, then to the config's default connection."
+)
+
+
+def db_option(func: F) -> F:
+    """Add the ``--db URL_OR_NAME`` option every single-database command takes."""
+    return click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=DB_HELP)(func)
+
+
+def build_connection(ctx: click.Context, db: str | None) -> DatabaseConnection:
+    """Resolve ``--db`` into an unconnected, tracked connection whose dialect is known."""
+    from dbkeeper.config import URL_ENV, resolve_database
+    from dbkeeper.connection import DatabaseConnection
+
+    state = get_state(ctx)
+    state.add_secrets_from_raw_url(db if db is not None else os.environ.get(URL_ENV))
+    name, url, options = resolve_database(db)
+    state.add_secret(url.password)
+    connection = state.track(DatabaseConnection.from_url(url, name=name, **options))
+    connection.dialect  # noqa: B018 - an unknown scheme fails here, before any connection attempt
+    return connection
+
+
+def open_connection(ctx: click.Context, db: str | None, *, create: bool = False) -> DatabaseConnection:
+    """Resolve ``--db`` and connect; ``create=False`` refuses to create a missing SQLite file.
+
+    Only ``query`` may create a database (as the ``sqlite3`` shell does): for
+    read-only commands a missing file is almost always a typo in the path,
+    and silently creating an empty database would hide it.
+    """
+    from dbkeeper.errors import ConnectionError
+
+    connection = build_connection(ctx, db)
+    missing = missing_sqlite_file(connection.url)
+    if missing is not None and not create:
+        raise ConnectionError(
+            f"SQLite database file {missing} does not exist; check the path "
+            "(`dbkeeper query` creates a new database)"
+        )
+    run_interruptibly(connection.connect)
+    return connection
+
+
+def missing_sqlite_file(url: DatabaseURL) -> Path | None:
+    """The path of a file-backed SQLite URL whose file does not exist yet, else ``None``."""
+    if url.scheme != "sqlite" or url.is_memory or not url.database:
+        return None
+    path = Path(url.database).expanduser()
+    return None if path.exists() else path

@@ -1,0 +1,1 @@
+"""Built-in commands, one module each; :data:`dbkeeper.cli.BUILTIN_COMMANDS` maps names to them."""

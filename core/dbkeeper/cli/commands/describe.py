@@ -1,0 +1,68 @@
+"""``dbkeeper describe TABLE``: columns, keys, indexes and row count of one table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dbkeeper.cli._connections import db_option, open_connection
+from dbkeeper.cli._interrupt import run_interruptibly
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@click.command()
+@click.argument("table")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+@click.pass_context
+def describe(ctx: click.Context, table: str, db: str | None, as_json: bool) -> None:
+    """Describe TABLE: columns, primary key, indexes, foreign keys and row count."""
+    connection = open_connection(ctx, db)
+    info = run_interruptibly(connection.get_table_info, table)
+    if as_json:
+        from dbkeeper.cli._output import echo_json
+
+        echo_json(info)
+        return
+    from dbkeeper.cli._output import make_console
+
+    _print_info(make_console(), info)
+
+
+def _print_info(console: Console, info: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    from dbkeeper.cli._output import add_row, new_table
+
+    rows = info["row_count"]
+    console.print(Text.assemble(("table ", "bold"), (info["name"], "bold cyan"),
+                                f"  ({rows} row{'' if rows == 1 else 's'})"))
+    columns = new_table("column", "type", "nullable", "default", "primary key", title="Columns")
+    for column in info["columns"]:
+        add_row(columns, [column["name"], column["type"], _yes(column["nullable"]), column["default"],
+                          _yes(column["primary_key"])])
+    console.print(columns)
+    primary_key = ", ".join(info["primary_key"]) or "none"
+    console.print(Text.assemble(("Primary key: ", "bold"), primary_key))
+    if info["indexes"]:
+        indexes = new_table("index", "columns", "unique", title="Indexes")
+        for index in info["indexes"]:
+            add_row(indexes, [index["name"], ", ".join(index["columns"]), _yes(index["unique"])])
+        console.print(indexes)
+    else:
+        console.print(Text.assemble(("Indexes: ", "bold"), "none"))
+    if info["foreign_keys"]:
+        keys = new_table("columns", "references", "on delete", "on update", title="Foreign keys")
+        for key in info["foreign_keys"]:
+            target = f"{key['referred_table']}({', '.join(key['referred_columns'])})"
+            add_row(keys, [", ".join(key["columns"]), target, key["on_delete"], key["on_update"]])
+        console.print(keys)
+    else:
+        console.print(Text.assemble(("Foreign keys: ", "bold"), "none"))
+
+
+def _yes(flag: Any) -> str:
+    return "yes" if flag else "no"

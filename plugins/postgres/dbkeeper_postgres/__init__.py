@@ -1,0 +1,23 @@
+"""dbkeeper's PostgreSQL dialect (psycopg 3).
+
+Importing this module is cheap: it defines the dialect class and nothing
+imports psycopg until a connection is opened, so ``dbkeeper --help`` does not
+pay for the driver. The ``dbkeeper`` entry point points here; the plugin
+registers :class:`~dbkeeper_postgres.dialect.PostgresDialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dbkeeper
+from dbkeeper.dialect import Dialect
+from dbkeeper_postgres._version import __version__
+from dbkeeper_postgres.dialect import PostgresDialect
+
+__all__ = ["PostgresDialect", "__version__"]
+
+
+@dbkeeper.hookimpl
+def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> None:
+    register(PostgresDialect)

