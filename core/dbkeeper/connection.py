@@ -1,8 +1,8 @@
 """``DatabaseConnection``: one named database, its connection pool and its hot path.
 
 A connection object is cheap until :meth:`DatabaseConnection.connect` builds
-its pool (SQLAlchemy's ``QueuePool`` over raw DBAPI connections, with
-autocommit on and no reset-on-return round trip). ``execute`` checks a raw
+its pool (:class:`~dbkeeper.pool.ConnectionPool` of raw DBAPI connections,
+with autocommit on, so returning one costs no round trip). ``execute`` checks a raw
 connection out, runs one statement with the driver's own cursor, and builds
 a :class:`~dbkeeper.result.QueryResult`; nothing else sits on that path but a
 timer, counters and a cached placeholder rewrite.
@@ -36,13 +36,13 @@ from dbkeeper.errors import (
     QueryError,
 )
 from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
 from dbkeeper.redaction import redact
 from dbkeeper.result import QueryResult
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-    from sqlalchemy.pool import Pool
 
     from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
     from dbkeeper.introspection import TableInfo
@@ -123,12 +123,16 @@ class DatabaseConnection:
 
     _url: DatabaseURL = field(init=False, repr=False)
     _dialect: Dialect | None = field(init=False, default=None, repr=False)
-    _pool: Pool | None = field(init=False, default=None, repr=False)
+    _pool: ConnectionPool | None = field(init=False, default=None, repr=False)
     _engine: Engine | None = field(init=False, default=None, repr=False)
     _local: threading.local = field(init=False, repr=False)
     _stats_lock: threading.Lock = field(init=False, repr=False)
     _server_version: str | None = field(init=False, default=None, repr=False)
-    _sa_timeout: type[BaseException] = field(init=False, repr=False)
+    _pyformat: bool = field(init=False, default=False, repr=False)
+    queries_executed: int = field(init=False, default=0, repr=False)
+    errors: int = field(init=False, default=0, repr=False)
+    total_time: float = field(init=False, default=0.0, repr=False)
+    reconnects: int = field(init=False, default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.db_type = DatabaseType.coerce(self.db_type)
@@ -154,10 +158,6 @@ class DatabaseConnection:
         self._url = url
         self._local = threading.local()
         self._stats_lock = threading.Lock()
-        self.queries_executed = 0
-        self.errors = 0
-        self.total_time = 0.0
-        self.reconnects = 0
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -211,34 +211,31 @@ class DatabaseConnection:
         """Build the pool and open (and test) the first connection. Idempotent."""
         if self._pool is not None:
             return self
-        from sqlalchemy.exc import TimeoutError as SATimeout
-        from sqlalchemy.pool import QueuePool
-
         dialect = self.dialect
-        self._sa_timeout = SATimeout
+        self._pyformat = dialect.paramstyle == "pyformat"
         single = dialect.single_connection(self._url)
-        pool = QueuePool(
+        pool = ConnectionPool(
             self._create_raw_connection,
-            pool_size=1 if single else self.connection_pool_size,
+            size=1 if single else self.connection_pool_size,
             max_overflow=0 if single else self.max_overflow,
             timeout=self.pool_timeout,
-            recycle=-1 if single or not self.pool_recycle else int(self.pool_recycle),
+            recycle=None if single else self.pool_recycle,
             pre_ping=self.pre_ping,
-            reset_on_return=None,
+            ping=dialect.ping,
         )
         try:
-            fairy = pool.connect()
+            entry = pool.checkout()
         except DbKeeperError:
-            pool.dispose()
+            pool.close()
             raise
         try:
-            self._server_version = dialect.server_version(fairy.dbapi_connection)
+            self._server_version = dialect.server_version(entry.raw)
         except Exception as exc:
-            fairy.invalidate()
-            pool.dispose()
+            entry.invalidate()
+            pool.close()
             raise self._connection_error(exc) from None
         finally:
-            fairy.close()
+            entry.release()
         self._pool = pool
         logger.debug("connected %s (%s, server %s)", self.name, self._url.render(), self._server_version)
         return self
@@ -278,7 +275,7 @@ class DatabaseConnection:
         if engine is not None:
             engine.dispose()
         if pool is not None:
-            pool.dispose()
+            pool.close()
             logger.debug("disconnected %s", self.name)
 
     close = disconnect
@@ -308,13 +305,13 @@ class DatabaseConnection:
         return kind(f"{self.name}: {message} (statement: {_shorten(query)})", sqlstate=code)
 
     # -- the hot path -----------------------------------------------------------------
-    def _checkout(self) -> Any:
+    def _checkout(self) -> PooledConnection:
         pool = self._pool
         if pool is None:
             raise ClosedError(f"connection {self.name!r} is not connected; call connect() first")
         try:
-            return pool.connect()
-        except self._sa_timeout:
+            return pool.checkout()
+        except PoolTimeout:
             raise PoolTimeoutError(
                 f"no pooled connection to {self.name} became free within {self.pool_timeout:g} s "
                 f"(pool size {self.connection_pool_size}, overflow {self.max_overflow}); raise the pool size "
@@ -326,16 +323,16 @@ class DatabaseConnection:
             raise self._connection_error(exc) from None
 
     def _prepare(self, query: str, params: Any) -> str:
-        dialect = self.dialect
-        if params is None or dialect.paramstyle != "pyformat":
+        if params is None or not self._pyformat:
             return query
+        dialect = self.dialect
         if isinstance(params, Mapping):
             return to_pyformat(query, named=True, backslash_escapes=dialect.backslash_escapes) if ":" in query else query
         return to_pyformat(query, named=False, backslash_escapes=dialect.backslash_escapes) if "?" in query else query
 
     def _run(self, raw: DBAPIConnection, query: str, params: Any) -> QueryResult:
         """Run one statement on ``raw`` and build its result. Raises driver exceptions."""
-        sql = self._prepare(query, params)
+        sql = self._prepare(query, params) if self._pyformat else query
         cursor = raw.cursor()
         start = time.perf_counter()
         try:
@@ -349,12 +346,12 @@ class DatabaseConnection:
                 rows = [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
             else:
                 columns, rows = [], []
-            result = QueryResult(rows, columns, self.dialect.cursor_rowcount(cursor),
-                                 self.dialect.lastrowid(cursor), 0.0)
+            rowcount = cursor.rowcount
+            lastrowid = getattr(cursor, "lastrowid", None)
         finally:
             cursor.close()
         elapsed = time.perf_counter() - start
-        result.execution_time = elapsed
+        result = QueryResult(rows, columns, -1 if rowcount is None else rowcount, lastrowid or None, elapsed)
         with self._stats_lock:
             self.queries_executed += 1
             self.total_time += elapsed
@@ -376,20 +373,20 @@ class DatabaseConnection:
         if stack:
             return stack[-1].execute(query, params)
         for attempt in (0, 1):
-            fairy = self._checkout()
+            entry = self._checkout()
             try:
-                return self._run(fairy.dbapi_connection, query, params)
+                return self._run(entry.raw, query, params)
             except Exception as exc:
                 self._count_error()
                 if self.dialect.is_disconnect(exc):
-                    fairy.invalidate()
+                    entry.invalidate()
                     self._after_disconnect()
                     if attempt == 0 and self.retry_on_disconnect and self._safe_to_retry(exc, query):
                         logger.warning("%s: connection lost, retrying once on a new connection", self.name)
                         continue
                 raise self._query_error(exc, query) from None
             finally:
-                fairy.close()
+                entry.release()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _safe_to_retry(self, exc: BaseException, query: str) -> bool:
@@ -442,27 +439,26 @@ class DatabaseConnection:
             with stack[-1].savepoint() as nested:
                 yield nested
             return
-        fairy = self._checkout()
-        tx = Transaction(self, fairy.dbapi_connection, depth=0)
+        entry = self._checkout()
+        tx = Transaction(self, entry.raw, depth=0)
         try:
             tx._begin()
         except Exception as exc:
-            broken = self.dialect.is_disconnect(exc)
-            if broken:
-                fairy.invalidate()
+            if self.dialect.is_disconnect(exc):
+                entry.invalidate()
                 self._after_disconnect()
-            fairy.close()
+            entry.release()
             raise self._query_error(exc, "BEGIN") from None
         stack.append(tx)
         try:
             yield tx
         except BaseException:
             stack.pop()
-            tx._finish(commit=False, fairy=fairy)
+            tx._finish(commit=False, entry=entry)
             raise
         else:
             stack.pop()
-            tx._finish(commit=True, fairy=fairy)
+            tx._finish(commit=True, entry=entry)
 
     # -- introspection and information ---------------------------------------------------------
     def sqlalchemy_engine(self) -> Engine:
@@ -482,7 +478,8 @@ class DatabaseConnection:
 
                 raise UnsupportedOperationError(f"dialect {self.dialect.name!r} has no SQLAlchemy dialect")
             if self.dialect.single_connection(self._url):
-                self._engine = create_engine(f"{name}://", creator=self._checkout, poolclass=NullPool)
+                self._engine = create_engine(f"{name}://", creator=lambda: _Borrowed(self._checkout()),
+                                             poolclass=NullPool)
             else:
                 self._engine = create_engine(f"{name}://", creator=self._create_raw_connection,
                                              poolclass=QueuePool, pool_size=1, max_overflow=2)
@@ -530,16 +527,16 @@ class DatabaseConnection:
             if self._pool is None:
                 self.connect()
             start = time.perf_counter()
-            fairy = self._checkout()
+            entry = self._checkout()
             try:
-                self.dialect.ping(fairy.dbapi_connection)
+                self.dialect.ping(entry.raw)
             except Exception as exc:
                 if self.dialect.is_disconnect(exc):
-                    fairy.invalidate()
+                    entry.invalidate()
                     self._after_disconnect()
                 raise self._query_error(exc, "SELECT 1") from None
             finally:
-                fairy.close()
+                entry.release()
             report["latency_ms"] = round((time.perf_counter() - start) * 1000, 3)
             report["server_version"] = self._server_version
             report["status"] = "healthy"
@@ -552,11 +549,7 @@ class DatabaseConnection:
         pool = self._pool
         if pool is None:
             return {"connected": False}
-        status: dict[str, Any] = {"connected": True}
-        for key in ("size", "checkedin", "checkedout", "overflow"):
-            method = getattr(pool, key, None)
-            status[key] = method() if callable(method) else None
-        return status
+        return {"connected": True, **pool.status()}
 
     def get_stats(self) -> dict[str, Any]:
         """Counters of this connection: statements, errors, time, reconnects, pool."""
@@ -622,11 +615,11 @@ class Transaction:
         finally:
             cursor.close()
 
-    def _finish(self, *, commit: bool, fairy: Any) -> None:
+    def _finish(self, *, commit: bool, entry: PooledConnection) -> None:
         owner = self.connection
         try:
             if self._broken:
-                fairy.invalidate()
+                entry.invalidate()
                 if commit:
                     raise ConnectionLostError(f"connection to {owner.name} was lost inside a transaction; "
                                               "nothing was committed")
@@ -635,13 +628,13 @@ class Transaction:
                 self._statement("COMMIT" if commit else "ROLLBACK")
             except Exception as exc:
                 if owner.dialect.is_disconnect(exc):
-                    fairy.invalidate()
+                    entry.invalidate()
                     owner._after_disconnect()
                 if commit:
                     raise owner._query_error(exc, "COMMIT") from None
                 logger.warning("%s: rollback failed: %s", owner.name, redact(str(exc), owner._secrets()))
         finally:
-            fairy.close()
+            entry.release()
 
     def execute(self, query: str, params: Any = None) -> QueryResult:
         """Run one statement inside this transaction."""
@@ -754,6 +747,24 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"Transaction(connection={self.connection.name!r}, depth={self.depth})"
+
+
+class _Borrowed:
+    """A pooled connection lent to SQLAlchemy as if it were a DBAPI connection.
+
+    Used for single-connection databases (SQLite ``:memory:``): reflection
+    must see the same data, so SQLAlchemy borrows the pooled connection and
+    gives it back when it "closes" it.
+    """
+
+    def __init__(self, entry: PooledConnection) -> None:
+        self._entry = entry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._entry.raw, name)
+
+    def close(self) -> None:
+        self._entry.release()
 
 
 def _shorten(query: str, limit: int = 200) -> str:

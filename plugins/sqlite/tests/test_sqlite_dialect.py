@@ -72,9 +72,9 @@ def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_connection_closed_underneath_is_replaced(tmp_path: Path) -> None:
     conn = DatabaseConnection.from_url(f"sqlite:///{tmp_path / 'c.db'}", pool_size=1, max_overflow=0).connect()
     try:
-        fairy = conn._pool.connect()  # type: ignore[union-attr]
-        raw: sqlite3.Connection = fairy.dbapi_connection
-        fairy.close()
+        entry = conn._pool.checkout()  # type: ignore[union-attr]
+        raw: sqlite3.Connection = entry.raw
+        entry.release()
         raw.close()
         assert conn.execute("SELECT 5 AS five").scalar() == 5
         assert conn.get_stats()["reconnects"] == 1
