@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, interleaved, print_rows, server_database  # noqa: E402
+from _common import Row, interleaved, print_rows, server_database
 
-from dbkeeper import DatabaseManager  # noqa: E402
-from dbkeeper.urls import DatabaseURL  # noqa: E402
+from dbkeeper import DatabaseManager
+from dbkeeper.urls import DatabaseURL
 
 CREATE = "CREATE TABLE bench (id INTEGER PRIMARY KEY, name VARCHAR(64), price DOUBLE PRECISION, note VARCHAR(64))"
 
@@ -101,9 +101,7 @@ def bench_bulk(label: str, url: DatabaseURL, count: int, target: float, *, faste
         reset()
         start = time.perf_counter()
         cursor = raw.cursor()
-        if url.scheme == "sqlite":
-            cursor.execute("BEGIN")
-        elif url.scheme.startswith("postgres"):
+        if url.scheme == "sqlite" or url.scheme.startswith("postgres"):
             cursor.execute("BEGIN")
         else:
             cursor.execute("START TRANSACTION")

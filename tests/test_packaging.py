@@ -63,10 +63,11 @@ def test_a_plain_core_install_handles_sqlite_urls(dist: Path, tmp_path: Path) ->
     script = env_dir / "bin" / "dbkeeper"
     database = tmp_path / "plain.db"
     result = subprocess.run([str(script), "query", "SELECT 6 * 7 AS answer", "--db", f"sqlite:///{database}",
-                             "--format", "json"], capture_output=True, text=True, env=clean_env, timeout=60)
+                             "--format", "json"], capture_output=True, text=True, env=clean_env, timeout=60,
+                            check=False)
     assert result.returncode == 0, result.stderr
     assert "42" in result.stdout
     missing = subprocess.run([str(script), "tables", "--db", "postgresql://u@127.0.0.1/d"], capture_output=True,
-                             text=True, env=clean_env, timeout=60)
+                             text=True, env=clean_env, timeout=60, check=False)
     assert missing.returncode == 2
     assert 'pip install "dbkeeper[postgres]"' in missing.stderr

@@ -117,7 +117,7 @@ def test_a_failing_creator_frees_its_slot(tmp_path: Path) -> None:
         return sqlite3.connect(tmp_path / "x.db", check_same_thread=False)
 
     pool = ConnectionPool(creator, size=1, max_overflow=0, timeout=0.2)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="not up yet"):
         pool.checkout()
     assert pool.checkout().raw is not None
 

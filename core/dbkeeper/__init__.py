@@ -48,7 +48,38 @@ _EXPORTS: dict[str, str] = {
     "get_registry": "dbkeeper.plugins",
 }
 
-__all__ = ["__version__", "hookimpl", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "DatabaseManager",
+    "manage_databases",
+    "DatabaseConnection",
+    "DatabaseType",
+    "Transaction",
+    "QueryResult",
+    "DatabaseURL",
+    "Dialect",
+    "Capabilities",
+    "QueryPlan",
+    "TableInfo",
+    "ColumnInfo",
+    "IndexInfo",
+    "ForeignKeyInfo",
+    "DbKeeperError",
+    "ConfigurationError",
+    "UnsupportedDatabaseError",
+    "UnsupportedOperationError",
+    "PluginError",
+    "ConnectionError",
+    "ConnectionLostError",
+    "PoolTimeoutError",
+    "QueryError",
+    "IntegrityError",
+    "ClosedError",
+    "resolve_workspace",
+    "load_config",
+    "get_registry",
+]
 
 if TYPE_CHECKING:
     from dbkeeper.config import load_config

@@ -38,7 +38,7 @@ def reflect_tables(connection: DatabaseConnection, tables: Sequence[str] | None)
     pks = inspector.get_multi_pk_constraint(filter_names=names)
     indexes = inspector.get_multi_indexes(filter_names=names)
     fks = inspector.get_multi_foreign_keys(filter_names=names)
-    comments: dict[Any, Any] = {}
+    comments: Any = {}
     try:
         comments = inspector.get_multi_table_comment(filter_names=names)
     except NotImplementedError:

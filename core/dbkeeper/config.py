@@ -166,10 +166,7 @@ def _parse_connection(name: str, entry: Any, *, where: str, environ: Mapping[str
     if not isinstance(entry, Mapping):
         raise ConfigurationError(f"{label} must be a URL string or a table")
     values = {k: interpolate(v, environ=environ, where=label) if isinstance(v, str) else v for k, v in entry.items()}
-    if "url" in values:
-        url = DatabaseURL.parse(values.pop("url"))
-    else:
-        url = url_from_parts(values, where=label)
+    url = DatabaseURL.parse(values.pop("url")) if "url" in values else url_from_parts(values, where=label)
     unknown = set(values) - POOL_KEYS - {"dialect", "user", "username", "password", "host", "port", "database"}
     if unknown:
         raise ConfigurationError(f"{label}: unknown keys {sorted(unknown)}; allowed: url, dialect, user, "
@@ -178,7 +175,8 @@ def _parse_connection(name: str, entry: Any, *, where: str, environ: Mapping[str
     return NamedConnection(name=name, url=url, options=options)
 
 
-def url_from_parts(parts: Mapping[str, Any], *, where: str = "configuration", default_dialect: str = "postgresql") -> DatabaseURL:
+def url_from_parts(parts: Mapping[str, Any], *, where: str = "configuration",
+                   default_dialect: str = "postgresql") -> DatabaseURL:
     """Build a URL from ``{"dialect", "user", "password", "host", "port", "database"}``.
 
     This is the compatibility path for code that configures connections with a

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from dbkeeper.crud import CrudMethods
 from dbkeeper.errors import (
     ClosedError,
     ConfigurationError,
@@ -44,8 +45,10 @@ from dbkeeper.urls import DatabaseURL
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from dbkeeper.crud import CrudState
     from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
     from dbkeeper.introspection import TableInfo
+    from dbkeeper.query_cache import QueryCache
 
 logger = logging.getLogger("dbkeeper")
 _DEBUG = logging.DEBUG
@@ -90,7 +93,7 @@ def _utcnow() -> datetime:
 
 
 @dataclass(repr=False, eq=False)
-class DatabaseConnection:
+class DatabaseConnection(CrudMethods):
     """A named database plus the pool that serves it.
 
     Build one from a URL with :meth:`from_url`, or from fields (the seed
@@ -99,7 +102,8 @@ class DatabaseConnection:
     ``connection_pool_size``, ``max_overflow``, ``pool_timeout`` (checkout
     wait), ``pool_recycle`` and ``pre_ping`` configure the pool;
     ``connection_timeout`` bounds each connection attempt and ``max_retries``
-    how often establishing one is retried.
+    how often establishing one is retried. ``query_cache`` (off by default)
+    is the read cache of the CRUD helpers (:mod:`dbkeeper.query_cache`).
     """
 
     name: str
@@ -120,6 +124,7 @@ class DatabaseConnection:
     pool_recycle: float | None = 3600.0
     pre_ping: bool = False
     retry_on_disconnect: bool = True
+    query_cache: QueryCache | None = field(default=None, repr=False)
 
     _url: DatabaseURL = field(init=False, repr=False)
     _dialect: Dialect | None = field(init=False, default=None, repr=False)
@@ -133,6 +138,7 @@ class DatabaseConnection:
     errors: int = field(init=False, default=0, repr=False)
     total_time: float = field(init=False, default=0.0, repr=False)
     reconnects: int = field(init=False, default=0, repr=False)
+    _crud_state: CrudState | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.db_type = DatabaseType.coerce(self.db_type)
@@ -327,7 +333,9 @@ class DatabaseConnection:
             return query
         dialect = self.dialect
         if isinstance(params, Mapping):
-            return to_pyformat(query, named=True, backslash_escapes=dialect.backslash_escapes) if ":" in query else query
+            if ":" not in query:
+                return query
+            return to_pyformat(query, named=True, backslash_escapes=dialect.backslash_escapes)
         return to_pyformat(query, named=False, backslash_escapes=dialect.backslash_escapes) if "?" in query else query
 
     def _run(self, raw: DBAPIConnection, query: str, params: Any) -> QueryResult:
@@ -350,6 +358,8 @@ class DatabaseConnection:
             lastrowid = getattr(cursor, "lastrowid", None)
         finally:
             cursor.close()
+            if self.query_cache is not None:
+                self.query_cache.after_statement(self, query)
         elapsed = time.perf_counter() - start
         result = QueryResult(rows, columns, -1 if rowcount is None else rowcount, lastrowid or None, elapsed)
         with self._stats_lock:
@@ -369,7 +379,7 @@ class DatabaseConnection:
         because the connection died is retried once on a fresh connection
         when the database proves it never ran it, or when it only reads.
         """
-        stack = self._local.__dict__.get("stack")
+        stack: list[Transaction] | None = self._local.__dict__.get("stack")
         if stack:
             return stack[-1].execute(query, params)
         for attempt in (0, 1):
@@ -388,6 +398,10 @@ class DatabaseConnection:
             finally:
                 entry.release()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _crud_target(self) -> tuple[DatabaseConnection, DatabaseConnection, bool]:
+        """CRUD helpers run on this connection (joining the thread's open transaction, if any)."""
+        return self, self, False
 
     def _safe_to_retry(self, exc: BaseException, query: str) -> bool:
         if self.dialect.statement_not_executed(exc):
@@ -459,6 +473,9 @@ class DatabaseConnection:
         else:
             stack.pop()
             tx._finish(commit=True, entry=entry)
+        finally:
+            if self.query_cache is not None:
+                self.query_cache.transaction_ended(self)
 
     # -- introspection and information ---------------------------------------------------------
     def sqlalchemy_engine(self) -> Engine:
@@ -588,7 +605,7 @@ class DatabaseConnection:
             raise ClosedError(f"connection {self.name!r} is not connected; call connect() first")
 
 
-class Transaction:
+class Transaction(CrudMethods):
     """Statements pinned to one connection inside :meth:`DatabaseConnection.transaction`."""
 
     _names = itertools.count(1)
@@ -600,6 +617,10 @@ class Transaction:
         self.depth = depth
         self.savepoint_name = savepoint_name
         self._broken = False
+
+    def _crud_target(self) -> tuple[DatabaseConnection, Transaction, bool]:
+        """CRUD helpers run inside this transaction (and bypass the read cache)."""
+        return self.connection, self, True
 
     def _begin(self) -> None:
         cursor = self.raw.cursor()
@@ -670,6 +691,8 @@ class Transaction:
             raise owner._query_error(exc, query) from None
         finally:
             cursor.close()
+            if owner.query_cache is not None:
+                owner.query_cache.after_statement(owner, query)
         elapsed = time.perf_counter() - start
         with owner._stats_lock:
             owner.queries_executed += 1
@@ -690,13 +713,13 @@ class Transaction:
             return 0
         if isinstance(first, Mapping):
             cols = list(columns) if columns is not None else list(first.keys())
-            keyed = itertools.chain([first], iterator)
-            values: Iterable[Sequence[Any]] = (tuple(row[c] for c in cols) for row in keyed)  # type: ignore[index]
+            keyed = cast("Iterator[Mapping[str, Any]]", itertools.chain([first], iterator))
+            values: Iterable[Sequence[Any]] = (tuple(row[c] for c in cols) for row in keyed)
         else:
             if columns is None:
                 raise ConfigurationError("bulk_insert: pass columns=[...] when rows are sequences")
             cols = list(columns)
-            values = itertools.chain([first], iterator)  # type: ignore[list-item]
+            values = cast("Iterator[Sequence[Any]]", itertools.chain([first], iterator))
         if not cols:
             raise ConfigurationError("bulk_insert: no columns given")
         start = time.perf_counter()
@@ -711,6 +734,9 @@ class Transaction:
                 self._broken = True
                 owner._after_disconnect()
             raise owner._query_error(exc, f"bulk insert into {table}") from None
+        finally:
+            if owner.query_cache is not None:
+                owner.query_cache.after_table_write(owner, table)
         elapsed = time.perf_counter() - start
         with owner._stats_lock:
             owner.queries_executed += 1

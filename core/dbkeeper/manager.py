@@ -111,7 +111,8 @@ class DatabaseManager:
         """Compatibility alias of :meth:`disconnect_all` for ``close_pool()``-style code."""
         self.disconnect_all()
 
-    def connect(self, database_url: str | DatabaseURL, name: str | None = None, **pool_options: Any) -> DatabaseConnection:
+    def connect(self, database_url: str | DatabaseURL, name: str | None = None,
+                **pool_options: Any) -> DatabaseConnection:
         """Open (or reuse) a pooled connection to ``database_url`` and make it current."""
         options = {**self._pool_options, **pool_options}
         connection = DatabaseConnection.from_url(database_url, name=name, **options)

@@ -132,7 +132,7 @@ class PluginRegistry:
             dist = ep.dist
             candidates.append((ep.name, dist.name if dist else None, dist.version if dist else None, ep.load))
         for name, plugin in self._extra_plugins:
-            candidates.append((name, None, None, lambda p=plugin: p))
+            candidates.append((name, None, None, _constant(plugin)))
         for name, dist_name, version, loader in candidates:
             info = PluginInfo(name=name, distribution=dist_name, version=version, status="loaded")
             self._infos[name] = info
@@ -277,6 +277,11 @@ class PluginRegistry:
                 if info is None:
                     raise
                 self._fail(pm, info, exc, during="register_commands")
+
+
+def _constant(value: object) -> Callable[[], object]:
+    """A loader for a plugin object that is already imported."""
+    return lambda: value
 
 
 _registry: PluginRegistry | None = None

@@ -181,7 +181,7 @@ class DialectConformance:
         self.requires(connection, "savepoints")
         with connection.transaction() as outer:
             outer.execute("INSERT INTO items (id, name) VALUES (?, ?)", (1, "kept"))
-            with pytest.raises(ValueError), connection.transaction() as inner:
+            with pytest.raises(ValueError, match="inner block"), connection.transaction() as inner:
                 inner.execute("INSERT INTO items (id, name) VALUES (?, ?)", (2, "dropped"))
                 raise ValueError("undo the inner block only")
             with connection.transaction() as inner2:
