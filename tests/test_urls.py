@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,11 +91,10 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1
 def test_render_then_parse_is_the_identity(user: str, password: str, database: str, host: str,
                                            port: int | None, scheme: str) -> None:
     url = DatabaseURL(scheme=scheme, username=user, password=password, host=host, port=port, database=database)
-    again = DatabaseURL.parse(url.render(hide_password=False))
-    assert again == url
-    assert password not in repr(again) or password in repr(again.without_password()).replace("***", "")
-    assert quote(password, safe="") not in url.render() or quote(password, safe="") in url.render().replace(
-        "***", "")
+    assert DatabaseURL.parse(url.render(hide_password=False)) == url
+    masked = DatabaseURL.parse(url.render())
+    assert masked.password == "***"
+    assert masked.without_password() == url.without_password()
 
 
 @given(path=st.from_regex(r"(/?[A-Za-z0-9_.\- ]{1,12}){1,4}", fullmatch=True))

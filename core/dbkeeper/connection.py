@@ -177,7 +177,11 @@ class DatabaseConnection(CrudMethods):
         aliases = {"pool_size": "connection_pool_size"}
         kwargs = {aliases.get(k, k): v for k, v in options.items()}
         if "connect_timeout" in parsed.options and "connection_timeout" not in kwargs:
-            kwargs["connection_timeout"] = float(parsed.options["connect_timeout"])
+            raw_timeout = parsed.options["connect_timeout"]
+            try:
+                kwargs["connection_timeout"] = float(raw_timeout)
+            except ValueError:
+                raise ConfigurationError(f"connect_timeout={raw_timeout!r} is not a number of seconds") from None
         conn = cls(name=name, connection_string=parsed.render(hide_password=False), **kwargs)
         conn._url = parsed
         return conn
@@ -328,19 +332,25 @@ class DatabaseConnection(CrudMethods):
         except Exception as exc:
             raise self._connection_error(exc) from None
 
-    def _prepare(self, query: str, params: Any) -> str:
+    def _prepare(self, query: str, params: Any, raw: DBAPIConnection) -> str:
+        """Rewrite portable placeholders for a pyformat driver (cached per statement text)."""
         if params is None or not self._pyformat:
             return query
-        dialect = self.dialect
         if isinstance(params, Mapping):
             if ":" not in query:
                 return query
-            return to_pyformat(query, named=True, backslash_escapes=dialect.backslash_escapes)
-        return to_pyformat(query, named=False, backslash_escapes=dialect.backslash_escapes) if "?" in query else query
+            named = True
+        elif "?" in query:
+            named = False
+        else:
+            return query
+        return to_pyformat(query, named=named, backslash_escapes=self.dialect.uses_backslash_escapes(raw))
 
     def _run(self, raw: DBAPIConnection, query: str, params: Any) -> QueryResult:
         """Run one statement on ``raw`` and build its result. Raises driver exceptions."""
-        sql = self._prepare(query, params) if self._pyformat else query
+        if params is not None and not params and isinstance(params, (tuple, list, dict)):
+            params = None
+        sql = self._prepare(query, params, raw) if self._pyformat else query
         cursor = raw.cursor()
         start = time.perf_counter()
         try:
@@ -453,16 +463,20 @@ class DatabaseConnection(CrudMethods):
             with stack[-1].savepoint() as nested:
                 yield nested
             return
-        entry = self._checkout()
-        tx = Transaction(self, entry.raw, depth=0)
-        try:
-            tx._begin()
-        except Exception as exc:
-            if self.dialect.is_disconnect(exc):
-                entry.invalidate()
-                self._after_disconnect()
-            entry.release()
-            raise self._query_error(exc, "BEGIN") from None
+        for attempt in (0, 1):
+            entry = self._checkout()
+            tx = Transaction(self, entry.raw, depth=0)
+            try:
+                tx._begin()
+                break
+            except Exception as exc:
+                dead = self.dialect.is_disconnect(exc)
+                if dead:
+                    entry.invalidate()
+                    self._after_disconnect()
+                entry.release()
+                if not (dead and attempt == 0):  # nothing ran yet: a dead connection is safe to replace
+                    raise self._query_error(exc, "BEGIN") from None
         stack.append(tx)
         try:
             yield tx
@@ -676,7 +690,7 @@ class Transaction(CrudMethods):
         owner = self.connection
         params_seq = list(params_list)
         sample = params_seq[0] if params_seq else None
-        sql = owner._prepare(query, sample)
+        sql = owner._prepare(query, sample, self.raw)
         start = time.perf_counter()
         cursor = self.raw.cursor()
         try:

@@ -99,6 +99,12 @@ class Dialect:
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: Statement that opens a transaction on an autocommit connection.
     begin_statement: ClassVar[str] = "BEGIN"
+    #: How :meth:`upsert_sql` writes "insert or update": ``"on_conflict"`` (PostgreSQL, SQLite
+    #: 3.24+), ``"on_duplicate_key"`` (MySQL, MariaDB) or ``"none"``; ``None`` picks by :attr:`db_type`.
+    upsert_style: ClassVar[str | None] = None
+    #: Whether ``INSERT ... RETURNING`` hands back generated keys; ``None`` picks by :attr:`db_type`
+    #: (PostgreSQL only: MySQL lacks it, and SQLite's ``lastrowid`` is as good and older).
+    insert_returning: ClassVar[bool | None] = None
 
     # -- connecting -----------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -126,6 +132,15 @@ class Dialect:
             cursor.fetchall()
         finally:
             cursor.close()
+
+    def uses_backslash_escapes(self, conn: DBAPIConnection) -> bool:
+        """Whether string literals on ``conn`` treat backslash as an escape right now.
+
+        The placeholder rewriter needs it to find where literals end. The
+        default is the class attribute; MySQL reads the session's
+        ``NO_BACKSLASH_ESCAPES`` state.
+        """
+        return self.backslash_escapes
 
     def is_disconnect(self, exc: BaseException) -> bool:
         """True when ``exc`` means the connection is dead and must be discarded."""
@@ -187,6 +202,83 @@ class Dialect:
         """``DROP DATABASE IF EXISTS`` for ``name``, quoted."""
         return f"DROP DATABASE IF EXISTS {self.quote_identifier(name)}"
 
+    # -- SQL for the CRUD helpers (dbkeeper.crud) ------------------------------------
+    # Names arrive quoted and escaped for the driver; values are placeholders,
+    # ``self.placeholder(i)`` for the i-th column.
+    def supports_insert_returning(self) -> bool:
+        """True when ``INSERT ... RETURNING`` works (see :attr:`insert_returning`)."""
+        if self.insert_returning is not None:
+            return self.insert_returning
+        return self.db_type == "postgresql"
+
+    def resolved_upsert_style(self) -> str:
+        """:attr:`upsert_style`, or the style of the dialect's :attr:`db_type` when it is not set."""
+        if self.upsert_style is not None:
+            return self.upsert_style
+        return {"postgresql": "on_conflict", "sqlite": "on_conflict", "mysql": "on_duplicate_key"}.get(
+            self.db_type, "none")
+
+    def insert_sql(self, table: str, columns: Sequence[str], returning: Sequence[str] = ()) -> str:
+        """``INSERT INTO table (columns) VALUES (...)`` [``RETURNING ...``] for one row.
+
+        With no columns: ``DEFAULT VALUES`` (``() VALUES ()`` in the
+        ``on_duplicate_key`` family, which lacks it).
+        """
+        if columns:
+            marks = ", ".join(self.placeholder(i) for i in range(len(columns)))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        elif self.resolved_upsert_style() == "on_duplicate_key":
+            sql = f"INSERT INTO {table} () VALUES ()"
+        else:
+            sql = f"INSERT INTO {table} DEFAULT VALUES"
+        if returning:
+            sql += f" RETURNING {', '.join(returning)}"
+        return sql
+
+    def upsert_sql(self, table: str, columns: Sequence[str], conflict: Sequence[str], update: Sequence[str],
+                   returning: Sequence[str] = ()) -> str:
+        """Insert one row, or update ``update`` columns of the row whose ``conflict`` columns match.
+
+        ``conflict`` names a primary key or unique index (MySQL ignores it:
+        any unique key conflicts there); an empty ``update`` keeps the
+        existing row unchanged. The style comes from
+        :meth:`resolved_upsert_style`; a dialect with another syntax
+        (``MERGE``) overrides this method.
+        """
+        style = self.resolved_upsert_style()
+        if style == "on_conflict":
+            target = ", ".join(conflict)
+            if update:
+                sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+                action = f"ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            else:
+                action = f"ON CONFLICT ({target}) DO NOTHING"
+            sql = f"{self.insert_sql(table, columns)} {action}"
+            return f"{sql} RETURNING {', '.join(returning)}" if returning else sql
+        if style == "on_duplicate_key":
+            if returning:
+                raise self._unsupported("INSERT ... RETURNING")
+            sets = ", ".join(f"{c} = VALUES({c})" for c in update) or f"{conflict[0]} = {conflict[0]}"
+            return f"{self.insert_sql(table, columns)} ON DUPLICATE KEY UPDATE {sets}"
+        raise self._unsupported("upsert")
+
+    def limit_sql(self, limit: int | None, offset: int | None) -> str:
+        """``LIMIT``/``OFFSET`` for validated non-negative ints ("" when both are None).
+
+        An offset without a limit needs MySQL's and SQLite's "no limit"
+        spellings; other dialects write ``OFFSET`` alone.
+        """
+        parts: list[str] = []
+        if limit is not None:
+            parts.append(f"LIMIT {int(limit)}")
+        elif offset is not None and self.db_type == "mysql":
+            parts.append("LIMIT 18446744073709551615")
+        elif offset is not None and self.db_type == "sqlite":
+            parts.append("LIMIT -1")
+        if offset is not None:
+            parts.append(f"OFFSET {int(offset)}")
+        return " ".join(parts)
+
     # -- bulk load --------------------------------------------------------------
     def bulk_insert(self, conn: DBAPIConnection, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> int:
@@ -245,6 +337,52 @@ class Dialect:
                        timeout: float) -> AbstractContextManager[Any]:
         """A context manager that holds the database-wide migration lock ``name``."""
         raise self._unsupported("migration_lock")
+
+    # -- migrations (used by dbkeeper.migrations) -------------------------------------
+    def split_statements(self, sql: str) -> list[str]:
+        """Split a migration script into statements, as this database's own client would.
+
+        The default follows ANSI lexical rules (see :mod:`dbkeeper.sqlsplit`);
+        dialects with dollar quoting, backslash escapes or ``#`` comments
+        override it with their preset.
+        """
+        from dbkeeper.sqlsplit import ANSI, split_sql
+
+        return split_sql(sql, ANSI)
+
+    def is_non_transactional(self, statement: str) -> bool:
+        """True when ``statement`` cannot run inside a transaction block (``CREATE INDEX CONCURRENTLY``).
+
+        The migration engine runs such statements on their own, outside any
+        transaction, and records progress around them.
+        """
+        return False
+
+    def commits_implicitly(self, statement: str) -> bool:
+        """True when running ``statement`` commits the open transaction (MySQL DDL).
+
+        The default assumes that a dialect without transactional DDL commits
+        on every ``CREATE``/``ALTER``/``DROP``/``RENAME``/``TRUNCATE``.
+        """
+        if self.capabilities.transactional_ddl:
+            return False
+        from dbkeeper.sqlsplit import keywords
+
+        words = keywords(statement, 1)
+        return bool(words) and words[0] in ("CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE")
+
+    def current_schema(self, connection: DatabaseConnection) -> str | None:
+        """The schema (database on MySQL) unqualified names resolve to, or ``None``.
+
+        The migration engine pins its history table to it at the start of a
+        run, so a migration that changes ``search_path`` or runs ``USE`` cannot
+        redirect the history writes.
+        """
+        return None
+
+    def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
+        """True when the migration history ``table`` exists (in ``schema`` when given)."""
+        return table in self.table_names(connection)
 
     def _unsupported(self, operation: str) -> UnsupportedOperationError:
         return UnsupportedOperationError(
