@@ -46,6 +46,16 @@ _EXPORTS: dict[str, str] = {
     "resolve_workspace": "dbkeeper.workspace",
     "load_config": "dbkeeper.config",
     "get_registry": "dbkeeper.plugins",
+    "Version": "dbkeeper.lifecycle.version",
+    "DBStatus": "dbkeeper.lifecycle.status",
+    "VersionedDatabase": "dbkeeper.lifecycle.database",
+    "DBManager": "dbkeeper.lifecycle.database",
+    "async_database_safe": "dbkeeper.lifecycle.decorators",
+    "async_timed": "dbkeeper.lifecycle.decorators",
+    "async_during_init": "dbkeeper.lifecycle.decorators",
+    "async_required_argument": "dbkeeper.lifecycle.decorators",
+    "with_fail_value": "dbkeeper.lifecycle.decorators",
+    "fail_with_exception": "dbkeeper.lifecycle.decorators",
 }
 
 __all__ = [
@@ -79,6 +89,16 @@ __all__ = [
     "resolve_workspace",
     "load_config",
     "get_registry",
+    "Version",
+    "DBStatus",
+    "VersionedDatabase",
+    "DBManager",
+    "async_database_safe",
+    "async_timed",
+    "async_during_init",
+    "async_required_argument",
+    "with_fail_value",
+    "fail_with_exception",
 ]
 
 if TYPE_CHECKING:
@@ -99,6 +119,17 @@ if TYPE_CHECKING:
         UnsupportedOperationError,
     )
     from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
+    from dbkeeper.lifecycle.database import DBManager, VersionedDatabase
+    from dbkeeper.lifecycle.decorators import (
+        async_database_safe,
+        async_during_init,
+        async_required_argument,
+        async_timed,
+        fail_with_exception,
+        with_fail_value,
+    )
+    from dbkeeper.lifecycle.status import DBStatus
+    from dbkeeper.lifecycle.version import Version
     from dbkeeper.manager import DatabaseManager, manage_databases
     from dbkeeper.plugins import get_registry
     from dbkeeper.result import QueryResult
