@@ -194,3 +194,26 @@ def test_database_type_accepts_names_values_and_aliases() -> None:
 def test_custom_types_need_a_connection_string() -> None:
     with pytest.raises(ConfigurationError, match="needs a connection_string"):
         DatabaseConnection(name="x", db_type=DatabaseType.CUSTOM)
+
+
+def test_an_error_from_the_callers_rows_is_not_a_query_error(db_path: Path) -> None:
+    def rows() -> object:
+        yield (1,)
+        raise RuntimeError("the source broke")
+
+    with DatabaseManager(f"sqlite:///{db_path}") as manager:
+        manager.execute("CREATE TABLE t (v INTEGER)")
+        with pytest.raises(RuntimeError, match="the source broke"):
+            manager.bulk_insert("t", rows(), ["v"])  # type: ignore[arg-type]
+        assert manager.execute("SELECT COUNT(*) AS n FROM t").scalar() == 0
+
+
+def test_pretty_printers_show_the_masked_form() -> None:
+    from hypothesis.vendor.pretty import pretty
+
+    from dbkeeper import DatabaseURL
+
+    url = DatabaseURL.parse("postgresql://u:TopSecret@h/d")
+    conn = DatabaseConnection.from_url(url)
+    assert "TopSecret" not in pretty(url)
+    assert "TopSecret" not in pretty(conn)

@@ -216,6 +216,10 @@ class DatabaseConnection(CrudMethods):
 
     __str__ = __repr__
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython/hypothesis pretty-printing: the masked repr, never the dataclass fields."""
+        printer.text(repr(self))
+
     # -- lifecycle -------------------------------------------------------------------
     def connect(self) -> DatabaseConnection:
         """Build the pool and open (and test) the first connection. Idempotent."""
@@ -736,13 +740,25 @@ class Transaction(CrudMethods):
             values = cast("Iterator[Sequence[Any]]", itertools.chain([first], iterator))
         if not cols:
             raise ConfigurationError("bulk_insert: no columns given")
+        source_failure: list[BaseException] = []
+
+        def guarded(rows: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+            """Remember an error raised by the caller's own rows, so it is not reported as a query error."""
+            try:
+                yield from rows
+            except Exception as exc:
+                source_failure.append(exc)
+                raise
+
         start = time.perf_counter()
         try:
             count = dialect.bulk_insert(self.raw, dialect.qualify(table), [dialect.quote_identifier(c) for c in cols],
-                                        values)
+                                        guarded(values))
         except DbKeeperError:
             raise
         except Exception as exc:
+            if source_failure and exc is source_failure[0]:
+                raise
             owner._count_error()
             if dialect.is_disconnect(exc):
                 self._broken = True

@@ -140,6 +140,10 @@ class DatabaseURL:
     def __repr__(self) -> str:
         return f"DatabaseURL({self.render()!r})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython/hypothesis pretty-printing: the masked repr, never the dataclass fields."""
+        printer.text(repr(self))
+
     def to_dict(self) -> dict[str, Any]:
         """Secret-free description, for manifests, JSON output and reports."""
         return {

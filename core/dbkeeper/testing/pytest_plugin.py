@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -17,7 +18,7 @@ from dbkeeper.testing import servers
 from dbkeeper.urls import DatabaseURL
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip with ``reason``, or fail when servers are required."""
     if servers.servers_required():
         pytest.fail(f"{reason} (DBKEEPER_REQUIRE_SERVERS=1 makes this a failure)")

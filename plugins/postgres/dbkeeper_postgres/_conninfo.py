@@ -12,7 +12,6 @@ otherwise fail later with a less helpful message (or, for a misspelled
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
@@ -101,6 +100,8 @@ def connect_kwargs(url: DatabaseURL, *, timeout: float | None = None) -> dict[st
 
 
 def _unknown_option(url: DatabaseURL, key: str) -> ConfigurationError:
+    import difflib
+
     close = difflib.get_close_matches(key, allowed_options(), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return ConfigurationError(

@@ -13,8 +13,9 @@ from typing import Any
 
 #: Plan node properties printed under the node, in this order, as ``Key: value``.
 _DETAILS = (
-    "Output", "Group Key", "Sort Key", "Presorted Key", "Join Filter", "Hash Cond", "Merge Cond", "Index Cond",
-    "Recheck Cond", "Filter", "One-Time Filter", "Cache Key", "Workers Planned", "Workers Launched",
+    "Output", "Group Key", "Sort Key", "Presorted Key", "Hash Cond", "Merge Cond", "Join Filter", "Index Cond",
+    "Order By", "Recheck Cond", "Run Condition", "Filter", "One-Time Filter", "Cache Key", "Workers Planned",
+    "Workers Launched",
 )
 _AGGREGATE_STRATEGIES = {"Hashed": "HashAggregate", "Sorted": "GroupAggregate", "Mixed": "MixedAggregate"}
 _JOIN_NODES = {"Hash Join": "Hash", "Merge Join": "Merge", "Nested Loop": "Nested Loop"}
@@ -46,10 +47,10 @@ def _render_node(node: Mapping[str, Any], indent: int, lines: list[str]) -> None
         detail_pad = "  "
         lines.append(f"{_label(node)}{_costs(node)}")
     else:
-        pad = " " * indent
-        if node.get("Subplan Name"):
-            lines.append(f"{pad}{node['Subplan Name']}")
-        lines.append(f"{pad}->  {_label(node)}{_costs(node)}")
+        if node.get("Subplan Name"):  # InitPlan/SubPlan: named on its own line, the node two deeper
+            lines.append(f"{' ' * indent}{node['Subplan Name']}")
+            indent += 2
+        lines.append(f"{' ' * indent}->  {_label(node)}{_costs(node)}")
         detail_pad = " " * (indent + 6)
     for key in _DETAILS:
         if key in node:
@@ -73,7 +74,7 @@ def _label(node: Mapping[str, Any]) -> str:
     if node.get("Scan Direction") == "Backward":
         kind += " Backward"
     if "Index Name" in node:
-        kind += f" using {node['Index Name']}"
+        kind += f" {'on' if node.get('Node Type') == 'Bitmap Index Scan' else 'using'} {node['Index Name']}"
     target = node.get("Relation Name") or node.get("CTE Name") or node.get("Function Name")
     if target is not None:
         kind += f" on {target}"
@@ -82,6 +83,8 @@ def _label(node: Mapping[str, Any]) -> str:
             kind += f" {alias}"
     elif kind.startswith("Subquery Scan") and node.get("Alias"):
         kind += f" on {node['Alias']}"
+    elif kind.startswith("Values Scan") and node.get("Alias"):
+        kind += f' on "{node["Alias"]}"'
     return kind
 
 

@@ -17,9 +17,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
-from dbkeeper_postgres._conninfo import connect_kwargs
+from dbkeeper_postgres.migration_support import PostgresMigrationSupport
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO
+
     from dbkeeper.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
@@ -43,9 +46,6 @@ _DISCONNECT_MESSAGES = (
     "connection socket closed",
     "server closed the connection unexpectedly",
     "consuming input failed",
-    "sending query failed",
-    "sending query and params failed",
-    "flushing failed",
     "could not send data to server",
     "could not receive data from server",
     "no connection to the server",
@@ -57,10 +57,10 @@ _DISCONNECT_MESSAGES = (
 )
 
 #: Messages psycopg raises *before* sending anything, because it already knows the connection is closed.
-_CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost", "connection socket closed")
+_CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost")
 
 
-class PostgresDialect(Dialect):
+class PostgresDialect(PostgresMigrationSupport, Dialect):
     """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
 
     name = "postgres"
@@ -71,18 +71,35 @@ class PostgresDialect(Dialect):
     backslash_escapes = False
     identifier_quote = '"'
     sqlalchemy_name = "postgresql+psycopg"
-    capabilities = Capabilities(explain=True, asyncio=True)
+    capabilities = Capabilities(explain=True, asyncio=True, dump=True, restore=True, migration_lock=True)
+
+    # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
+    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """``pg_dump -Fc --compress=0`` streamed into ``sink`` (see :mod:`dbkeeper_postgres.dump`)."""
+        from dbkeeper_postgres.dump import dump
+
+        return dump(connection, sink, options)
+
+    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """``pg_restore`` into a scratch database, then swapped in (see :mod:`dbkeeper_postgres.dump`)."""
+        from dbkeeper_postgres.dump import restore
+
+        return restore(connection, source, options)
 
     # -- connecting -----------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         """A ``psycopg.Connection``; credentials and libpq options go in as keyword arguments."""
         import psycopg
 
+        from dbkeeper_postgres._conninfo import connect_kwargs
+
         return psycopg.connect(autocommit=autocommit, **connect_kwargs(url, timeout=timeout))
 
     async def connect_async(self, url: DatabaseURL, *, timeout: float | None = None) -> Any:
         """A ``psycopg.AsyncConnection`` in autocommit mode, built from the same arguments as :meth:`connect`."""
         import psycopg
+
+        from dbkeeper_postgres._conninfo import connect_kwargs
 
         return await psycopg.AsyncConnection.connect(autocommit=True, **connect_kwargs(url, timeout=timeout))
 
@@ -119,7 +136,16 @@ class PostgresDialect(Dialect):
         return any(fragment in message for fragment in _DISCONNECT_MESSAGES)
 
     def statement_not_executed(self, exc: BaseException) -> bool:
-        """True when the server ended the session before the statement ran, or psycopg never sent it."""
+        """True when the server ended the session before the statement ran, or psycopg never sent it.
+
+        ``57P01``-``57P03``/``57P05`` arrive when the server ended an idle
+        session: the next statement reads that notice instead of running. (A
+        statement already running when the session is terminated is rolled
+        back, so outside a transaction repeating it is still safe.) psycopg
+        raises "the connection is closed" before sending anything on a
+        connection it already knows to be dead. Errors such as "server closed
+        the connection unexpectedly" carry no such proof and return False.
+        """
         import psycopg
 
         if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):

@@ -21,15 +21,11 @@ class TestPostgresConformance(DialectConformance):
     def session_id(self, connection: DatabaseConnection) -> Any:
         """The backend pid of the pooled connection that will serve the next statement.
 
-        The pool hands idle connections out in FIFO order. The fixture's pool
-        holds exactly one idle connection (the one ``connect()`` opened), so
-        the connection answering this query goes back as the only idle one
-        and is the one the suite's next ``execute`` checks out.
+        The pool is LIFO (:class:`dbkeeper.pool.ConnectionPool`): the
+        connection that answers this query is the last one returned, so it is
+        the first one the suite's next ``execute`` checks out.
         """
-        assert connection.pool_status()["checkedin"] == 1, connection.pool_status()
-        pid = connection.execute("SELECT pg_backend_pid() AS pid").scalar()
-        assert connection.pool_status()["checkedin"] == 1, connection.pool_status()
-        return pid
+        return connection.execute("SELECT pg_backend_pid() AS pid").scalar()
 
     def kill_session(self, admin: DatabaseConnection, session: Any) -> None:
         # With a timeout (PostgreSQL 14+), pg_terminate_backend waits until the backend has exited.
