@@ -130,3 +130,18 @@ def test_connection_names_follow_the_database() -> None:
     assert default_connection_name(DatabaseURL.parse("sqlite:////var/data/shop.sqlite3")) == "shop"
     assert default_connection_name(DatabaseURL.parse("sqlite:///:memory:")) == "memory"
     assert default_connection_name(DatabaseURL.parse("postgresql://u@h/orders")) == "orders"
+
+
+def test_an_unset_variable_only_breaks_its_own_connection() -> None:
+    cfg = parse_config({"connections": {"ok": "sqlite:///ok.db", "needs_env": "postgresql://u:${NOPE_UNSET}@h/d"}},
+                       environ={})
+    assert resolve_database("ok", config=cfg)[1].database == "ok.db"
+    with pytest.raises(ConfigurationError, match="NOPE_UNSET is not set"):
+        resolve_database("needs_env", config=cfg)
+
+
+def test_an_unknown_name_that_looks_like_a_url_is_masked() -> None:
+    cfg = parse_config({"connections": {"a": "sqlite:///a.db"}})
+    with pytest.raises(ConfigurationError) as info:
+        cfg.get("postgresql//u:hunter2@h/d")
+    assert "hunter2" not in str(info.value)

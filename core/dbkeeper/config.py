@@ -24,13 +24,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dbkeeper.errors import ConfigurationError
-from dbkeeper.urls import DatabaseURL
+from dbkeeper.urls import DatabaseURL, _mask_raw
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
 URL_ENV = "DBKEEPER_URL"
@@ -54,6 +54,37 @@ class NamedConnection:
         return f"NamedConnection(name={self.name!r}, url={self.url.render()!r})"
 
 
+class LazyConnections(Mapping[str, NamedConnection]):
+    """Named connections, interpolated one at a time when asked for.
+
+    An unset ``${VAR}`` in one connection then only breaks that connection,
+    not every ``--db NAME`` lookup. Structure (keys, types) is checked
+    up front by :func:`parse_config`.
+    """
+
+    def __init__(self, entries: Mapping[str, Mapping[str, Any]], *, where: str,
+                 environ: Mapping[str, str] | None) -> None:
+        self._entries = dict(entries)
+        self._where = where
+        self._environ = environ
+        self._built: dict[str, NamedConnection] = {}
+
+    def __getitem__(self, name: str) -> NamedConnection:
+        if name not in self._built:
+            self._built[name] = _build_connection(name, self._entries[name], where=self._where,
+                                                  environ=self._environ)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"LazyConnections({sorted(self._entries)!r})"
+
+
 @dataclass(frozen=True)
 class Config:
     """The parsed configuration: named connections and which one is the default."""
@@ -69,10 +100,11 @@ class Config:
         except KeyError:
             known = ", ".join(sorted(self.connections)) or "none"
             where = f" in {self.source}" if self.source else " (no config file found)"
+            shown = _mask_raw(name)
             raise ConfigurationError(
-                f"unknown connection name {name!r}{where}; known connections: {known}. "
+                f"unknown connection name {shown!r}{where}; known connections: {known}. "
                 "Pass a URL such as sqlite:///app.db or add [connections."
-                f"{name}] to dbkeeper.toml"
+                f"{shown}] to dbkeeper.toml"
             ) from None
 
 
@@ -148,9 +180,8 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None = None,
     raw_connections = data.get("connections", {})
     if not isinstance(raw_connections, Mapping):
         raise ConfigurationError(f"{where}: 'connections' must be a table of named connections")
-    connections: dict[str, NamedConnection] = {}
-    for name, entry in raw_connections.items():
-        connections[name] = _parse_connection(name, entry, where=where, environ=environ)
+    entries = {name: _check_connection(name, entry, where=where) for name, entry in raw_connections.items()}
+    connections = LazyConnections(entries, where=where, environ=environ)
     default = data.get("default")
     if default is not None and default not in connections:
         raise ConfigurationError(f"{where}: default connection {default!r} is not defined under [connections]")
@@ -159,18 +190,35 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None = None,
     return Config(connections=connections, default=default, source=source)
 
 
-def _parse_connection(name: str, entry: Any, *, where: str, environ: Mapping[str, str] | None) -> NamedConnection:
+_URL_KEYS = frozenset({"url", "dialect", "user", "username", "password", "host", "port", "database"})
+
+
+def _check_connection(name: str, entry: Any, *, where: str) -> Mapping[str, Any]:
+    """Validate the shape of one ``[connections.NAME]`` entry (before interpolation)."""
     label = f"{where} [connections.{name}]"
     if isinstance(entry, str):
         entry = {"url": entry}
     if not isinstance(entry, Mapping):
         raise ConfigurationError(f"{label} must be a URL string or a table")
-    values = {k: interpolate(v, environ=environ, where=label) if isinstance(v, str) else v for k, v in entry.items()}
-    url = DatabaseURL.parse(values.pop("url")) if "url" in values else url_from_parts(values, where=label)
-    unknown = set(values) - POOL_KEYS - {"dialect", "user", "username", "password", "host", "port", "database"}
+    unknown = set(entry) - POOL_KEYS - _URL_KEYS
     if unknown:
         raise ConfigurationError(f"{label}: unknown keys {sorted(unknown)}; allowed: url, dialect, user, "
                                  f"password, host, port, database, {', '.join(sorted(POOL_KEYS))}")
+    port = entry.get("port")
+    if port is not None and not isinstance(port, int) and not (isinstance(port, str) and "${" in port):
+        try:
+            int(port)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{label}: port must be a number, got {port!r}") from None
+    return entry
+
+
+def _build_connection(name: str, entry: Mapping[str, Any], *, where: str,
+                      environ: Mapping[str, str] | None) -> NamedConnection:
+    """Interpolate ``${VAR}`` in one checked entry and build its URL."""
+    label = f"{where} [connections.{name}]"
+    values = {k: interpolate(v, environ=environ, where=label) if isinstance(v, str) else v for k, v in entry.items()}
+    url = DatabaseURL.parse(values.pop("url")) if "url" in values else url_from_parts(values, where=label)
     options = {k: v for k, v in values.items() if k in POOL_KEYS}
     return NamedConnection(name=name, url=url, options=options)
 

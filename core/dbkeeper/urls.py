@@ -15,6 +15,7 @@ explicitly asks for it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -156,13 +157,11 @@ class DatabaseURL:
         }
 
 
+_USERINFO_PASSWORD = re.compile(r"(?<=:)[^:@/\s]*(?=@)")
+
+
 def _mask_raw(text: str) -> str:
-    """Mask a password in a string that could not be parsed as a URL."""
-    if "://" not in text or "@" not in text:
+    """Mask whatever sits between ``user:`` and ``@`` in text that may be a mistyped URL."""
+    if "@" not in text:
         return text
-    scheme, rest = text.split("://", 1)
-    creds, _, tail = rest.rpartition("@")
-    if ":" in creds:
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:{MASK}@{tail}"
-    return text
+    return _USERINFO_PASSWORD.sub(MASK, text)

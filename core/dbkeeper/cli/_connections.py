@@ -57,12 +57,12 @@ def open_connection(ctx: click.Context, db: str | None, *, create: bool = False)
     read-only commands a missing file is almost always a typo in the path,
     and silently creating an empty database would hide it.
     """
-    from dbkeeper.errors import ConnectionError
+    from dbkeeper import errors
 
     connection = build_connection(ctx, db)
     missing = missing_sqlite_file(connection.url)
     if missing is not None and not create:
-        raise ConnectionError(
+        raise errors.ConnectionError(
             f"SQLite database file {missing} does not exist; check the path "
             "(`dbkeeper query` creates a new database)"
         )

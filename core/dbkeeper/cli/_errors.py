@@ -17,7 +17,6 @@ from typing import IO, Any, ClassVar
 import click
 
 from dbkeeper.errors import ConfigurationError, DbKeeperError
-from dbkeeper.redaction import redact
 
 #: Exit code of a command interrupted with Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -41,6 +40,8 @@ class CliUsageError(CliError):
 
 def to_cli_error(exc: DbKeeperError, secrets: Iterable[str | None] = ()) -> CliError:
     """Turn a dbkeeper error into the click exception that reports it, secrets redacted."""
+    from dbkeeper.redaction import redact
+
     message = redact(str(exc), secrets) or type(exc).__name__
     if isinstance(exc, ConfigurationError):
         return CliUsageError(message)

@@ -48,14 +48,27 @@ def _is_terminal(stream: IO[str]) -> bool:
         return False
 
 
-def new_table(*headers: str, title: str | None = None) -> Table:
-    """A rich table with the project's look; cells are added with :func:`add_row`."""
+def show(console: Console, *renderables: Any) -> None:
+    """Print ``renderables``; off a terminal, without the trailing spaces rich pads cells with."""
+    if console.is_terminal:
+        console.print(*renderables)
+        return
+    with console.capture() as captured:
+        console.print(*renderables)
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip(), err=console.stderr)
+
+
+def new_table(*headers: str, title: str | None = None, right: Iterable[int] = ()) -> Table:
+    """A rich table with the project's look; ``right`` lists the columns to right-align (numbers)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", title_style="bold")
-    for header in headers:
-        table.add_column(header, overflow="fold")
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left",
+                  title_style="bold")
+    right_aligned = set(right)
+    for index, header in enumerate(headers):
+        table.add_column(header, overflow="fold", justify="right" if index in right_aligned else "left")
     return table
 
 

@@ -8,17 +8,13 @@ does on success, on error and on Ctrl-C alike. Secrets seen while resolving
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 import click
 
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
-
-logger = logging.getLogger("dbkeeper")
 
 
 @dataclass
@@ -27,6 +23,7 @@ class CliState:
 
     connections: list[DatabaseConnection] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    _close_scheduled: bool = field(default=False, repr=False)
 
     def track(self, connection: DatabaseConnection) -> DatabaseConnection:
         """Remember ``connection`` so it is closed when the command ends."""
@@ -37,6 +34,8 @@ class CliState:
     def add_secret(self, secret: str | None) -> None:
         """Remember a secret (raw and percent-decoded) for redaction of error output."""
         if secret:
+            from urllib.parse import unquote
+
             self.secrets.add(secret)
             self.secrets.add(unquote(secret))
 
@@ -55,19 +54,26 @@ class CliState:
 
     def close(self) -> None:
         """Close every tracked connection, newest first; a failure to close is logged, not raised."""
-        while self.connections:
-            connection = self.connections.pop()
+        for connection in reversed(self.connections):
             try:
                 connection.disconnect()
             except Exception as exc:  # closing must go on for the other connections
-                logger.warning("closing %s failed: %s", connection.name, exc)
+                import logging
+
+                logging.getLogger("dbkeeper").warning("closing %s failed: %s", connection.name, exc)
 
 
 def get_state(ctx: click.Context) -> CliState:
-    """The invocation's :class:`CliState`, created (and scheduled for closing) on first use."""
+    """The invocation's :class:`CliState`, scheduled to close with the root context.
+
+    Created on first use unless the caller passed one as the context object
+    (``CliRunner().invoke(cli, args, obj=CliState())`` in tests).
+    """
     root = ctx.find_root()
     if not isinstance(root.obj, CliState):
         root.obj = CliState()
-        root.call_on_close(root.obj.close)
     state: CliState = root.obj
+    if not state._close_scheduled:
+        state._close_scheduled = True
+        root.call_on_close(state.close)
     return state

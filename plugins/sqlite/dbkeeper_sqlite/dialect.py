@@ -10,19 +10,22 @@ to one user at a time.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.connection import DatabaseConnection
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
 from dbkeeper.errors import ConfigurationError
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
+
+if TYPE_CHECKING:
+    from dbkeeper.connection import DatabaseConnection
 
 _DISCONNECT_MESSAGES = ("cannot operate on a closed database", "closed database")
 
 
-class SQLiteDialect(Dialect):
+class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     """SQLite files and in-memory databases."""
 
     name = "sqlite"
@@ -31,7 +34,7 @@ class SQLiteDialect(Dialect):
     default_port = None
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
-    capabilities = Capabilities(server=False, explain=True, asyncio=True)
+    capabilities = Capabilities(server=False, explain=True, asyncio=True, dump=True, restore=True, migration_lock=True)
 
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         path = url.database or ":memory:"
@@ -108,3 +111,15 @@ class SQLiteDialect(Dialect):
         result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)
         lines = [str(row.get("detail")) for row in result.rows]
         return QueryPlan(dialect=self.name, query=query, text="\n".join(lines), raw=result.rows)
+
+    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Online-backup-API snapshot streamed into ``sink`` (see :mod:`dbkeeper_sqlite.dump`)."""
+        from dbkeeper_sqlite.dump import dump
+
+        return dump(connection, sink, options)
+
+    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked temp file renamed over the target (see :mod:`dbkeeper_sqlite.dump`)."""
+        from dbkeeper_sqlite.dump import restore
+
+        return restore(connection, source, options)

@@ -35,33 +35,33 @@ def describe(ctx: click.Context, table: str, db: str | None, as_json: bool) -> N
 def _print_info(console: Console, info: dict[str, Any]) -> None:
     from rich.text import Text
 
-    from dbkeeper.cli._output import add_row, new_table
+    from dbkeeper.cli._output import add_row, new_table, show
 
     rows = info["row_count"]
-    console.print(Text.assemble(("table ", "bold"), (info["name"], "bold cyan"),
+    show(console, Text.assemble(("table ", "bold"), (info["name"], "bold cyan"),
                                 f"  ({rows} row{'' if rows == 1 else 's'})"))
     columns = new_table("column", "type", "nullable", "default", "primary key", title="Columns")
     for column in info["columns"]:
         add_row(columns, [column["name"], column["type"], _yes(column["nullable"]), column["default"],
                           _yes(column["primary_key"])])
-    console.print(columns)
+    show(console, columns)
     primary_key = ", ".join(info["primary_key"]) or "none"
-    console.print(Text.assemble(("Primary key: ", "bold"), primary_key))
+    show(console, Text.assemble(("Primary key: ", "bold"), primary_key))
     if info["indexes"]:
         indexes = new_table("index", "columns", "unique", title="Indexes")
         for index in info["indexes"]:
             add_row(indexes, [index["name"], ", ".join(index["columns"]), _yes(index["unique"])])
-        console.print(indexes)
+        show(console, indexes)
     else:
-        console.print(Text.assemble(("Indexes: ", "bold"), "none"))
+        show(console, Text.assemble(("Indexes: ", "bold"), "none"))
     if info["foreign_keys"]:
         keys = new_table("columns", "references", "on delete", "on update", title="Foreign keys")
         for key in info["foreign_keys"]:
             target = f"{key['referred_table']}({', '.join(key['referred_columns'])})"
             add_row(keys, [", ".join(key["columns"]), target, key["on_delete"], key["on_update"]])
-        console.print(keys)
+        show(console, keys)
     else:
-        console.print(Text.assemble(("Foreign keys: ", "bold"), "none"))
+        show(console, Text.assemble(("Foreign keys: ", "bold"), "none"))
 
 
 def _yes(flag: Any) -> str:

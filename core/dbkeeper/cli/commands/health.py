@@ -47,11 +47,11 @@ def health(ctx: click.Context, db: str | None, as_json: bool) -> None:
 def _print_report(report: dict[str, Any]) -> None:
     from rich.text import Text
 
-    from dbkeeper.cli._output import make_console
+    from dbkeeper.cli._output import make_console, show
 
     console = make_console()
     healthy = report["status"] == "healthy"
-    console.print(Text.assemble(("status:          ", "bold"), (report["status"], "green" if healthy else "bold red")))
+    show(console, Text.assemble(("status:          ", "bold"), (report["status"], "green" if healthy else "bold red")))
     latency = report["latency_ms"]
     lines = [
         ("connection", report["name"]),
@@ -63,4 +63,4 @@ def _print_report(report: dict[str, Any]) -> None:
     if report.get("error"):
         lines.append(("error", report["error"]))
     for label, value in lines:
-        console.print(Text.assemble((f"{label + ':':<17}", "bold"), "-" if value is None else str(value)))
+        show(console, Text.assemble((f"{label + ':':<17}", "bold"), "-" if value is None else str(value)))

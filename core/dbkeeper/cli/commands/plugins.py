@@ -40,11 +40,11 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 def _print_table(infos: list[PluginInfo]) -> None:
     from rich.text import Text
 
-    from dbkeeper.cli._output import make_console, new_table
+    from dbkeeper.cli._output import make_console, new_table, show
 
     console = make_console()
     if not infos:
-        console.print("no plugins installed")
+        show(console, "no plugins installed")
         return
     table = new_table("plugin", "version", "status", "dialects (URL schemes)", "hooks", "error")
     for info in infos:
@@ -60,4 +60,4 @@ def _print_table(infos: list[PluginInfo]) -> None:
             Text("\n".join(info.hooks) or "-"),
             Text(info.error or "", style="red"),
         )
-    console.print(table)
+    show(console, table)

@@ -9,7 +9,6 @@ import click
 
 from dbkeeper.cli._connections import db_option, open_connection
 from dbkeeper.cli._interrupt import run_interruptibly
-from dbkeeper.cli._params import parse_params
 
 if TYPE_CHECKING:
     from dbkeeper.result import QueryResult
@@ -40,6 +39,8 @@ def query(ctx: click.Context, sql: str, params: tuple[str, ...], fmt: str, db: s
       dbkeeper query --db sqlite:///app.db "SELECT * FROM users WHERE id = ?" --param 42
       dbkeeper query --db app "SELECT * FROM users WHERE name = :name" --param name=alice -f json
     """
+    from dbkeeper.cli._params import parse_params
+
     bound = parse_params(params)
     if sql == "-":
         sql = sys.stdin.read()
@@ -79,7 +80,7 @@ def _print_affected(result: QueryResult, fmt: str) -> None:
 
 
 def _print_table(result: QueryResult) -> None:
-    from dbkeeper.cli._output import add_row, make_console, new_table
+    from dbkeeper.cli._output import add_row, make_console, new_table, show
 
     console = make_console()
     table = new_table(*result.columns)
@@ -88,7 +89,7 @@ def _print_table(result: QueryResult) -> None:
     count = result.row_count
     table.caption = f"{count} row{'' if count == 1 else 's'} in {_ms(result.execution_time)}"
     table.caption_justify = "left"
-    console.print(table)
+    show(console, table)
 
 
 def _ms(seconds: Any) -> str:
