@@ -514,10 +514,13 @@ def step_statistics(ctx: DemoContext) -> None:
 def step_versioned_lifecycle(ctx: DemoContext) -> None:
     """An embedded versioned database (dbkeeper.lifecycle): create at 1.0.0, upgrade to 1.1.0."""
     import asyncio
+    import shutil
 
     from dbkeeper.lifecycle.demo import run_lifecycle_demo
 
-    asyncio.run(run_lifecycle_demo(ctx.directory / "lifecycle", ctx.say))
+    where = ctx.directory / "lifecycle"
+    shutil.rmtree(where, ignore_errors=True)  # a re-run in a kept --dir starts the story from 1.0.0 again
+    asyncio.run(run_lifecycle_demo(where, ctx.say))
 
 
 def step_summary(ctx: DemoContext) -> None:
