@@ -46,6 +46,12 @@ _EXPORTS: dict[str, str] = {
     "resolve_workspace": "dbkeeper.workspace",
     "load_config": "dbkeeper.config",
     "get_registry": "dbkeeper.plugins",
+    "QueryCache": "dbkeeper.query_cache",
+    "Fragment": "dbkeeper.where",
+    "UnknownTableError": "dbkeeper.table_meta",
+    "UnknownColumnError": "dbkeeper.table_meta",
+    "UnsafeWriteError": "dbkeeper.crud",
+    "MultipleRowsError": "dbkeeper.crud",
     "Version": "dbkeeper.lifecycle.version",
     "DBStatus": "dbkeeper.lifecycle.status",
     "VersionedDatabase": "dbkeeper.lifecycle.database",
@@ -89,6 +95,12 @@ __all__ = [
     "resolve_workspace",
     "load_config",
     "get_registry",
+    "QueryCache",
+    "Fragment",
+    "UnknownTableError",
+    "UnknownColumnError",
+    "UnsafeWriteError",
+    "MultipleRowsError",
     "Version",
     "DBStatus",
     "VersionedDatabase",
@@ -104,6 +116,7 @@ __all__ = [
 if TYPE_CHECKING:
     from dbkeeper.config import load_config
     from dbkeeper.connection import DatabaseConnection, DatabaseType, Transaction
+    from dbkeeper.crud import MultipleRowsError, UnsafeWriteError
     from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
     from dbkeeper.errors import (
         ClosedError,
@@ -132,8 +145,11 @@ if TYPE_CHECKING:
     from dbkeeper.lifecycle.version import Version
     from dbkeeper.manager import DatabaseManager, manage_databases
     from dbkeeper.plugins import get_registry
+    from dbkeeper.query_cache import QueryCache
     from dbkeeper.result import QueryResult
+    from dbkeeper.table_meta import UnknownColumnError, UnknownTableError
     from dbkeeper.urls import DatabaseURL
+    from dbkeeper.where import Fragment
     from dbkeeper.workspace import resolve_workspace
 
 

@@ -511,6 +511,13 @@ def step_statistics(ctx: DemoContext) -> None:
     ctx.check(stats["queries_executed"] > 0, "no statements were recorded")
 
 
+def step_crud(ctx: DemoContext) -> None:
+    """CRUD helpers (insert, get, select, update, upsert, delete) and the opt-in read cache."""
+    from dbkeeper.crud_demo import run_crud_demo
+
+    ctx.facts.update(run_crud_demo(ctx.manager, ctx.say))
+
+
 def step_versioned_lifecycle(ctx: DemoContext) -> None:
     """An embedded versioned database (dbkeeper.lifecycle): create at 1.0.0, upgrade to 1.1.0."""
     import asyncio
@@ -542,6 +549,7 @@ STEPS: list[Step] = [
     Step("Parameterised queries", step_parameterised_queries),
     Step("Transactions and savepoints", step_transactions),
     Step("Typed errors", step_errors),
+    Step("CRUD helpers and the read cache", step_crud),
     Step("Introspection", step_introspection),
     Step("Query plan (explain)", step_explain),
     Step("Concurrent reads through the pool", step_concurrent_reads),

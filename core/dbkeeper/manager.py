@@ -3,8 +3,16 @@
 The manager keeps a dict of :class:`~dbkeeper.connection.DatabaseConnection`
 objects by name and a *current* connection: the one that ``connect(url)``
 opened last (or the one ``use(name)`` picked). Methods without a connection
-name (``execute``, ``transaction``, ``bulk_insert``, ``get_tables``...) act on
-the current connection.
+name (``execute``, ``transaction``, ``bulk_insert``, ``get_tables``, the CRUD
+helpers ``insert``/``select``/``get``/``update``/``delete``/``upsert``...) act
+on the current connection.
+
+Compatibility entry points for code written against a pooled "database
+manager" (``DatabaseManager(db_config)``, ``execute_query(query, params)``,
+``close_pool()``): the constructor and :meth:`DatabaseManager.connect` accept
+a configuration dict instead of a URL, ``execute_query`` accepts
+``(query, params)`` as well as ``(name, query, params)``, and
+:meth:`DatabaseManager.close_pool` closes every pool.
 """
 
 from __future__ import annotations
@@ -13,17 +21,22 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.connection import DatabaseConnection, Transaction
+from dbkeeper.crud import CrudMethods
 from dbkeeper.errors import ClosedError, ConfigurationError, DbKeeperError
 from dbkeeper.result import QueryResult
 from dbkeeper.urls import DatabaseURL
 
+if TYPE_CHECKING:
+    from dbkeeper.query_cache import QueryCache
+
 logger = logging.getLogger("dbkeeper")
+_UNSET: Any = object()
 
 
-class DatabaseManager:
+class DatabaseManager(CrudMethods):
     """Pooled access to one or more databases.
 
     ``DatabaseManager("sqlite:///app.db")`` connects straight away; with no
@@ -31,13 +44,26 @@ class DatabaseManager:
     adds databases. ``pool_options`` (``pool_size``, ``max_overflow``,
     ``pool_timeout``, ``pool_recycle``, ``pre_ping``, ``connection_timeout``,
     ``max_retries``) apply to connections the manager creates from URLs.
+
+    Compatibility entry point: ``DatabaseManager(db_config)`` with a dict
+    ``{"user", "password", "host", "port", "database"}`` and an optional
+    ``"dialect"`` (default ``postgresql``, as such configs assume), ``"name"``
+    and pool options. ``cache`` turns on the read cache of the CRUD helpers
+    (a :class:`~dbkeeper.query_cache.QueryCache`, or True for the defaults);
+    it is off by default.
     """
 
-    def __init__(self, database_url: str | DatabaseURL | None = None, **pool_options: Any) -> None:
+    def __init__(self, database_url: str | DatabaseURL | Mapping[str, Any] | None = None, *,
+                 cache: QueryCache | bool | None = None, **pool_options: Any) -> None:
         self._connections: dict[str, DatabaseConnection] = {}
         self._current: str | None = None
         self._lock = threading.RLock()
         self._pool_options = pool_options
+        self._cache: QueryCache | None = None
+        if cache is True:
+            self.enable_cache()
+        elif cache is not None and cache is not False:
+            self.enable_cache(cache)
         if database_url is not None:
             self.connect(database_url)
 
@@ -52,6 +78,8 @@ class DatabaseManager:
             self._connections[connection.name] = connection
             if self._current is None:
                 self._current = connection.name
+            if self._cache is not None and connection.query_cache is None:
+                connection.query_cache = self._cache
         return connection
 
     def remove_connection(self, name: str) -> bool:
@@ -108,13 +136,27 @@ class DatabaseManager:
             connection.disconnect()
 
     def close_pool(self) -> None:
-        """Compatibility alias of :meth:`disconnect_all` for ``close_pool()``-style code."""
+        """Compatibility entry point: close every pool, as ``close_pool()``-style code expects.
+
+        An alias of :meth:`disconnect_all`; the connections stay registered
+        and the next statement on one fails with ``ClosedError`` until it is
+        connected again.
+        """
         self.disconnect_all()
 
-    def connect(self, database_url: str | DatabaseURL, name: str | None = None,
+    def connect(self, database_url: str | DatabaseURL | Mapping[str, Any], name: str | None = None,
                 **pool_options: Any) -> DatabaseConnection:
-        """Open (or reuse) a pooled connection to ``database_url`` and make it current."""
+        """Open (or reuse) a pooled connection to ``database_url`` and make it current.
+
+        ``database_url`` may also be a configuration dict (see the class doc).
+        """
+        if isinstance(database_url, Mapping):
+            database_url, from_config, config_name = _url_from_config(database_url)
+            pool_options = {**from_config, **pool_options}
+            name = name if name is not None else config_name
         options = {**self._pool_options, **pool_options}
+        if self._cache is not None:
+            options.setdefault("query_cache", self._cache)
         connection = DatabaseConnection.from_url(database_url, name=name, **options)
         with self._lock:
             existing = self._connections.get(connection.name)
@@ -151,17 +193,69 @@ class DatabaseManager:
     def __exit__(self, *exc: object) -> None:
         self.disconnect_all()
 
+    # -- the read cache -----------------------------------------------------------------
+    @property
+    def cache(self) -> QueryCache | None:
+        """The read cache shared by this manager's connections, or None when it is off."""
+        return self._cache
+
+    def enable_cache(self, cache: QueryCache | None = None, **settings: Any) -> QueryCache:
+        """Turn the read cache on for every connection of this manager; return it.
+
+        Pass a :class:`~dbkeeper.query_cache.QueryCache`, or its settings
+        (``max_entries``, ``ttl``, ``max_rows``, ``scope``).
+        """
+        from dbkeeper.query_cache import QueryCache
+
+        if cache is None:
+            cache = QueryCache(**settings)
+        elif settings:
+            raise ConfigurationError("enable_cache: pass a QueryCache or settings, not both")
+        with self._lock:
+            previous, self._cache = self._cache, cache
+            for connection in self._connections.values():
+                if connection.query_cache is None or connection.query_cache is previous:
+                    connection.query_cache = cache
+        return cache
+
+    def disable_cache(self) -> None:
+        """Turn the manager's read cache off (and forget its entries)."""
+        with self._lock:
+            cache, self._cache = self._cache, None
+            for connection in self._connections.values():
+                if connection.query_cache is cache:
+                    connection.query_cache = None
+        if cache is not None:
+            cache.clear()
+
     # -- running statements --------------------------------------------------------------
-    def execute(self, query: str, params: Any = None) -> QueryResult:
-        """Run one statement on the current connection (see :meth:`DatabaseConnection.execute`)."""
+    def execute(self, query: str, params: Any = None, *, cache: bool = False,
+                cache_tables: Sequence[str] | None = None) -> QueryResult:
+        """Run one statement on the current connection (see :meth:`DatabaseConnection.execute`).
+
+        ``cache=True`` marks a read as cacheable when the read cache is on:
+        its result is kept until any write through this manager
+        (``cache_tables`` narrows that to writes to the named tables, which
+        must then be every table the query reads) or until the TTL ends.
+        """
+        if cache:
+            from dbkeeper.query_cache import cached_execute
+
+            return cached_execute(self.get_connection(), query, params, cache_tables)
         return self.get_connection().execute(query, params)
 
     def execute_many(self, query: str, params_list: Iterable[Any]) -> QueryResult:
         """Run ``query`` once per parameter set, atomically, on the current connection."""
         return self.get_connection().execute_many(query, params_list)
 
-    def execute_query(self, name: str, query: str, params: Any = None) -> list[dict[str, Any]]:
-        """Seed API: run ``query`` on the connection ``name`` and return rows as dicts."""
+    def execute_query(self, name: str, query: Any = _UNSET, params: Any = None) -> list[dict[str, Any]]:
+        """Seed API: run ``query`` on the connection ``name`` and return rows as dicts.
+
+        Compatibility form: ``execute_query(query, params)`` (the second
+        argument is not a string) runs ``query`` on the current connection.
+        """
+        if not isinstance(query, str):
+            return self.get_connection().execute(name, None if query is _UNSET else query).rows
         return self.get_connection(name).execute(query, params).rows
 
     @contextmanager
@@ -188,7 +282,7 @@ class DatabaseManager:
         return {name: c.health_check() for name, c in list(self._connections.items())}
 
     def get_database_stats(self) -> dict[str, Any]:
-        """Totals and per-connection counters (statements, errors, time, pools)."""
+        """Totals and per-connection counters (statements, errors, time, pools) and read-cache counters."""
         per = {name: c.get_stats() for name, c in list(self._connections.items()) if c.is_connected}
         queries = sum(s["queries_executed"] for s in per.values())
         total_ms = sum(s["total_time_ms"] for s in per.values())
@@ -200,10 +294,30 @@ class DatabaseManager:
             "total_time_ms": round(total_ms, 3),
             "average_time_ms": round(total_ms / queries, 3) if queries else 0.0,
             "per_connection": per,
+            "cache": self._cache.stats() if self._cache is not None else {"enabled": False, "hits": 0, "misses": 0},
         }
+
+    def _crud_target(self) -> tuple[DatabaseConnection, DatabaseConnection, bool]:
+        connection = self.get_connection()
+        return connection, connection, False
 
     def __repr__(self) -> str:
         return f"DatabaseManager(connections={sorted(self._connections)!r}, current={self._current!r})"
+
+
+def _url_from_config(config: Mapping[str, Any]) -> tuple[DatabaseURL, dict[str, Any], str | None]:
+    """``(url, pool options, name)`` from a ``{"user", "password", "host", "port", "database"}`` dict."""
+    from dbkeeper.config import POOL_KEYS, url_from_parts
+
+    allowed = {"dialect", "user", "username", "password", "host", "port", "database", "name"} | POOL_KEYS
+    unknown = sorted(str(key) for key in config if key not in allowed)
+    if unknown:
+        raise ConfigurationError(f"database configuration: unknown keys {unknown}; allowed: "
+                                 f"{', '.join(sorted(allowed))}")
+    url = url_from_parts(config, where="database configuration")
+    options = {key: value for key, value in config.items() if key in POOL_KEYS}
+    name = config.get("name")
+    return url, options, str(name) if name is not None else None
 
 
 def manage_databases(database_url: str | DatabaseURL | None = None, **pool_options: Any) -> DatabaseManager:
