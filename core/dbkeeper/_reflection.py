@@ -43,11 +43,11 @@ def reflect_tables(connection: DatabaseConnection, tables: Sequence[str] | None)
         comments = inspector.get_multi_table_comment(filter_names=names)
     except NotImplementedError:
         comments = {}
-    by_name = {key[1]: key for key in columns}
+    by_name: dict[str, Any] = {key[1]: key for key in columns}
     result: list[TableInfo] = []
     for name in names:
         key = by_name.get(name, (None, name))
-        pk_cols = tuple(pks.get(key, {}).get("constrained_columns") or ())
+        pk_cols = tuple(pks[key].get("constrained_columns") or ()) if key in pks else ()
         cols = tuple(
             ColumnInfo(
                 name=c["name"],
