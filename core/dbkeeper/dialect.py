@@ -58,6 +58,17 @@ class Capabilities:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+class _ScriptElapsed:
+    """Marker passed to :meth:`Dialect.sql_literal`: seconds since the atomic script began."""
+
+    def __repr__(self) -> str:
+        return "SCRIPT_ELAPSED"
+
+
+#: See :meth:`Dialect.sql_literal`.
+SCRIPT_ELAPSED: Any = _ScriptElapsed()
+
+
 @dataclass(frozen=True)
 class QueryPlan:
     """The database's execution plan for one statement.
@@ -383,6 +394,38 @@ class Dialect:
     def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
         """True when the migration history ``table`` exists (in ``schema`` when given)."""
         return table in self.table_names(connection)
+
+    def atomic_script(self, statements: Sequence[str]) -> str | None:
+        """One SQL text that runs ``statements`` as a single transaction in one round trip, or ``None``.
+
+        Only for databases whose protocol runs a multi-statement message
+        atomically (PostgreSQL's simple query protocol does). The migration
+        engine uses it for migrations of plain DDL, saving the round trips of
+        ``BEGIN``, the history write and ``COMMIT``. ``None`` (the default)
+        means: run statement by statement inside :meth:`DatabaseConnection.transaction`.
+        """
+        return None
+
+    def relaxed_commit_sql(self) -> str | None:
+        """A statement that lets the enclosing transaction's commit return before its log flush, or ``None``.
+
+        The migration engine runs it inside every migration's transaction but
+        the last of a run; the last one commits normally, which flushes the
+        log of all earlier ones too, so a run that returns is fully durable,
+        while a server crash mid-run can only lose a suffix of migrations
+        together with their history rows (still consistent). PostgreSQL:
+        ``SET LOCAL synchronous_commit TO off``.
+        """
+        return None
+
+    def sql_literal(self, value: Any) -> str:
+        """``value`` (``None``, bool, int, float or str) as a SQL literal that is safe to inline.
+
+        Needed only by dialects that implement :meth:`atomic_script`; there
+        :data:`SCRIPT_ELAPSED` must render as an expression for the seconds
+        since the script began (the migration's execution time).
+        """
+        raise self._unsupported("sql_literal")
 
     def _unsupported(self, operation: str) -> UnsupportedOperationError:
         return UnsupportedOperationError(

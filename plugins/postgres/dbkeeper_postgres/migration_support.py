@@ -22,9 +22,12 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from dbkeeper.dialect import SCRIPT_ELAPSED
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.migrations.locking import LockHolder, MigrationLock
 from dbkeeper.sqlsplit import POSTGRES, keywords, split_sql
@@ -83,6 +86,39 @@ class PostgresMigrationSupport:
     def commits_implicitly(self, statement: str) -> bool:
         """Never: PostgreSQL DDL is transactional."""
         return False
+
+    def atomic_script(self, statements: Sequence[str]) -> str | None:
+        """The statements joined into one simple-query message, which PostgreSQL runs as one transaction.
+
+        No explicit ``BEGIN``/``COMMIT``: on an error the server rolls the
+        implicit transaction back and the session is idle again, so the
+        pooled connection is never left inside an aborted transaction.
+        """
+        return ";\n".join(statements)
+
+    def relaxed_commit_sql(self) -> str | None:
+        """Commit without waiting for the WAL flush; the run's last, synchronous commit flushes them all."""
+        return "SET LOCAL synchronous_commit TO off"
+
+    def sql_literal(self, value: Any) -> str:
+        """``NULL``, numbers as written, strings dollar-quoted with a tag that does not occur in them.
+
+        Dollar quoting does not depend on ``standard_conforming_strings``.
+        ``SCRIPT_ELAPSED`` is the time since the server received the script.
+        """
+        if value is SCRIPT_ELAPSED:
+            return "EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp())"
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float):
+            return repr(value)
+        text = str(value)
+        tag = "$dbk$"
+        while (text + tag).find(tag) != len(text):  # the tag must first occur where it closes the string
+            tag = f"$dbk{secrets.token_hex(4)}$"
+        return f"{tag}{text}{tag}"
 
     def current_schema(self, connection: DatabaseConnection) -> str | None:
         """``current_schema()``, where unqualified tables are created."""

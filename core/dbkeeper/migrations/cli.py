@@ -1,0 +1,378 @@
+"""``dbkeeper migrate``: the click group ``migrate`` with up, down, status, new, repair, baseline.
+
+Options may follow the subcommand or precede it (``dbkeeper migrate --db app
+up``). ``--db`` takes a URL or a connection name (``DBKEEPER_URL`` and the
+config file's default otherwise); ``--dir`` defaults to
+``$DBKEEPER_MIGRATIONS_DIR`` or ``./migrations``. Results go to stdout (one
+JSON document with ``--json``); lock waits, progress bars and failures go to
+stderr. Exit status: 0 on success, 1 when a migration failed or an error
+stopped the run before it started, 2 for usage and configuration errors
+(as every ``dbkeeper`` command).
+
+Heavy imports happen inside the commands, so ``--help`` is instant. Run it
+standalone with ``python -m dbkeeper.migrations.cli``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from dbkeeper.migrations.migrator import Listener, Migrator
+    from dbkeeper.migrations.model import MigrationResult
+
+DIR_ENV = "DBKEEPER_MIGRATIONS_DIR"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common(func: F) -> F:
+    """Options every subcommand (and the group) accepts."""
+    options = [
+        click.option("--db", "db", metavar="URL_OR_NAME", default=None,
+                     help="Database URL or connection name (default: $DBKEEPER_URL, then the config default)."),
+        click.option("--dir", "directory", metavar="DIR", default=None, type=click.Path(file_okay=False),
+                     help=f"Migrations directory (default: ${DIR_ENV} or ./migrations)."),
+        click.option("--table", default=None, metavar="NAME", help="History table (default: dbkeeper_migrations)."),
+        click.option("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                     help="How long to wait for another migrator (default: 60)."),
+        click.option("--json", "as_json", is_flag=True, default=None, help="Print one JSON document."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class _Settings:
+    def __init__(self, ctx: click.Context, **given: Any) -> None:
+        parent: dict[str, Any] = ctx.obj if isinstance(ctx.obj, dict) else {}
+        merged = {k: v if v is not None else parent.get(k) for k, v in given.items()}
+        self.db: str | None = merged.get("db")
+        self.directory = Path(merged.get("directory") or os.environ.get(DIR_ENV) or "migrations")
+        self.table: str = merged.get("table") or "dbkeeper_migrations"
+        timeout = merged.get("lock_timeout")
+        self.lock_timeout: float = float(timeout) if timeout is not None else 60.0
+        self.as_json: bool = bool(merged.get("as_json"))
+
+
+def _handle_errors(func: F) -> F:
+    """Turn dbkeeper errors into ``error: ...`` (or a JSON error document) and the CLI's exit codes.
+
+    As everywhere in ``dbkeeper``: 2 for configuration errors (bad URL, no
+    database, unknown connection name, invalid direction), 1 for everything
+    else; the message is redacted with the password of ``--db``.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from dbkeeper.errors import ConfigurationError, DbKeeperError
+
+        try:
+            return func(*args, **kwargs)
+        except DbKeeperError as exc:
+            ctx = click.get_current_context()
+            parent = ctx.obj if isinstance(ctx.obj, dict) else {}
+            as_json = kwargs.get("as_json") or parent.get("as_json")
+            message = _redacted(str(exc), kwargs.get("db") or parent.get("db"))
+            if as_json:
+                click.echo(json.dumps({"success": False, "error": message, "error_type": type(exc).__name__}))
+            else:
+                click.echo(f"error: {message}", err=True)
+            ctx.exit(2 if isinstance(exc, ConfigurationError) else 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _redacted(message: str, db: str | None) -> str:
+    """``message`` without the password of ``--db`` or ``DBKEEPER_URL`` (in any spelling)."""
+    from dbkeeper.errors import DbKeeperError
+    from dbkeeper.redaction import redact
+    from dbkeeper.urls import DatabaseURL
+
+    secrets: list[str | None] = []
+    for candidate in (db, os.environ.get("DBKEEPER_URL")):
+        if candidate and "://" in candidate:
+            try:
+                secrets.append(DatabaseURL.parse(candidate).password)
+            except DbKeeperError:
+                continue
+    return redact(message, secrets)
+
+
+@click.group("migrate")
+@_common
+@click.pass_context
+def migrate(ctx: click.Context, /, **options: Any) -> None:
+    """Apply, roll back and inspect schema migrations (SQL and JSON files)."""
+    ctx.obj = {**(ctx.obj if isinstance(ctx.obj, dict) else {}), **{k: v for k, v in options.items() if v is not None}}
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _migrator(settings: _Settings, listener: Listener | None = None,
+              allow_missing: bool = False) -> tuple[Migrator, Callable[[], None]]:
+    from dbkeeper.migrations.connect import open_connection
+    from dbkeeper.migrations.files import load_directory
+    from dbkeeper.migrations.migrator import Migrator
+    from dbkeeper.migrations.planner import build_graph
+
+    graph = build_graph(load_directory(settings.directory))
+    connection, owned = open_connection(settings.db)
+    migrator = Migrator(connection, graph, table=settings.table, lock_timeout=settings.lock_timeout,
+                        allow_missing=allow_missing, listener=listener)
+    return migrator, (connection.disconnect if owned else (lambda: None))
+
+
+def _format_ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _console_listener(as_json: bool) -> Listener:
+    from dbkeeper.migrations.migrator import Listener
+
+    class Console(Listener):
+        """Lines on stderr, or a progress bar when stderr is a terminal and the run is long."""
+
+        def __init__(self) -> None:
+            self.progress: Any = None
+            self.task: Any = None
+
+        def message(self, text: str) -> None:
+            click.echo(text, err=True)
+
+        def planned(self, steps: Sequence[Any]) -> None:
+            if as_json or len(steps) < 10 or not sys.stderr.isatty():
+                return
+            from rich.console import Console as RichConsole
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=RichConsole(stderr=True), transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("migrating", total=len(steps))
+
+        def started(self, step: Any, index: int, total: int) -> None:
+            if self.progress is not None:
+                self.progress.update(self.task, description=f"{step.direction} {step.migration.id}")
+
+        def finished(self, step: Any, result: MigrationResult, index: int, total: int) -> None:
+            bar = self.progress
+            if bar is not None:
+                bar.advance(self.task)
+                if index + 1 == total or not result.success:
+                    bar.stop()
+                    self.progress = None
+            if as_json or (bar is not None and result.success):
+                return  # the bar stands for the per-migration lines
+            verb = ("applied" if step.direction == "up" else "rolled back") if result.success else "FAILED"
+            line = f"{verb:>11} {step.migration.id} {step.migration.name} ({_format_ms(result.execution_time)})"
+            if not result.success:
+                line += f"\n            {result.error_message}"
+            click.echo(line, err=not result.success)
+
+    return Console()
+
+
+def _print_dry_run(report: Any) -> None:
+    if not report.steps:
+        click.echo("-- nothing to do")
+    for step in report.steps:
+        mode = "in one transaction" if step.mode == "transaction" else "statement by statement, outside a transaction"
+        start = f", resuming at statement {step.start_at}" if step.start_at > 1 else ""
+        click.echo(f"-- {step.direction} {step.migration.id} {step.migration.name} ({mode}{start})")
+        for statement in step.statements[step.start_at - 1:]:
+            click.echo(f"{statement};")
+        click.echo("")
+
+
+def _finish_run(report: Any, settings: _Settings) -> None:
+    if settings.as_json:
+        click.echo(json.dumps(report.to_dict(), default=str))
+    elif report.dry_run:
+        _print_dry_run(report)
+    elif not report.results:
+        click.echo("nothing to do: " + ("every migration is applied" if report.direction == "up"
+                                        else "no applied migration to roll back"))
+    else:
+        done = sum(1 for r in report.results if r.success)
+        verb = "applied" if report.direction == "up" else "rolled back"
+        click.echo(f"{verb} {done} of {len(report.steps)} migration(s)")
+    if not report.success:
+        click.get_current_context().exit(1)
+
+
+# -- commands ---------------------------------------------------------------------------------------------
+@migrate.command("up")
+@_common
+@click.option("--to", "target", metavar="ID", help="Apply pending migrations up to and including ID.")
+@click.option("--dry-run", is_flag=True, help="Print the SQL that would run, in order; change nothing.")
+@click.option("--allow-missing", is_flag=True, help="Proceed although applied migrations have no file.")
+@click.pass_context
+@_handle_errors
+def up(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: bool, **options: Any) -> None:
+    """Apply pending migrations, each in its own transaction, holding the migration lock."""
+    settings = _Settings(ctx, **options)
+    migrator, close = _migrator(settings, _console_listener(settings.as_json), allow_missing)
+    try:
+        report = migrator.up(target=target, dry_run=dry_run)
+    finally:
+        close()
+    _finish_run(report, settings)
+
+
+@migrate.command("down")
+@_common
+@click.option("--to", "target", metavar="ID", help="Roll back every migration applied after ID (ID stays).")
+@click.option("--dry-run", is_flag=True, help="Print the rollback SQL that would run; change nothing.")
+@click.option("--allow-missing", is_flag=True, help="Use the recorded rollback SQL of migrations without a file.")
+@click.pass_context
+@_handle_errors
+def down(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: bool, **options: Any) -> None:
+    """Roll back the latest applied migration, or everything applied after --to ID."""
+    settings = _Settings(ctx, **options)
+    migrator, close = _migrator(settings, _console_listener(settings.as_json), allow_missing)
+    try:
+        report = migrator.down(target=target, dry_run=dry_run)
+    finally:
+        close()
+    _finish_run(report, settings)
+
+
+@migrate.command("status")
+@_common
+@click.option("--all", "show_all", is_flag=True, help="List every applied migration instead of folding them.")
+@click.pass_context
+@_handle_errors
+def status(ctx: click.Context, /, show_all: bool, **options: Any) -> None:
+    """Show every migration: applied, pending, failed, interrupted, drifted or missing."""
+    from dbkeeper.migrations.status import render_table
+
+    settings = _Settings(ctx, **options)
+    migrator, close = _migrator(settings)
+    try:
+        report = migrator.status()
+    finally:
+        close()
+    if settings.as_json:
+        click.echo(json.dumps(report.to_dict(), default=str))
+    else:
+        click.echo(render_table(report, show_all=show_all))
+
+
+@migrate.command("new")
+@_common
+@click.argument("name")
+@click.option("--description", default="", help="One line saying what the migration does.")
+@click.option("--depends", multiple=True, metavar="ID", help="An id this migration depends on (repeatable).")
+@click.option("--format", "file_format", type=click.Choice(["sql", "json"]), default="sql", show_default=True,
+              help="An .up.sql/.down.sql pair or one JSON file.")
+@click.pass_context
+@_handle_errors
+def new(ctx: click.Context, /, name: str, description: str, depends: tuple[str, ...], file_format: str,
+        **options: Any) -> None:
+    """Scaffold a new migration with the next sequential id."""
+    from dbkeeper.migrations.files import next_id, write_json, write_sql_pair
+    from dbkeeper.migrations.model import Migration
+
+    settings = _Settings(ctx, **options)
+    directory = settings.directory
+    existing = [p.name for p in directory.iterdir()] if directory.is_dir() else []
+    migration = Migration(id=next_id(existing), name=name, description=description, dependencies=list(depends))
+    if file_format == "json":
+        migration.sql = "-- write the migration here\n"
+        paths = [write_json(migration, directory)]
+    else:
+        migration.sql = "-- write the migration here\n"
+        migration.rollback_sql = "-- write the SQL that undoes it here (an empty file means: no rollback)\n"
+        paths = list(write_sql_pair(migration, directory))
+    if settings.as_json:
+        click.echo(json.dumps({"id": migration.id, "files": [str(p) for p in paths]}))
+    else:
+        for path in paths:
+            click.echo(f"created {path}")
+
+
+@migrate.command("repair")
+@_common
+@click.argument("migration_id", required=False)
+@click.option("--resolve", "action", flag_value="resolve",
+              help="Mark the failed/interrupted operation as completed (you finished it by hand).")
+@click.option("--retry", "action", flag_value="retry", help="Run it again from the first statement not committed.")
+@click.option("--forget", "action", flag_value="forget",
+              help="Delete the failed run's record; the migration becomes pending again.")
+@click.option("--accept-checksum", "action", flag_value="accept-checksum",
+              help="Accept the changed file of an applied migration (recorded in the history).")
+@click.option("--from", "from_statement", type=click.IntRange(min=1), metavar="K",
+              help="With --retry: start at statement K (an interrupted statement that did take effect).")
+@click.pass_context
+@_handle_errors
+def repair(ctx: click.Context, /, migration_id: str | None, action: str | None, from_statement: int | None,
+           **options: Any) -> None:
+    """Resolve a failed, interrupted or drifted migration; without arguments, list what needs it."""
+    settings = _Settings(ctx, **options)
+    migrator, close = _migrator(settings, _console_listener(settings.as_json))
+    try:
+        if migration_id is None or action is None:
+            problems = migrator.status().problems
+            if migration_id is not None:
+                problems = [p for p in problems if p.id == migration_id]
+            if settings.as_json:
+                click.echo(json.dumps({"needs_repair": [p.to_dict() for p in problems]}, default=str))
+            elif not problems:
+                click.echo("nothing needs repair")
+            else:
+                from dbkeeper.migrations.status import _advice
+
+                for problem in problems:
+                    click.echo(f"{problem.id}: {problem.state}; {problem.error_message or ''}".rstrip("; "))
+                    click.echo(f"    fix: dbkeeper migrate {_advice(problem).split('(', 1)[1].rstrip(')')}")
+            return
+        if from_statement is not None and action != "retry":
+            raise click.UsageError("--from goes with --retry")
+        message = migrator.repair(migration_id, action, from_statement=from_statement)
+    finally:
+        close()
+    click.echo(json.dumps({"success": True, "message": message}) if settings.as_json else message)
+
+
+@migrate.command("baseline")
+@_common
+@click.option("--to", "target", metavar="ID", help="Mark migrations up to and including ID (default: all).")
+@click.option("--dry-run", is_flag=True, help="List what would be marked; change nothing.")
+@click.pass_context
+@_handle_errors
+def baseline(ctx: click.Context, /, target: str | None, dry_run: bool, **options: Any) -> None:
+    """Mark migrations as applied without running them (adopt an existing database)."""
+    settings = _Settings(ctx, **options)
+    migrator, close = _migrator(settings)
+    try:
+        if dry_run:
+            rows = migrator.read_history()
+            graph = migrator.graph
+            cutoff = graph.position[graph.get(target).id] if target else len(graph)
+            ids = [m.id for m in graph.ordered[: cutoff + 1] if m.id not in rows or rows[m.id].status != "applied"]
+        else:
+            ids = migrator.baseline(target=target)
+    finally:
+        close()
+    if settings.as_json:
+        click.echo(json.dumps({"success": True, "dry_run": dry_run, "baselined": ids}))
+    else:
+        verb = "would mark" if dry_run else "marked"
+        click.echo(f"{verb} {len(ids)} migration(s) as applied without running them"
+                   + (f": {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}" if ids else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the group standalone (``python -m dbkeeper.migrations.cli``)."""
+    migrate.main(args=list(argv) if argv is not None else None, prog_name="dbkeeper migrate")
+
+
+if __name__ == "__main__":
+    main()
