@@ -29,8 +29,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper_mysql.migration_support import MySQLMigrationSupport
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO
+
     from dbkeeper.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
@@ -49,7 +53,7 @@ DISCONNECT_CODES = frozenset({CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_COMMANDS_
 SERVER_STATUS_NO_BACKSLASH_ESCAPES = 512
 
 
-class MySQLDialect(Dialect):
+class MySQLDialect(MySQLMigrationSupport, Dialect):
     """MySQL 5.7+/8.x and MariaDB 10.x+ servers."""
 
     name = "mysql"
@@ -61,11 +65,25 @@ class MySQLDialect(Dialect):
     identifier_quote = "`"
     sqlalchemy_name = "mysql+pymysql"
     begin_statement = "START TRANSACTION"
-    capabilities = Capabilities(transactional_ddl=False, explain=True)
+    capabilities = Capabilities(transactional_ddl=False, explain=True, dump=True, restore=True, migration_lock=True,
+                                collect_metrics=True)
 
     #: Upper bound, in bytes, of one multi-row ``INSERT`` built by :meth:`bulk_insert`
     #: (never more than the server's ``max_allowed_packet``).
     bulk_batch_bytes: ClassVar[int] = 1024 * 1024
+
+    # -- backups (implemented in dbkeeper_mysql.dump) ----------------------------------------------
+    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """``mariadb-dump --single-transaction`` streamed into ``sink`` (see :mod:`dbkeeper_mysql.dump`)."""
+        from dbkeeper_mysql.dump import dump
+
+        return dump(connection, sink, options)
+
+    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``mariadb``/``mysql`` client fed from ``source`` (see :mod:`dbkeeper_mysql.dump`)."""
+        from dbkeeper_mysql.dump import restore
+
+        return restore(connection, source, options)
 
     # -- connecting -----------------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -180,6 +198,12 @@ class MySQLDialect(Dialect):
             "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')"
         ).rows
         return sorted(_text(r["name"]) for r in rows)
+
+    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+        """Native statistics (see :mod:`dbkeeper_mysql.metrics`)."""
+        from dbkeeper_mysql.metrics import collect_metrics
+
+        return collect_metrics(connection)
 
     def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
         """``EXPLAIN FORMAT=JSON``: the JSON document as ``raw``, an indented summary as ``text``."""

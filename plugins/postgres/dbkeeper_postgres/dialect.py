@@ -71,7 +71,8 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     backslash_escapes = False
     identifier_quote = '"'
     sqlalchemy_name = "postgresql+psycopg"
-    capabilities = Capabilities(explain=True, asyncio=True, dump=True, restore=True, migration_lock=True)
+    capabilities = Capabilities(explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
+                                collect_metrics=True)
 
     # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
     def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,6 +204,12 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
         ).rows
         return sorted(row["name"] for row in rows)
+
+    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+        """Native statistics (see :mod:`dbkeeper_postgres.metrics`)."""
+        from dbkeeper_postgres.metrics import collect_metrics
+
+        return collect_metrics(connection)
 
     def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
         """``EXPLAIN (FORMAT JSON)``: the JSON as ``raw``, a ``psql``-style tree as ``text``."""

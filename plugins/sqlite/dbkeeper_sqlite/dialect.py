@@ -34,7 +34,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     default_port = None
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
-    capabilities = Capabilities(server=False, explain=True, asyncio=True, dump=True, restore=True, migration_lock=True)
+    capabilities = Capabilities(server=False, explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
+                                collect_metrics=True)
 
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         path = url.database or ":memory:"
@@ -106,6 +107,12 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
     def create_database_sql(self, name: str) -> str:
         raise ConfigurationError("SQLite databases are files: connect to sqlite:///path.db to create one")
+
+    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+        """Native statistics (see :mod:`dbkeeper_sqlite.metrics`)."""
+        from dbkeeper_sqlite.metrics import collect_metrics
+
+        return collect_metrics(connection)
 
     def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
         result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)

@@ -1,0 +1,223 @@
+"""Backups side by side with pg_dump/pg_restore, mysqldump/mysql and sqlite3 .backup + zstd.
+
+Generates one table of ``--rows`` rows of mixed types (default 1,000,000:
+about 250 MB of dump) per dialect, then times, in one run:
+
+* PostgreSQL: ``create_backup`` (zstd) vs ``pg_dump -Fc`` (time and size);
+  ``restore_backup`` vs ``pg_restore`` of that file.
+* MySQL/MariaDB: ``create_backup`` (zstd) vs ``mysqldump | gzip -6``;
+  ``restore_backup`` vs ``mysql < dump.sql``.
+* SQLite: ``create_backup`` (zstd) vs ``sqlite3 .backup`` followed by ``zstd -3 -T0``.
+* Encryption overhead on every dialect, and peak RSS of each backup and
+  restore (each runs in a forked child, whose ``ru_maxrss`` is reported).
+
+Usage: ``python benchmarks/bench_backup.py [--rows N] [--only sqlite,postgres,mysql]``.
+Needs the ``sqlite3`` and ``zstd`` command-line tools (Debian: ``apt-get install sqlite3 zstd``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dbkeeper.backup import BackupManager, EncryptionSettings
+from dbkeeper.connection import DatabaseConnection
+from dbkeeper.testing.servers import scratch_database, server_url
+from dbkeeper.urls import DatabaseURL
+
+KEY_ENV = "DBKEEPER_BENCH_KEY"
+RESULTS: list[tuple[str, float, float, str, bool]] = []
+
+
+def _child(fn: Callable[[], Any], queue: Any) -> None:
+    start = time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - start
+    queue.put((elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def measured(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of ``fn`` run in a forked child."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"benchmark step failed with exit code {proc.exitcode}")
+    return result  # type: ignore[no-any-return]
+
+
+def timed_shell(command: str, env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, shell=True, check=True, env={**os.environ, **(env or {})})
+    return time.perf_counter() - start
+
+
+def record(name: str, ours: float, theirs: float, limit: float, unit: str = "x") -> None:
+    ratio = ours / theirs if theirs else float("inf")
+    RESULTS.append((name, ours, theirs, f"<= {limit}{unit}", ratio <= limit))
+    print(f"  {name:<48} ours {ours:9.2f}  theirs {theirs:9.2f}  ratio {ratio:5.2f} (target <= {limit}) "
+          f"{'ok' if ratio <= limit else 'MISSED'}", flush=True)
+
+
+def rows_sql(kind: str, n: int) -> list[str]:
+    if kind == "postgres":
+        return [
+            "CREATE TABLE bench (id bigint PRIMARY KEY, name text, amount numeric(12,2), score double precision, "
+            "flag boolean, created timestamptz, note text, payload bytea)",
+            f"INSERT INTO bench SELECT g, 'customer ' || g, (g % 100000) / 100.0, random() * 1000, g % 2 = 0, "
+            f"now() - (g || ' seconds')::interval, md5(g::text) || ' ' || md5((g * 7)::text), "
+            f"decode(md5((g * 3)::text), 'hex') FROM generate_series(1, {n}) g",
+        ]
+    if kind == "mysql":
+        return [
+            "CREATE TABLE bench (id bigint PRIMARY KEY, name varchar(64), amount decimal(12,2), score double, "
+            "flag boolean, created datetime, note varchar(200), payload varbinary(16))",
+            f"INSERT INTO bench SELECT seq, concat('customer ', seq), (seq % 100000) / 100.0, rand() * 1000, "
+            f"seq % 2 = 0, now() - interval seq second, concat(md5(seq), ' ', md5(seq * 7)), unhex(md5(seq * 3)) "
+            f"FROM seq_1_to_{n}",
+        ]
+    return [
+        "CREATE TABLE bench (id INTEGER PRIMARY KEY, name TEXT, amount NUMERIC, score REAL, flag INTEGER, "
+        "created TEXT, note TEXT, payload BLOB)",
+        f"WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < {n}) "
+        "INSERT INTO bench SELECT x, 'customer ' || x, (x % 100000) / 100.0, abs(random() % 100000) / 100.0, "
+        "x % 2, datetime('now', '-' || x || ' seconds'), hex(randomblob(16)) || ' ' || hex(randomblob(16)), "
+        "randomblob(16) FROM g",
+    ]
+
+
+def fill(url: DatabaseURL, kind: str, n: int) -> None:
+    start = time.perf_counter()
+    with DatabaseConnection.from_url(url) as conn:
+        for statement in rows_sql(kind, n):
+            conn.execute(statement)
+        if kind == "postgres":
+            conn.execute("VACUUM ANALYZE bench")
+    print(f"  generated {n:,} rows in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def ours(url: DatabaseURL, ws: Path, kind: str, tmp: Path) -> dict[str, float]:
+    """Backup (plain and encrypted) and restore through dbkeeper; returns times, sizes and peak RSS."""
+    out: dict[str, float] = {}
+    manager = BackupManager(ws, url)
+    ids: list[str] = []
+
+    def backup(enc: EncryptionSettings | None) -> Callable[[], None]:
+        def run() -> None:
+            result = manager.create_backup("bench", compression="zstd", encryption=enc)
+            assert result.success, result.error_message
+        return run
+
+    first, out["backup_rss"] = measured(backup(None))
+    out["backup_enc"], _ = measured(backup(EncryptionSettings(key_env=KEY_ENV)))
+    second, _ = measured(backup(None))
+    out["backup"] = min(first, second)  # the first run also warms the caches
+    ids = [b.backup_id for b in manager.list_backups("bench")]
+    out["size"] = manager.get_backup(ids[0]).size_mb
+    out["plain"] = manager.get_backup(ids[0]).metadata["plain_bytes"] / (1 << 20)
+    if kind == "sqlite":
+        target = DatabaseURL(scheme="sqlite", database=str(tmp / "restored.db"))
+        out["restore"], out["restore_rss"] = measured(lambda: manager.restore_backup(ids[0], target))
+    else:
+        with scratch_database(server_url(kind), prefix="dbk_bench") as target:
+            out["restore"], out["restore_rss"] = measured(lambda: manager.restore_backup(ids[0], target))
+    return out
+
+
+def bench_postgres(n: int, tmp: Path) -> None:
+    print("PostgreSQL", flush=True)
+    with scratch_database(server_url("postgres"), prefix="dbk_bench") as url:
+        fill(url, "postgres", n)
+        env = {"PGHOST": url.host or "localhost", "PGPORT": str(url.port or 5432), "PGUSER": url.username or "",
+               "PGDATABASE": url.database or ""}
+        dump = tmp / "pg.dump"
+        theirs = timed_shell(f"pg_dump -Fc -f {dump}", env)
+        size = dump.stat().st_size / (1 << 20)
+        mine = ours(url, tmp / "ws-pg", "postgres", tmp)
+        with scratch_database(server_url("postgres"), prefix="dbk_bench") as target:
+            restore = timed_shell(f"pg_restore --no-owner -d {target.database} {dump}", env)
+        record("postgres backup time vs pg_dump -Fc", mine["backup"], theirs, 0.35)
+        record("postgres backup size (MB) vs pg_dump -Fc", mine["size"], size, 1.05)
+        record("postgres restore vs pg_restore", mine["restore"], restore, 1.2)
+        record("postgres encrypted vs plain backup", mine["backup_enc"], mine["backup"], 1.15)
+        memory(mine)
+
+
+def bench_mysql(n: int, tmp: Path) -> None:
+    print("MySQL/MariaDB", flush=True)
+    tool = shutil.which("mariadb-dump") or "mysqldump"
+    client = shutil.which("mariadb") or "mysql"
+    with scratch_database(server_url("mysql"), prefix="dbk_bench") as url:
+        fill(url, "mysql", n)
+        cnf = tmp / "my.cnf"
+        cnf.write_text(f"[client]\nuser={url.username}\nhost={url.host}\nport={url.port or 3306}\n")
+        cnf.chmod(0o600)
+        dump = tmp / "my.sql.gz"
+        theirs = timed_shell(f"{tool} --defaults-extra-file={cnf} --single-transaction --routines --triggers "
+                             f"--events {url.database} | gzip -6 > {dump}")
+        subprocess.run(f"gzip -dc {dump} > {tmp / 'my.sql'}", shell=True, check=True)
+        mine = ours(url, tmp / "ws-my", "mysql", tmp)
+        with scratch_database(server_url("mysql"), prefix="dbk_bench") as target:
+            restore = timed_shell(f"{client} --defaults-extra-file={cnf} {target.database} < {tmp / 'my.sql'}")
+        record("mysql backup vs mysqldump | gzip -6", mine["backup"], theirs, 0.5)
+        record("mysql restore vs mysql < dump", mine["restore"], restore, 1.1)
+        record("mysql encrypted vs plain backup", mine["backup_enc"], mine["backup"], 1.15)
+        memory(mine)
+
+
+def bench_sqlite(n: int, tmp: Path) -> None:
+    print("SQLite", flush=True)
+    if not (shutil.which("sqlite3") and shutil.which("zstd")):
+        print("  skipped: needs the sqlite3 and zstd command-line tools (apt-get install sqlite3 zstd)")
+        return
+    db = tmp / "bench.db"
+    url = DatabaseURL(scheme="sqlite", database=str(db))
+    fill(url, "sqlite", n)
+    copy = tmp / "copy.db"
+    theirs = timed_shell(f"sqlite3 {db} '.backup {copy}' && zstd -q -3 -T0 {copy} -o {copy}.zst")
+    mine = ours(url, tmp / "ws-sqlite", "sqlite", tmp)
+    record("sqlite backup vs sqlite3 .backup + zstd -3 -T0", mine["backup"], theirs, 1.5)
+    record("sqlite encrypted vs plain backup", mine["backup_enc"], mine["backup"], 1.15)
+    memory(mine)
+
+
+def memory(mine: dict[str, float]) -> None:
+    print(f"  dump {mine['plain']:.0f} MB -> archive {mine['size']:.0f} MB; peak RSS backup "
+          f"{mine['backup_rss']:.0f} MB, restore {mine['restore_rss']:.0f} MB (limit 256)", flush=True)
+    RESULTS.append(("peak RSS backup/restore (MB)", max(mine["backup_rss"], mine["restore_rss"]), 256,
+                    "<= 256 MB", max(mine["backup_rss"], mine["restore_rss"]) <= 256))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--only", default="postgres,mysql,sqlite")
+    args = parser.parse_args()
+    os.environ[KEY_ENV] = os.urandom(32).hex()
+    with tempfile.TemporaryDirectory(prefix="dbkeeper-bench-") as tmp:
+        for kind in args.only.split(","):
+            directory = Path(tmp) / kind
+            directory.mkdir()
+            {"postgres": bench_postgres, "mysql": bench_mysql, "sqlite": bench_sqlite}[kind](args.rows, directory)
+    print("\nsummary")
+    for name, ours_, theirs, target, ok in RESULTS:
+        value = ours_ if "RSS" in name else ours_ / theirs if theirs else float("inf")
+        print(f"  {name:<48} {value:6.2f}  {target:<10} {'ok' if ok else 'MISSED'}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

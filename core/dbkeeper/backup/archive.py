@@ -1,0 +1,184 @@
+"""The archive file format: magic, header, then self-checking frames.
+
+Layout (all integers big-endian; full description in ``docs/backup-format.md``)::
+
+    magic      8 bytes  b"DBKB\\x00\\x01\\r\\n"
+    hlen       u32      length of the header JSON
+    header     hlen bytes of UTF-8 JSON: {"core": {...}, "keys": [...] | null}
+    hsum       32 bytes SHA-256 of the header JSON
+    frame*     kind (1) | index (u64) | length (u32) | payload | SHA-256 (32)
+
+The frame SHA-256 covers the *core digest* (SHA-256 of the canonical JSON of
+``header.core``, which holds the backup id), the kind, the index, the length
+and the payload, so a frame copied from another backup or another position
+fails. Frame kinds: ``C`` chunk (indices 0..n-1), ``M`` manifest (index n),
+``E`` end marker (index n+1), after which the file must end. The key
+section is outside the core digest so a key rotation rewrites it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from dbkeeper.backup.errors import CorruptBackupError
+
+MAGIC = b"DBKB\x00\x01\r\n"
+FORMAT_NAME = "dbkeeper-backup"
+FORMAT_VERSION = 1
+KIND_CHUNK = b"C"
+KIND_MANIFEST = b"M"
+KIND_END = b"E"
+_FRAME_HEAD = struct.Struct(">cQI")
+_MAX_HEADER = 1 << 20
+#: Largest payload a frame may claim; anything bigger is corruption, not a reason to allocate.
+MAX_FRAME = 256 << 20
+
+
+def canonical_json(value: Any) -> bytes:
+    """JSON with sorted keys and no spaces: the bytes that digests are taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def core_digest(core: dict[str, Any]) -> bytes:
+    """The digest bound into every frame: identifies the backup and its settings."""
+    return hashlib.sha256(canonical_json(core)).digest()
+
+
+def frame_digest(digest: bytes, kind: bytes, index: int, payload: bytes) -> bytes:
+    """SHA-256 of the core digest, the frame head and the payload."""
+    h = hashlib.sha256(digest)
+    h.update(_FRAME_HEAD.pack(kind, index, len(payload)))
+    h.update(payload)
+    return h.digest()
+
+
+class ArchiveWriter:
+    """Writes the header and frames to an open binary file, hashing all bytes written."""
+
+    def __init__(self, fileobj: IO[bytes], header: dict[str, Any]) -> None:
+        self._file = fileobj
+        self._hash = hashlib.sha256()
+        self.offset = 0
+        self.digest = core_digest(header["core"])
+        body = canonical_json(header)
+        self._write(MAGIC + struct.pack(">I", len(body)) + body + hashlib.sha256(body).digest())
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self.offset += len(data)
+
+    def write_frame(self, kind: bytes, index: int, payload: bytes) -> tuple[int, int]:
+        """Append one frame; return its (offset, total length)."""
+        start = self.offset
+        self._write(_FRAME_HEAD.pack(kind, index, len(payload)))
+        self._write(payload)
+        self._write(frame_digest(self.digest, kind, index, payload))
+        return start, self.offset - start
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of every byte written so far (the archive checksum once finished)."""
+        return self._hash.hexdigest()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame as read back, its digest already checked."""
+
+    kind: bytes
+    index: int
+    payload: bytes
+    offset: int
+
+
+class ArchiveReader:
+    """Reads the header and iterates frames, checking every stored-bytes hash."""
+
+    def __init__(self, fileobj: IO[bytes], *, where: str = "archive") -> None:
+        self._file = fileobj
+        self._where = where
+        self._hash = hashlib.sha256()
+        self.hashing = True
+        self.offset = 0
+        magic = self._read(len(MAGIC), "magic")
+        if magic != MAGIC:
+            raise CorruptBackupError(f"{where} is not a dbkeeper backup (bad magic) or is a newer format version")
+        (hlen,) = struct.unpack(">I", self._read(4, "header length"))
+        if hlen > _MAX_HEADER:
+            raise CorruptBackupError(f"{where}: header length {hlen} is implausible; the header is damaged")
+        body = self._read(hlen, "header")
+        if hashlib.sha256(body).digest() != self._read(32, "header checksum"):
+            raise CorruptBackupError(f"{where}: the header failed its SHA-256 check; the file is damaged")
+        try:
+            self.header: dict[str, Any] = json.loads(body)
+            self.core: dict[str, Any] = self.header["core"]
+        except (ValueError, KeyError, TypeError):
+            raise CorruptBackupError(f"{where}: the header is not valid JSON") from None
+        if self.core.get("format") != FORMAT_NAME or self.core.get("version") != FORMAT_VERSION:
+            raise CorruptBackupError(f"{where}: unsupported format {self.core.get('format')!r} "
+                                     f"version {self.core.get('version')!r}; upgrade dbkeeper")
+        self.digest = core_digest(self.core)
+
+    def _read(self, n: int, what: str) -> bytes:
+        data = self._file.read(n)
+        if len(data) != n:
+            raise CorruptBackupError(f"{self._where} is truncated (ends inside the {what} at byte {self.offset})")
+        if self.hashing:
+            self._hash.update(data)
+        self.offset += n
+        return data
+
+    def frames(self, *, check_digests: bool = True) -> Iterator[Frame]:
+        """Frames in order, checked: indices, kinds, digests, end marker and nothing after it.
+
+        ``check_digests=False`` skips the stored-bytes SHA-256 (and the
+        whole-file hash): only for a second pass over a file whose digests
+        were just checked, whose chunks are then checked by content.
+        """
+        expected = 0
+        seen_manifest = False
+        self.hashing = check_digests
+        while True:
+            start = self.offset
+            head = self._file.read(_FRAME_HEAD.size)
+            if not head:
+                raise CorruptBackupError(f"{self._where} is truncated: it ends at byte {start} without its "
+                                         "completion marker (the backup did not finish or lost its tail)")
+            if len(head) != _FRAME_HEAD.size:
+                raise CorruptBackupError(f"{self._where} is truncated inside a frame header at byte {start}")
+            if self.hashing:
+                self._hash.update(head)
+            self.offset += len(head)
+            kind, index, length = _FRAME_HEAD.unpack(head)
+            if kind not in (KIND_CHUNK, KIND_MANIFEST, KIND_END) or length > MAX_FRAME:
+                raise CorruptBackupError(f"{self._where}: damaged frame header at byte {start}")
+            payload = self._read(length, f"frame {index}")
+            stored = self._read(32, f"frame {index} checksum")
+            if check_digests and frame_digest(self.digest, kind, index, payload) != stored:
+                raise CorruptBackupError(f"{self._where}: frame {index} at byte {start} failed its SHA-256 check "
+                                         "(flipped bytes, or a frame from another position or backup)")
+            if index != expected:
+                raise CorruptBackupError(f"{self._where}: frame {index} found where frame {expected} belongs "
+                                         "(frames reordered or dropped)")
+            if (kind == KIND_CHUNK and seen_manifest) or (kind == KIND_END and not seen_manifest):
+                raise CorruptBackupError(f"{self._where}: frames out of order at byte {start}")
+            yield Frame(kind, index, payload, start)
+            expected += 1
+            if kind == KIND_MANIFEST:
+                seen_manifest = True
+            if kind == KIND_END:
+                if self._file.read(1):
+                    raise CorruptBackupError(f"{self._where}: unexpected data after the completion marker "
+                                             f"at byte {self.offset}")
+                return
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of every byte read so far (the whole file once :meth:`frames` is exhausted)."""
+        return self._hash.hexdigest()

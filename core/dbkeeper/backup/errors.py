@@ -1,0 +1,33 @@
+"""Errors raised by backups, restores and verification.
+
+Each says what was wrong and what to do; none ever contains a passphrase,
+a key or a full URL with its password.
+"""
+
+from __future__ import annotations
+
+from dbkeeper.errors import DbKeeperError
+
+
+class BackupError(DbKeeperError):
+    """A backup, restore or verification could not be carried out."""
+
+
+class BackupNotFoundError(BackupError):
+    """No backup with the given id is in the catalog (or its file is gone)."""
+
+
+class CorruptBackupError(BackupError):
+    """An archive failed a check: flipped byte, truncation, reordering, appended data."""
+
+
+class EncryptionError(BackupError):
+    """Encryption is configured but unusable, or the key/passphrase is wrong."""
+
+
+class ToolError(BackupError):
+    """An external dump or restore tool is missing, too old, or failed."""
+
+
+class RestoreTargetError(BackupError):
+    """The restore target is not empty (and replacing it was not asked for) or unusable."""

@@ -1,0 +1,91 @@
+"""Verification tiers.
+
+* ``quick``: the stored bytes — header checksum, every frame's SHA-256, frame
+  order, completion marker, nothing appended, whole-file SHA-256 against the
+  catalog. Needs no key.
+* ``full``: quick, then decrypt and decompress every chunk and check each
+  chunk's and the whole plain stream's SHA-256.
+* ``deep``: full, then restore into a scratch database (SQLite: a temp file,
+  ``PRAGMA integrity_check``; servers: a scratch database on the same server)
+  and count the rows of every table.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dbkeeper.backup.crypto import EncryptionSettings
+from dbkeeper.backup.errors import BackupError
+from dbkeeper.backup.models import Backup
+from dbkeeper.backup.pipeline import open_archive, plain_chunks, scan
+from dbkeeper.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from dbkeeper.backup.manager import BackupManager
+
+
+def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
+           scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
+    """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure."""
+    from dbkeeper.backup.manager import _check_catalog_checksum
+
+    warnings: list[str] = []
+    if not Path(backup.file_path).exists():
+        raise BackupError(f"backup file {backup.file_path} is missing")
+    archive = open_archive(backup.file_path, enc, need_key=level != "quick")
+    scan(archive, progress=progress if level == "quick" else None)
+    _check_catalog_checksum(backup, archive.file_sha256)
+    if level == "quick":
+        if archive.cipher is None and backup.encryption:
+            warnings.append("encrypted backup checked without its key: stored bytes only")
+        return warnings
+    for _ in plain_chunks(archive, progress=progress):
+        pass
+    if level == "full":
+        return warnings
+    return warnings + _deep(manager, backup, enc, scratch_url)
+
+
+def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
+          scratch_url: str | DatabaseURL | None) -> list[str]:
+    dialect = backup.metadata.get("dialect")
+    if dialect == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="dbkeeper-verify-") as tmp:
+            url = DatabaseURL(scheme="sqlite", database=str(Path(tmp) / "verify.db"))
+            manager.restore_backup(backup.backup_id, url, encryption=enc)
+            return _check(url, integrity=True)
+    if scratch_url is not None:
+        admin = DatabaseURL.parse(scratch_url)
+    else:
+        admin = manager.database_url or manager._original_url(_location(manager, backup, enc))
+    from dbkeeper.testing.servers import scratch_database
+
+    with scratch_database(admin, prefix="dbk_verify") as url:
+        manager.restore_backup(backup.backup_id, url, encryption=enc)
+        return _check(url, integrity=False)
+
+
+def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None) -> dict[str, object]:
+    archive = open_archive(backup.file_path, enc)
+    return scan(archive)
+
+
+def _check(url: DatabaseURL, *, integrity: bool) -> list[str]:
+    from dbkeeper.backup.errors import CorruptBackupError
+    from dbkeeper.connection import DatabaseConnection
+
+    conn = DatabaseConnection.from_url(url, name="verify", connection_pool_size=1, max_retries=0)
+    with conn:
+        if integrity:
+            result = conn.execute("PRAGMA integrity_check").rows
+            values = [next(iter(r.values())) for r in result]
+            if values != ["ok"]:
+                raise CorruptBackupError(f"restored database failed PRAGMA integrity_check: {values[:5]}")
+        counts = []
+        for table in conn.dialect.table_names(conn):
+            n = conn.execute(f"SELECT COUNT(*) AS n FROM {conn.dialect.quote_identifier(table)}").rows[0]["n"]
+            counts.append(f"{table}: {n} rows")
+    return ["restored into a scratch database: " + ", ".join(counts)] if counts else []

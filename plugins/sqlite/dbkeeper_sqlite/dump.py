@@ -1,0 +1,173 @@
+"""Dump and restore SQLite databases for ``dbkeeper.backup``.
+
+Dump: the online backup API copies the database into a private temp file
+in one step, which holds a read transaction for the copy, so the snapshot
+is consistent while other connections keep writing (WAL mode lets them).
+That file is then streamed into the sink in 1 MiB pieces. ``include_data=False``
+empties the tables of the copy; ``include_schema=False`` marks the dump
+as data-only, which restore loads into existing tables.
+
+Restore: the verified stream is written to a 0600 temp file next to the
+target, checked with ``PRAGMA integrity_check``, and renamed over the target
+(atomic: the target is either the old database or the complete new one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from dbkeeper.backup.errors import BackupError, CorruptBackupError, RestoreTargetError
+from dbkeeper.connection import DatabaseConnection
+
+PIECE = 1 << 20
+
+
+def _path(connection: DatabaseConnection, action: str) -> Path:
+    url = connection.url
+    if url.is_memory:
+        raise BackupError(f"cannot {action} an in-memory SQLite database; use a file URL (sqlite:///file.db)")
+    return Path(url.database or "").expanduser().resolve()
+
+
+def _user_tables(conn: sqlite3.Connection, schema: str = "main") -> list[str]:
+    rows = conn.execute(f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table' "
+                        "AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
+    return [r[0] for r in rows]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    """Snapshot the database with the online backup API and stream the file into ``sink``."""
+    path = _path(connection, "back up")
+    if not path.is_file():
+        raise BackupError(f"SQLite database {path} does not exist")
+    include_schema = bool(options.get("include_schema", True))
+    include_data = bool(options.get("include_data", True))
+    with tempfile.TemporaryDirectory(prefix="dbkeeper-dump-") as tmp:
+        copy = Path(tmp) / "snapshot.db"
+        os.close(os.open(copy, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        dst = sqlite3.connect(copy, isolation_level=None)
+        try:
+            src.backup(dst, pages=-1)
+            tables = _user_tables(dst)
+            if not include_data:
+                dst.execute("BEGIN")
+                for table in tables:
+                    dst.execute(f"DELETE FROM {_q(table)}")
+                with contextlib.suppress(sqlite3.OperationalError):
+                    dst.execute("DELETE FROM sqlite_sequence")
+                dst.execute("COMMIT")
+            dst.execute("PRAGMA journal_mode = DELETE")
+            if not include_data:
+                dst.execute("VACUUM")
+            counts = {t: dst.execute(f"SELECT COUNT(*) FROM {_q(t)}").fetchone()[0] for t in tables}
+        finally:
+            src.close()
+            dst.close()
+        with open(copy, "rb") as f:
+            while piece := f.read(PIECE):
+                sink.write(piece)
+    content = "full" if include_schema and include_data else "schema" if include_schema else "data"
+    return {"tool": "sqlite3 online backup API", "tool_version": sqlite3.sqlite_version,
+            "server_version": sqlite3.sqlite_version, "format": "sqlite-database-file", "content": content,
+            "tables": counts}
+
+
+def _is_empty(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return bool(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0)
+    finally:
+        conn.close()
+
+
+def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    """Write the verified database file next to the target, check it, then swap it in."""
+    target = _path(connection, "restore into")
+    manifest = options.get("manifest") or {}
+    content = (manifest.get("dump") or {}).get("content", "full")
+    replace = bool(options.get("replace", False))
+    if not target.parent.is_dir():
+        raise RestoreTargetError(f"cannot restore into {target}: directory {target.parent} does not exist")
+    if content != "data" and not replace and not _is_empty(target):
+        raise RestoreTargetError(f"restore target {target} is not empty; pass replace=True "
+                                 "(--replace) to overwrite it, or choose another target")
+    tmp = target.parent / f".{target.name}.dbkeeper-restore-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            while piece := source.read(PIECE):
+                f.write(piece)
+            f.flush()
+            os.fsync(f.fileno())
+        check = sqlite3.connect(tmp)
+        try:
+            result = [r[0] for r in check.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise CorruptBackupError(f"the restored SQLite file is not a database: {exc}") from None
+        finally:
+            check.close()
+        if result != ["ok"]:
+            raise CorruptBackupError(f"the restored SQLite file failed PRAGMA integrity_check: {result[:5]}")
+        if content == "data":
+            rows = _load_data(target, tmp, replace)
+            return {"target": str(target), "content": content, "rows": rows}
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"target": str(target), "content": content}
+
+
+def _load_data(target: Path, data_file: Path, replace: bool) -> int:
+    """Insert a data-only dump into the existing tables of ``target`` in one transaction."""
+    conn = sqlite3.connect(target, isolation_level=None, timeout=30)
+    total = 0
+    try:
+        conn.execute("ATTACH DATABASE ? AS dbk_src", (str(data_file),))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            existing = set(_user_tables(conn))
+            for table in _user_tables(conn, "dbk_src"):
+                if table not in existing:
+                    raise RestoreTargetError(f"data-only restore: table {table!r} does not exist in {target}; "
+                                             "restore the schema first")
+                if conn.execute(f"SELECT 1 FROM main.{_q(table)} LIMIT 1").fetchone():
+                    if not replace:
+                        raise RestoreTargetError(f"restore target table {table!r} in {target} is not empty; "
+                                                 "pass replace=True (--replace) to overwrite its rows")
+                    conn.execute(f"DELETE FROM main.{_q(table)}")
+                cur = conn.execute(f"INSERT INTO main.{_q(table)} SELECT * FROM dbk_src.{_q(table)}")
+                total += max(cur.rowcount, 0)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("DETACH DATABASE dbk_src")
+    finally:
+        conn.close()
+    return total
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
