@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from dbkeeper.crud import CrudState
     from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
     from dbkeeper.introspection import TableInfo
+    from dbkeeper.monitoring.recorder import QueryRecorder, RecordFn
     from dbkeeper.query_cache import QueryCache
 
 logger = logging.getLogger("dbkeeper")
@@ -139,6 +140,8 @@ class DatabaseConnection(CrudMethods):
     total_time: float = field(init=False, default=0.0, repr=False)
     reconnects: int = field(init=False, default=0, repr=False)
     _crud_state: CrudState | None = field(init=False, default=None, repr=False)
+    _recorder: QueryRecorder | None = field(init=False, default=None, repr=False)
+    _record: RecordFn | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.db_type = DatabaseType.coerce(self.db_type)
@@ -251,6 +254,10 @@ class DatabaseConnection(CrudMethods):
         finally:
             entry.release()
         self._pool = pool
+        from dbkeeper.monitoring.recorder import recorder_for
+
+        self._recorder = recorder_for(self)
+        self._record = self._recorder.record if self._recorder is not None else None
         logger.debug("connected %s (%s, server %s)", self.name, self._url.render(), self._server_version)
         return self
 
@@ -291,6 +298,9 @@ class DatabaseConnection(CrudMethods):
         if pool is not None:
             pool.close()
             logger.debug("disconnected %s", self.name)
+        recorder, self._recorder, self._record = self._recorder, None, None
+        if recorder is not None:
+            recorder.flush_quietly()
 
     close = disconnect
 
@@ -370,6 +380,10 @@ class DatabaseConnection(CrudMethods):
                 columns, rows = [], []
             rowcount = cursor.rowcount
             lastrowid = getattr(cursor, "lastrowid", None)
+        except Exception:
+            if self._record is not None:
+                self._record((self.name, query, start, time.perf_counter() - start, 0, True))
+            raise
         finally:
             cursor.close()
             if self.query_cache is not None:
@@ -379,6 +393,8 @@ class DatabaseConnection(CrudMethods):
         with self._stats_lock:
             self.queries_executed += 1
             self.total_time += elapsed
+        if self._record is not None:
+            self._record((self.name, query, start, elapsed, len(rows) if columns else result.row_count, False))
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, %d rows: %s", self.name, elapsed * 1000, result.row_count, _shorten(query))
         return result
@@ -703,6 +719,8 @@ class Transaction(CrudMethods):
             affected = owner.dialect.cursor_rowcount(cursor)
         except Exception as exc:
             owner._count_error()
+            if owner._record is not None:
+                owner._record((owner.name, query, start, time.perf_counter() - start, 0, True))
             if owner.dialect.is_disconnect(exc):
                 self._broken = True
                 owner._after_disconnect()
@@ -715,6 +733,8 @@ class Transaction(CrudMethods):
         with owner._stats_lock:
             owner.queries_executed += 1
             owner.total_time += elapsed
+        if owner._record is not None:
+            owner._record((owner.name, query, start, elapsed, affected if affected >= 0 else len(params_seq), False))
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, executemany x%d: %s", owner.name, elapsed * 1000, len(params_seq),
                          _shorten(query))

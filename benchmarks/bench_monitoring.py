@@ -1,0 +1,84 @@
+"""Cost of the query recorder on the hot path: execute with and without recording.
+
+Run: python benchmarks/bench_monitoring.py [--quick]
+
+The same connection runs a one-row primary-key SELECT in alternating rounds
+with the recorder attached and detached; the ratio must stay within 1.05x
+(the issue's limit: recording may cost at most 5% of execute time). SQLite
+is the hardest case because its statements are the fastest; PostgreSQL and
+MySQL run when their test servers answer. The periodic flusher runs as in
+production, into a temporary workspace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Row, interleaved, print_rows, server_database
+
+from dbkeeper.connection import DatabaseConnection
+from dbkeeper.urls import DatabaseURL
+
+TARGET = 1.05
+
+
+def measure(label: str, url: DatabaseURL, statements: int, rounds: int) -> Row:
+    conn = DatabaseConnection.from_url(url, name=f"bench-{label}").connect()
+    try:
+        conn.execute("DROP TABLE IF EXISTS bench_monitoring")
+        conn.execute("CREATE TABLE bench_monitoring (id INTEGER PRIMARY KEY, name VARCHAR(32))")
+        conn.bulk_insert("bench_monitoring", [(i, f"n{i}") for i in range(1000)], ["id", "name"])
+        record = conn._record
+        assert record is not None, "recording is off: unset DBKEEPER_MONITORING"
+
+        def run() -> None:
+            for i in range(statements):
+                conn.execute("SELECT id, name FROM bench_monitoring WHERE id = ?", (i % 1000,))
+
+        def recorded() -> None:
+            conn._record = record
+            run()
+
+        def bare() -> None:
+            conn._record = None
+            run()
+
+        run()  # warm up caches, the pool and the fingerprint cache
+        ours, theirs = interleaved(recorded, bare, rounds=rounds)
+        conn._record = record
+        conn.execute("DROP TABLE bench_monitoring")
+    finally:
+        conn.disconnect()
+    ratio = ours / theirs
+    return Row(f"execute x{statements}, recording on vs off ({label})", ours, theirs, f"<= {TARGET}x",
+               ratio <= TARGET)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer statements and rounds")
+    args = parser.parse_args()
+    statements, rounds = (2_000, 5) if args.quick else (20_000, 9)
+    os.environ.pop("DBKEEPER_MONITORING", None)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="dbk-bench-mon-") as tmp:
+        os.environ["DBKEEPER_WORKSPACE"] = str(Path(tmp) / "workspace")
+        rows.append(measure("sqlite", DatabaseURL(scheme="sqlite", database=str(Path(tmp) / "bench.db")),
+                            statements, rounds))
+        for kind in ("postgres", "mysql"):
+            with server_database(kind) as url:
+                if url is not None:
+                    rows.append(measure(kind, url, statements // 4, rounds))
+    print_rows(rows)
+    if not all(r.ok for r in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The seed monitoring API: ``DatabaseMetrics``, ``DatabasePerformanceMonitor``,
+``monitor_database`` and ``optimize_database``.
+
+Names and shapes follow the API users port code from. A database is named by
+its connection name (``DatabaseConnection.name``), which is what the
+recorder stores samples under; with no samples the functions return the
+empty analysis (``metrics`` is ``None``, every section empty), not an error,
+because "nothing recorded yet" is a normal state for a fresh workspace.
+Native statistics and plan-based recommendations need a live connection, so
+the methods that use them take an optional ``connection``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from dbkeeper.monitoring.analysis import QueryAnalysis, analyze_samples
+from dbkeeper.monitoring.store import MetricsStore, Sample
+
+if TYPE_CHECKING:
+    from dbkeeper.connection import DatabaseConnection
+
+#: Alert thresholds (documented in docs/monitoring.md).
+ERROR_RATE_ALERT = 0.05
+SLOW_P95_MS = 500.0
+CACHE_HIT_ALERT = 0.90
+
+
+@dataclass
+class DatabaseMetrics:
+    """A snapshot of one database's performance.
+
+    Fields the database did not let us read (or that need a live connection)
+    are ``None``; ``unavailable`` maps such a field to the reason.
+    """
+
+    database_name: str
+    timestamp: datetime
+    connections_active: int | None
+    connections_idle: int | None
+    queries_per_second: float
+    average_query_time_ms: float
+    cache_hit_ratio: float | None
+    disk_io_mb: float | None
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (timestamp as ISO 8601)."""
+        data = asdict(self)
+        data["timestamp"] = self.timestamp.isoformat()
+        return data
+
+
+class DatabasePerformanceMonitor:
+    """Analyse what the recorder stored for a database, plus its native statistics.
+
+    ``workspace_dir`` selects the workspace whose metrics store is read
+    (default: :func:`dbkeeper.workspace.resolve_workspace`).
+    """
+
+    def __init__(self, workspace_dir: str | os.PathLike[str] | None = None) -> None:
+        self.workspace_dir = workspace_dir
+        self.store = MetricsStore.in_workspace(workspace_dir)
+
+    def record_query(self, database_name: str, query: str, duration_ms: float, *, rows: int = 0,
+                     error: bool = False, timestamp: float | None = None) -> None:
+        """Store one statement timing by hand (for statements run outside dbkeeper)."""
+        from dbkeeper.monitoring.fingerprint import fingerprint
+
+        now = time.time()
+        sample = Sample(database_name, now if timestamp is None else timestamp, fingerprint(query),
+                        float(duration_ms), int(rows), bool(error))
+        self.store.append([sample], now=now)
+
+    def query_analysis(self, database_name: str, *, since: float | None = None) -> QueryAnalysis:
+        """Statistics of the stored samples (flushing this process's recorder first)."""
+        _flush_process_recorder(self.workspace_dir)
+        return analyze_samples(database_name, self.store.samples(database_name, since=since))
+
+    def collect_native_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+        """The dialect's native statistics through the ``dbkeeper_collect_metrics`` hook."""
+        from dbkeeper.monitoring.native import collect_native
+
+        return collect_native(connection)
+
+    def analyze_database_performance(self, database_name: str, *,
+                                     connection: DatabaseConnection | None = None) -> dict[str, Any]:
+        """Analysis of ``database_name``: ``metrics`` (or ``None``), ``query_analysis``, ``native``.
+
+        Empty analysis when nothing was recorded: ``{"database_name": ...,
+        "metrics": None, "query_analysis": <all zero>, "native": {}}``.
+        """
+        analysis = self.query_analysis(database_name)
+        native = self.collect_native_metrics(connection) if connection is not None else {}
+        metrics = _metrics(database_name, analysis, native, connection) if analysis.samples or native else None
+        return {
+            "database_name": database_name,
+            "metrics": metrics.to_dict() if metrics is not None else None,
+            "query_analysis": analysis.to_dict(),
+            "native": native,
+        }
+
+    def get_performance_report(self, database_name: str, *,
+                               connection: DatabaseConnection | None = None) -> dict[str, Any]:
+        """Report with the sections ``query_performance``, ``database_performance``, ``alerts``,
+        ``recommendations`` (each empty when there is nothing to say)."""
+        analysis = self.analyze_database_performance(database_name, connection=connection)
+        query = analysis["query_analysis"]
+        recommendations: list[dict[str, Any]] = []
+        if connection is not None:
+            from dbkeeper.monitoring.advisor import recommend
+
+            recommendations = [r.to_dict() for r in recommend(connection, self.query_analysis(database_name))]
+        return {
+            "database_name": database_name,
+            "generated_at": datetime.now(UTC).isoformat(),
+            "query_performance": query if query["samples"] else {},
+            "database_performance": {"metrics": analysis["metrics"], "native": analysis["native"]}
+            if analysis["metrics"] is not None else {},
+            "alerts": _alerts(query, analysis["metrics"]),
+            "recommendations": recommendations,
+        }
+
+
+def _flush_process_recorder(workspace_dir: str | os.PathLike[str] | None) -> None:
+    """Make this process's unflushed samples visible (only when they go to the same workspace)."""
+    from dbkeeper.monitoring import recorder as recorder_module
+    from dbkeeper.workspace import resolve_workspace
+
+    rec = recorder_module._recorder
+    if rec is not None and rec.buffer and resolve_workspace(rec.workspace_dir) == resolve_workspace(workspace_dir):
+        rec.flush_quietly()
+
+
+def _metrics(database_name: str, analysis: QueryAnalysis, native: dict[str, Any],
+             connection: DatabaseConnection | None) -> DatabaseMetrics:
+    unavailable: dict[str, str] = {}
+    reasons = native.get("unavailable", {}) if native else {}
+    values: dict[str, Any] = {}
+    for name in ("connections_active", "connections_idle", "cache_hit_ratio", "disk_io_mb"):
+        value = native.get(name) if native else None
+        if value is None:
+            unavailable[name] = reasons.get(name) or ("needs a live connection" if connection is None
+                                                      else "not reported by this dialect")
+        values[name] = value
+    return DatabaseMetrics(
+        database_name=database_name,
+        timestamp=datetime.now(UTC),
+        queries_per_second=analysis.queries_per_second,
+        average_query_time_ms=analysis.avg_ms,
+        unavailable=unavailable,
+        **values,
+    )
+
+
+def _alerts(query: dict[str, Any], metrics: dict[str, Any] | None) -> list[dict[str, Any]]:
+    alerts: list[dict[str, Any]] = []
+    if query["samples"] and query["error_rate"] > ERROR_RATE_ALERT:
+        alerts.append({"severity": "warning", "kind": "error_rate",
+                       "message": f"{query['error_rate']:.1%} of {query['samples']} statements failed",
+                       "value": query["error_rate"], "threshold": ERROR_RATE_ALERT})
+    if query["samples"] and query["p95_ms"] > SLOW_P95_MS:
+        alerts.append({"severity": "warning", "kind": "latency",
+                       "message": f"p95 latency {query['p95_ms']:.1f} ms exceeds {SLOW_P95_MS:g} ms",
+                       "value": query["p95_ms"], "threshold": SLOW_P95_MS})
+    ratio = metrics.get("cache_hit_ratio") if metrics else None
+    if ratio is not None and ratio < CACHE_HIT_ALERT:
+        alerts.append({"severity": "warning", "kind": "cache_hit_ratio",
+                       "message": f"cache hit ratio {ratio:.1%} is below {CACHE_HIT_ALERT:.0%}",
+                       "value": ratio, "threshold": CACHE_HIT_ALERT})
+    return alerts
+
+
+def monitor_database(database_name: str, workspace_dir: str | os.PathLike[str] | None = None, *,
+                     connection: DatabaseConnection | None = None) -> dict[str, Any]:
+    """Seed API: :meth:`DatabasePerformanceMonitor.analyze_database_performance` in one call."""
+    return DatabasePerformanceMonitor(workspace_dir).analyze_database_performance(database_name,
+                                                                                  connection=connection)
+
+
+def optimize_database(database_name: str, workspace_dir: str | os.PathLike[str] | None = None, *,
+                      connection: DatabaseConnection | None = None) -> dict[str, Any]:
+    """Seed API: alerts and recommendations for ``database_name``.
+
+    Returns ``{"database_name", "alerts": [...], "recommendations": [...]}``;
+    recommendations need ``connection`` (plans and catalog), so without one
+    the list is empty.
+    """
+    report = DatabasePerformanceMonitor(workspace_dir).get_performance_report(database_name, connection=connection)
+    return {"database_name": database_name, "alerts": report["alerts"],
+            "recommendations": report["recommendations"]}

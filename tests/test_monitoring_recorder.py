@@ -1,0 +1,116 @@
+"""The query recorder, its fingerprints and the workspace store, against a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dbkeeper.connection import DatabaseConnection
+from dbkeeper.errors import QueryError
+from dbkeeper.monitoring import monitor_database
+from dbkeeper.monitoring.fingerprint import fingerprint
+from dbkeeper.monitoring.recorder import QueryRecorder, get_recorder
+from dbkeeper.monitoring.store import STORE_FILE, MetricsStore, Sample
+from dbkeeper.urls import DatabaseURL
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh workspace; whatever other tests left in the process recorder is dropped first."""
+    path = tmp_path / "workspace"
+    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
+    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
+    get_recorder().drain()
+    yield path
+    get_recorder().drain()
+
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ("SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?"),
+    ("select * from t where name = 'it''s' and x in (1, 2,3)", "select * from t where name = ? and x IN (?+)"),
+    ("INSERT INTO t (a, b) VALUES (1, 2), (3, 4), (5, 6)", "INSERT INTO t (a, b) VALUES (?, ?), ..."),
+    ("SELECT a FROM t WHERE a = %s AND b = %(x)s AND c = :name AND d = ?",
+     "SELECT a FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?"),
+    ("SELECT col1 FROM t_9  -- trailing\n WHERE x = -3.5e2;", "SELECT col1 FROM t_9 WHERE x = ?"),
+    ("SELECT x::int FROM t WHERE h = 0xFF", "SELECT x::int FROM t WHERE h = ?"),
+])
+def test_fingerprint_replaces_literals_placeholders_and_in_lists(statement: str, expected: str) -> None:
+    assert fingerprint(statement) == expected
+
+
+def test_every_statement_through_a_connection_is_recorded_under_its_name(
+        workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="shop") as conn:
+        conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        for i in range(5):
+            conn.execute("INSERT INTO items (name) VALUES (?)", (f"item {i}",))
+        conn.execute_many("INSERT INTO items (name) VALUES (?)", [("a",), ("b",)])
+        assert len(conn.execute("SELECT * FROM items WHERE id = 3").rows) == 1
+        with pytest.raises(QueryError):
+            conn.execute("SELECT * FROM missing_table")
+    samples = MetricsStore.in_workspace(workspace).samples("shop")
+    shapes = [s.fingerprint for s in samples]
+    assert shapes.count("INSERT INTO items (name) VALUES (?)") == 6
+    assert "SELECT * FROM items WHERE id = ?" in shapes
+    failed = [s for s in samples if s.error]
+    assert [s.fingerprint for s in failed] == ["SELECT * FROM missing_table"]
+    select = next(s for s in samples if s.fingerprint == "SELECT * FROM items WHERE id = ?")
+    assert select.row_count == 1
+    assert select.duration_ms >= 0
+
+
+def test_store_file_is_private(workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="private") as conn:
+        conn.execute("SELECT 1")
+    mode = stat.S_IMODE(os.stat(workspace / STORE_FILE).st_mode)
+    assert mode == 0o600
+
+
+def test_another_process_sees_the_samples_after_a_flush(workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    script = (
+        "from dbkeeper.connection import DatabaseConnection\n"
+        "import sys\n"
+        "conn = DatabaseConnection.from_url(sys.argv[1], name='other-process').connect()\n"
+        "conn.execute('CREATE TABLE t (x INTEGER)')\n"
+        "for i in range(20):\n"
+        "    conn.execute('INSERT INTO t VALUES (?)', (i,))\n"
+        "conn.disconnect()\n"
+    )
+    env = {**os.environ, "DBKEEPER_WORKSPACE": str(workspace)}
+    subprocess.run([sys.executable, "-c", script, dbkeeper_sqlite_url.render(hide_password=False)],
+                   check=True, env=env)
+    analysis = monitor_database("other-process")
+    assert analysis["query_analysis"]["samples"] == 21
+    top = analysis["query_analysis"]["top_by_total_time"]
+    assert {t["fingerprint"] for t in top} == {"CREATE TABLE t (x INTEGER)", "INSERT INTO t VALUES (?)"}
+
+
+def test_recording_can_be_switched_off(workspace: Path, dbkeeper_sqlite_url: DatabaseURL,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBKEEPER_MONITORING", "off")
+    with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="quiet") as conn:
+        conn.execute("SELECT 1")
+    assert MetricsStore.in_workspace(workspace).samples("quiet") == []
+
+
+def test_recorder_keeps_only_the_newest_entries_and_drops_old_ones(tmp_path: Path) -> None:
+    recorder = QueryRecorder(max_entries=3, max_age=60.0, flush_interval=0, workspace_dir=tmp_path)
+    now = recorder._perf0 + 1000.0
+    for i in range(5):
+        recorder.record(("db", f"SELECT {i}", now, 0.001, 1, False))
+    recorder.record(("db", "SELECT old", now - 10_000.0, 0.001, 1, False))  # older than max_age
+    kept = recorder.drain()
+    assert [e[1] for e in kept] == ["SELECT 3", "SELECT 4"]
+
+
+def test_store_retention_by_age_and_count(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / STORE_FILE, max_age=100.0, max_rows=3)
+    store.append([Sample("db", 1.0, "old", 1.0, 0, False)], now=50.0)
+    store.append([Sample("db", 200.0 + i, f"q{i}", 1.0, 0, False) for i in range(5)], now=205.0)
+    assert [s.fingerprint for s in store.samples("db")] == ["q2", "q3", "q4"]
