@@ -530,6 +530,26 @@ def step_versioned_lifecycle(ctx: DemoContext) -> None:
     asyncio.run(run_lifecycle_demo(where, ctx.say))
 
 
+def step_migrations(ctx: DemoContext) -> None:
+    """Migrations: dry run, apply under the lock, drift refused, a failure leaves no trace, down and up again."""
+    import shutil
+
+    from dbkeeper.migrations.demo import HISTORY, TABLES, run_migrations_demo
+
+    # A re-run in a kept --dir starts from an unmigrated database again.
+    shutil.rmtree(ctx.directory / "migrations", ignore_errors=True)
+    for table in (HISTORY, *TABLES):
+        ctx.manager.execute(f"DROP TABLE IF EXISTS {ctx.connection.dialect.quote_identifier(table)}")
+    run_migrations_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
+
+
+def step_backup(ctx: DemoContext) -> None:
+    """Backups: a zstd archive of the demo database, verified in three tiers, restored into a new file."""
+    from dbkeeper.backup.demo import run_backup_demo
+
+    run_backup_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
+
+
 def step_summary(ctx: DemoContext) -> None:
     """Row counts and the database file."""
     counts = {table: ctx.count(table) for table in ctx.manager.get_tables()}
@@ -554,6 +574,8 @@ STEPS: list[Step] = [
     Step("Query plan (explain)", step_explain),
     Step("Concurrent reads through the pool", step_concurrent_reads),
     Step("Async connection", step_async),
+    Step("Migrations (up, status, drift, failure, down)", step_migrations),
+    Step("Backup, verify and restore", step_backup),
     Step("Versioned lifecycle (async, upgrade 1.0.0 -> 1.1.0)", step_versioned_lifecycle),
     Step("Health check", step_health),
     Step("Plugins", step_plugins),
