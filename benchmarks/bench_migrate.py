@@ -172,7 +172,8 @@ def dbkeeper_command() -> list[str]:
 # -- timing -----------------------------------------------------------------------------------------------
 def timed(command: list[str], cwd: Path) -> float:
     """Wall-clock seconds of one process; raises with its output when it fails."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DBKEEPER_URL", "PYTHONSTARTUP")}
+    # As a user runs it: bytecode caches written (PYTHONDONTWRITEBYTECODE=1 would recompile every start).
+    env = {k: v for k, v in os.environ.items() if k not in ("DBKEEPER_URL", "PYTHONSTARTUP", "PYTHONDONTWRITEBYTECODE")}
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - start

@@ -127,7 +127,9 @@ def bench_bulk(label: str, url: DatabaseURL, count: int, target: float, *, faste
 
 def bench_cli() -> list[Row]:
     script = shutil.which("dbkeeper", path=str(Path(sys.executable).parent)) or "dbkeeper"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DBKEEPER")}
+    # As a user runs it: bytecode caches written (a shell with PYTHONDONTWRITEBYTECODE=1
+    # would otherwise recompile every module on every start), no dbkeeper settings.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBKEEPER") and k != "PYTHONDONTWRITEBYTECODE"}
     python = [sys.executable, "-c", "pass"]
 
     def wall(cmd: list[str]) -> float:

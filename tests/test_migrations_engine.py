@@ -469,10 +469,10 @@ def test_status_reports_applied_pending_failed_drifted_and_missing(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_status_of_ten_thousand_applied_migrations_is_one_query_and_fast(tmp_path: Path,
-                                                                        dbkeeper_sqlite_url: DatabaseURL) -> None:
-    import time
-
+def test_status_of_ten_thousand_applied_migrations_reads_the_history_in_one_query(
+        tmp_path: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    # How long it takes is benchmarks/bench_migrate.py's business (status of 10,000 within 1 s); this test
+    # pins down why it is fast: one query, whatever the history's length.
     directory = tmp_path / "m"
     directory.mkdir()
     for i in range(1, 10_001):
@@ -482,13 +482,11 @@ def test_status_of_ten_thousand_applied_migrations_is_one_query_and_fast(tmp_pat
         assert len(manager.baseline()) == 10_000
         connection = manager.connection()
         before = connection.queries_executed
-        start = time.process_time()  # CPU time: a busy CI machine must not fail this test
         report = manager.status()
-        cpu = time.process_time() - start
         queries = connection.queries_executed - before
     assert report.counts["applied"] == 10_000
     assert queries <= 2, f"status ran {queries} queries; it must read the history in one"  # exists + read
-    assert cpu < 1.0, f"status of 10,000 applied migrations took {cpu:.2f} s of CPU"
+    assert all(entry.state == "applied" for entry in report.entries) and not report.problems
 
 
 # -- the seed API ----------------------------------------------------------------------------------

@@ -62,6 +62,23 @@ _EXPORTS: dict[str, str] = {
     "async_required_argument": "dbkeeper.lifecycle.decorators",
     "with_fail_value": "dbkeeper.lifecycle.decorators",
     "fail_with_exception": "dbkeeper.lifecycle.decorators",
+    "Migration": "dbkeeper.migrations.model",
+    "MigrationResult": "dbkeeper.migrations.model",
+    "MigrationManager": "dbkeeper.migrations.manager",
+    "run_migrations": "dbkeeper.migrations.api",
+    "MigrationError": "dbkeeper.migrations.errors",
+    "Backup": "dbkeeper.backup.models",
+    "BackupResult": "dbkeeper.backup.models",
+    "BackupManager": "dbkeeper.backup.manager",
+    "backup_database": "dbkeeper.backup.api",
+    "restore_database": "dbkeeper.backup.api",
+    "verify_database": "dbkeeper.backup.api",
+    "EncryptionSettings": "dbkeeper.backup.crypto",
+    "BackupError": "dbkeeper.backup.errors",
+    "DatabaseMetrics": "dbkeeper.monitoring.api",
+    "DatabasePerformanceMonitor": "dbkeeper.monitoring.api",
+    "monitor_database": "dbkeeper.monitoring.api",
+    "optimize_database": "dbkeeper.monitoring.api",
 }
 
 __all__ = [
@@ -111,9 +128,31 @@ __all__ = [
     "async_required_argument",
     "with_fail_value",
     "fail_with_exception",
+    "Migration",
+    "MigrationResult",
+    "MigrationManager",
+    "run_migrations",
+    "MigrationError",
+    "Backup",
+    "BackupResult",
+    "BackupManager",
+    "backup_database",
+    "restore_database",
+    "verify_database",
+    "EncryptionSettings",
+    "BackupError",
+    "DatabaseMetrics",
+    "DatabasePerformanceMonitor",
+    "monitor_database",
+    "optimize_database",
 ]
 
 if TYPE_CHECKING:
+    from dbkeeper.backup.api import backup_database, restore_database, verify_database
+    from dbkeeper.backup.crypto import EncryptionSettings
+    from dbkeeper.backup.errors import BackupError
+    from dbkeeper.backup.manager import BackupManager
+    from dbkeeper.backup.models import Backup, BackupResult
     from dbkeeper.config import load_config
     from dbkeeper.connection import DatabaseConnection, DatabaseType, Transaction
     from dbkeeper.crud import MultipleRowsError, UnsafeWriteError
@@ -144,6 +183,11 @@ if TYPE_CHECKING:
     from dbkeeper.lifecycle.status import DBStatus
     from dbkeeper.lifecycle.version import Version
     from dbkeeper.manager import DatabaseManager, manage_databases
+    from dbkeeper.migrations.api import run_migrations
+    from dbkeeper.migrations.errors import MigrationError
+    from dbkeeper.migrations.manager import MigrationManager
+    from dbkeeper.migrations.model import Migration, MigrationResult
+    from dbkeeper.monitoring.api import DatabaseMetrics, DatabasePerformanceMonitor, monitor_database, optimize_database
     from dbkeeper.plugins import get_registry
     from dbkeeper.query_cache import QueryCache
     from dbkeeper.result import QueryResult

@@ -126,6 +126,10 @@ class DatabaseConnection(CrudMethods):
     pre_ping: bool = False
     retry_on_disconnect: bool = True
     query_cache: QueryCache | None = field(default=None, repr=False)
+    #: Time every statement into the workspace's performance monitor (see docs/monitoring.md).
+    #: dbkeeper's own maintenance connections (migration runs) switch it off: their statements
+    #: are not the application's workload, and a short CLI run would pay for the store's flush.
+    record_queries: bool = True
 
     _url: DatabaseURL = field(init=False, repr=False)
     _dialect: Dialect | None = field(init=False, default=None, repr=False)
@@ -256,7 +260,7 @@ class DatabaseConnection(CrudMethods):
         self._pool = pool
         from dbkeeper.monitoring.recorder import recorder_for
 
-        self._recorder = recorder_for(self)
+        self._recorder = recorder_for(self) if self.record_queries else None
         self._record = self._recorder.record if self._recorder is not None else None
         logger.debug("connected %s (%s, server %s)", self.name, self._url.render(), self._server_version)
         return self

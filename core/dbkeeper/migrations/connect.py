@@ -41,6 +41,6 @@ def open_connection(database: str | DatabaseURL | DatabaseConnection | None) -> 
 
         name, url, options = resolve_database(database)
     settings = {**dict(options), **RUN_POOL}
-    connection = DatabaseConnection.from_url(url, name=name, **settings)
+    connection = DatabaseConnection.from_url(url, name=name, record_queries=False, **settings)
     connection.connect()
     return connection, True

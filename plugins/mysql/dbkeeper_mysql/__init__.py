@@ -10,15 +10,30 @@ else; PyMySQL is imported the first time a connection is opened. The
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import dbkeeper
 from dbkeeper.dialect import Dialect
 from dbkeeper_mysql._version import __version__
-from dbkeeper_mysql.dialect import MySQLDialect
+
+if TYPE_CHECKING:
+    from dbkeeper_mysql.dialect import MySQLDialect
 
 __all__ = ["MySQLDialect", "__version__"]
 
 
 @dbkeeper.hookimpl
 def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> None:
+    from dbkeeper_mysql.dialect import MySQLDialect
+
     register(MySQLDialect)
+
+
+def __getattr__(name: str) -> Any:
+    # The dialect module is imported when a dialect is needed, not when the
+    # plugin is loaded: ``dbkeeper --help`` loads plugins only for their commands.
+    if name == "MySQLDialect":
+        from dbkeeper_mysql.dialect import MySQLDialect
+
+        return MySQLDialect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

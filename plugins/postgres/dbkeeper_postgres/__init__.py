@@ -9,15 +9,30 @@ registers :class:`~dbkeeper_postgres.dialect.PostgresDialect`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import dbkeeper
 from dbkeeper.dialect import Dialect
 from dbkeeper_postgres._version import __version__
-from dbkeeper_postgres.dialect import PostgresDialect
+
+if TYPE_CHECKING:
+    from dbkeeper_postgres.dialect import PostgresDialect
 
 __all__ = ["PostgresDialect", "__version__"]
 
 
 @dbkeeper.hookimpl
 def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> None:
+    from dbkeeper_postgres.dialect import PostgresDialect
+
     register(PostgresDialect)
+
+
+def __getattr__(name: str) -> Any:
+    # The dialect module is imported when a dialect is needed, not when the
+    # plugin is loaded: ``dbkeeper --help`` loads plugins only for their commands.
+    if name == "PostgresDialect":
+        from dbkeeper_postgres.dialect import PostgresDialect
+
+        return PostgresDialect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

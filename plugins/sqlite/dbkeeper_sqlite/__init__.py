@@ -1,6 +1,7 @@
 """dbkeeper's SQLite dialect (stdlib ``sqlite3``): the embedded default.
 
-Importing this module is cheap: it only defines the dialect class. The
+Importing this module is cheap: the dialect class is imported when the
+plugin registers it, not when the plugin is loaded. The
 ``dbkeeper`` entry point points here; the plugin registers
 :class:`~dbkeeper_sqlite.dialect.SQLiteDialect`.
 """
@@ -8,14 +9,29 @@ Importing this module is cheap: it only defines the dialect class. The
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import dbkeeper
 from dbkeeper.dialect import Dialect
-from dbkeeper_sqlite.dialect import SQLiteDialect
+
+if TYPE_CHECKING:
+    from dbkeeper_sqlite.dialect import SQLiteDialect
 
 __all__ = ["SQLiteDialect"]
 
 
 @dbkeeper.hookimpl
 def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> None:
+    from dbkeeper_sqlite.dialect import SQLiteDialect
+
     register(SQLiteDialect)
+
+
+def __getattr__(name: str) -> Any:
+    # The dialect module is imported when a dialect is needed, not when the
+    # plugin is loaded: ``dbkeeper --help`` loads plugins only for their commands.
+    if name == "SQLiteDialect":
+        from dbkeeper_sqlite.dialect import SQLiteDialect
+
+        return SQLiteDialect
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
