@@ -15,8 +15,10 @@ yields the URL of an empty scratch database::
 
 Tests that need a capability the dialect switches off in its
 :class:`~dbkeeper.dialect.Capabilities` are skipped by declaration, with the
-flag named in the reason. Server dialects implement :meth:`session_id` and
-:meth:`kill_session` so the suite can prove that a killed session is survived.
+flag named in the reason; a store whose statements are not SQL declares
+``sql=False`` and runs only the tests that do not speak SQL. Server dialects
+implement :meth:`session_id` and :meth:`kill_session` so the suite can prove
+that a killed session is survived.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ class DialectConformance:
 
     @pytest.fixture
     def items(self, connection: DatabaseConnection) -> str:
-        """An ``items`` table (id, name, price, note) with a unique name index."""
+        """An ``items`` table (id, name, price, note) with a unique name index (SQL dialects only)."""
+        self.requires(connection, "sql")
         connection.execute(
             "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL, "
             "price DOUBLE PRECISION, note VARCHAR(200))"
@@ -86,6 +89,7 @@ class DialectConformance:
         assert info["latency_ms"] >= 0
 
     def test_execute_returns_rows_as_dicts_with_column_names(self, connection: DatabaseConnection) -> None:
+        self.requires(connection, "sql")
         result = connection.execute("SELECT 1 AS one, 'two' AS two")
         assert result.columns == ["one", "two"]
         assert result.rows == [{"one": 1, "two": "two"}]
@@ -121,6 +125,7 @@ class DialectConformance:
         assert connection.get_tables() == ["items"]
 
     def test_placeholders_inside_literals_are_left_alone(self, connection: DatabaseConnection) -> None:
+        self.requires(connection, "sql")
         row = connection.execute("SELECT '?' AS q, ':name' AS n, '50%' AS p, ? AS v", (7,)).first()
         assert row == {"q": "?", "n": ":name", "p": "50%", "v": 7}
 
@@ -143,6 +148,7 @@ class DialectConformance:
         assert connection.execute("SELECT COUNT(*) AS n FROM items").scalar() == 1
 
     def test_a_failed_statement_leaves_the_pool_usable(self, connection: DatabaseConnection) -> None:
+        self.requires(connection, "sql")
         for _ in range(5):
             with pytest.raises(QueryError):
                 connection.execute("SELECT * FROM no_such_table")
@@ -219,6 +225,7 @@ class DialectConformance:
     # -- identifiers and introspection -----------------------------------------------------------
     @pytest.mark.parametrize("table", ['we"ird', "with space", "select", "ünïcode_tæble"])
     def test_hostile_identifiers_are_quoted(self, connection: DatabaseConnection, table: str) -> None:
+        self.requires(connection, "sql")
         quoted = connection.dialect.quote_identifier(table)
         column = connection.dialect.quote_identifier("order")
         connection.execute(f"CREATE TABLE {quoted} (id INTEGER PRIMARY KEY, {column} VARCHAR(20))")
@@ -260,6 +267,8 @@ class DialectConformance:
 
     # -- pools and concurrency ------------------------------------------------------------------
     def test_pool_exhaustion_raises_a_timeout(self, connection: DatabaseConnection) -> None:
+        self.requires(connection, "sql")
+        self.requires(connection, "transactions")
         held: list[Any] = []
         release = threading.Event()
         ready = threading.Barrier(4)
@@ -303,6 +312,7 @@ class DialectConformance:
 
     def test_a_killed_session_is_survived(self, connection: DatabaseConnection, database_url: DatabaseURL) -> None:
         self.requires(connection, "server")
+        self.requires(connection, "sql")
         victim = self.session_id(connection)
         admin = DatabaseConnection.from_url(database_url, name="admin", pool_size=1).connect()
         try:
