@@ -139,6 +139,7 @@ class DatabaseConnection(CrudMethods):
     _stats_lock: threading.Lock = field(init=False, repr=False)
     _server_version: str | None = field(init=False, default=None, repr=False)
     _pyformat: bool = field(init=False, default=False, repr=False)
+    _reuse_cursors: bool = field(init=False, default=False, repr=False)
     queries_executed: int = field(init=False, default=0, repr=False)
     errors: int = field(init=False, default=0, repr=False)
     total_time: float = field(init=False, default=0.0, repr=False)
@@ -234,6 +235,7 @@ class DatabaseConnection(CrudMethods):
             return self
         dialect = self.dialect
         self._pyformat = dialect.paramstyle == "pyformat"
+        self._reuse_cursors = dialect.reusable_cursors
         single = dialect.single_connection(self._url)
         pool = ConnectionPool(
             self._create_raw_connection,
@@ -364,21 +366,31 @@ class DatabaseConnection(CrudMethods):
             return query
         return to_pyformat(query, named=named, backslash_escapes=self.dialect.uses_backslash_escapes(raw))
 
-    def _run(self, raw: DBAPIConnection, query: str, params: Any) -> QueryResult:
-        """Run one statement on ``raw`` and build its result. Raises driver exceptions."""
+    def _run(self, raw: DBAPIConnection, query: str, params: Any, entry: PooledConnection | None = None
+             ) -> QueryResult:
+        """Run one statement on ``raw`` and build its result. Raises driver exceptions.
+
+        With ``entry`` (the pooled connection ``raw`` came from) and a dialect
+        whose cursors are reusable, the entry's kept cursor runs the statement.
+        """
         if params is not None and not params and isinstance(params, (tuple, list, dict)):
             params = None
         sql = self._prepare(query, params, raw) if self._pyformat else query
-        cursor = raw.cursor()
+        reuse = entry is not None and self._reuse_cursors
+        if reuse:
+            cursor = entry.cursor  # type: ignore[union-attr]
+            if cursor is None:
+                cursor = entry.cursor = raw.cursor()  # type: ignore[union-attr]
+        else:
+            cursor = raw.cursor()
         start = time.perf_counter()
         try:
             if params is None:
                 cursor.execute(sql)
             else:
                 cursor.execute(sql, params)
-            description = cursor.description
-            if description:
-                columns = [d[0] for d in description]
+            columns = self.dialect.result_columns(cursor)
+            if columns:
                 rows = [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
             else:
                 columns, rows = [], []
@@ -387,9 +399,13 @@ class DatabaseConnection(CrudMethods):
         except Exception:
             if self._record is not None:
                 self._record((self.name, query, start, time.perf_counter() - start, 0, True))
+            if reuse:  # a failed statement gets a fresh cursor next time, whatever state it left
+                entry.cursor = None  # type: ignore[union-attr]
+                reuse = False
             raise
         finally:
-            cursor.close()
+            if not reuse:
+                cursor.close()
             if self.query_cache is not None:
                 self.query_cache.after_statement(self, query)
         elapsed = time.perf_counter() - start
@@ -419,7 +435,7 @@ class DatabaseConnection(CrudMethods):
         for attempt in (0, 1):
             entry = self._checkout()
             try:
-                return self._run(entry.raw, query, params)
+                return self._run(entry.raw, query, params, entry)
             except Exception as exc:
                 self._count_error()
                 if self.dialect.is_disconnect(exc):

@@ -104,6 +104,11 @@ class Dialect:
     backslash_escapes: ClassVar[bool] = False
     #: Character that quotes identifiers.
     identifier_quote: ClassVar[str] = '"'
+    #: True when one driver cursor may run statement after statement on its connection. ``execute``
+    #: then keeps a cursor per pooled connection instead of opening and closing one per statement
+    #: (about 15 us a statement with psycopg). Only for drivers whose cursors hold no server-side
+    #: state between statements and stay usable after a failed one.
+    reusable_cursors: ClassVar[bool] = False
     #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``).
     sqlalchemy_name: ClassVar[str | None] = None
     #: What the dialect can do.
@@ -183,6 +188,16 @@ class Dialect:
         """Rows affected as reported by ``cursor`` (``-1`` when unknown)."""
         count = cursor.rowcount
         return int(count) if count is not None else -1
+    def result_columns(self, cursor: Any) -> list[str] | None:
+        """Column names of ``cursor``'s current result, or ``None`` when the statement returned no rows.
+
+        On the hot path of every ``execute``: the DBAPI ``description`` is the
+        portable answer, but some drivers build rich per-column objects for
+        it; a dialect may read the names more cheaply from the driver.
+        """
+        description = cursor.description
+        return [d[0] for d in description] if description is not None else None
+
 
     def lastrowid(self, cursor: Any) -> int | None:
         """Last inserted row id where the driver reports one."""

@@ -31,7 +31,7 @@ class PooledConnection:
     disconnect, so the pool closes it instead of reusing it.
     """
 
-    __slots__ = ("created", "generation", "invalid", "pool", "raw")
+    __slots__ = ("created", "cursor", "generation", "invalid", "pool", "raw")
 
     def __init__(self, pool: ConnectionPool, raw: DBAPIConnection, generation: int) -> None:
         self.pool = pool
@@ -39,6 +39,8 @@ class PooledConnection:
         self.created = time.monotonic()
         self.generation = generation
         self.invalid = False
+        #: A driver cursor kept for reuse with this connection (see ``Dialect.reusable_cursors``).
+        self.cursor: Any = None
 
     def invalidate(self) -> None:
         """Mark the connection dead: it is closed on release, never reused."""

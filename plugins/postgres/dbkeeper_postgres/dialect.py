@@ -37,6 +37,8 @@ _DISCONNECT_SQLSTATES = frozenset({
 })
 
 #: SQLSTATEs proving that the statement being sent never ran: the session ended before it.
+#: libpq result statuses that carry rows (``TUPLES_OK``, ``SINGLE_TUPLE``, ``TUPLES_CHUNK``).
+_ROWS_STATUSES = frozenset({2, 9, 12})
 _NOT_EXECUTED_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05"})
 
 #: Message fragments (lower case) of psycopg/libpq errors raised when the socket is gone.
@@ -68,6 +70,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     db_type = "postgresql"
     default_port = 5432
     paramstyle = "pyformat"
+    reusable_cursors = True  # psycopg client-side cursors: no server state between statements
     backslash_escapes = False
     identifier_quote = '"'
     sqlalchemy_name = "postgresql+psycopg"
@@ -114,6 +117,15 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
             conn.execute("")
         else:
             super().ping(conn)
+
+    def result_columns(self, cursor: Any) -> list[str] | None:
+        """Names straight from the libpq result: ``cursor.description`` builds a ``Column``
+        object (with type lookups) per column on every statement, about 9 us for four columns."""
+        result = cursor.pgresult
+        if result is None or not (result.nfields or result.status in _ROWS_STATUSES):  # as ``description``
+            return None
+        encoding = cursor.connection.info.encoding
+        return [result.fname(i).decode(encoding) for i in range(result.nfields)]
 
     # -- errors -----------------------------------------------------------------------
     def is_disconnect(self, exc: BaseException) -> bool:

@@ -625,3 +625,25 @@ def test_a_stopped_server_is_a_connection_error_until_it_is_back(private_server:
         finally:
             private_server.start()
         assert conn.execute("SELECT 2").scalar() == 2
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1 AS a, 'x' AS \"Grüße \"\"q\"\"\", NULL AS c",
+    "SELECT 1 AS a WHERE false",
+    "SELECT",
+    "INSERT INTO cols VALUES (1)",
+    "INSERT INTO cols VALUES (2) RETURNING id, id AS again",
+    "UPDATE cols SET id = id",
+    "SET application_name TO 'x'",
+])
+def test_result_columns_read_from_libpq_match_the_dbapi_description(db: DatabaseConnection, sql: str) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS cols (id int)")
+    raw = db.dialect.connect(db.url)
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        expected = [d[0] for d in cursor.description] if cursor.description is not None else None
+        assert db.dialect.result_columns(cursor) == expected
+    finally:
+        raw.close()
+    assert db.execute(sql).columns == (expected or [])
