@@ -114,3 +114,91 @@ def test_store_retention_by_age_and_count(tmp_path: Path) -> None:
     store.append([Sample("db", 1.0, "old", 1.0, 0, False)], now=50.0)
     store.append([Sample("db", 200.0 + i, f"q{i}", 1.0, 0, False) for i in range(5)], now=205.0)
     assert [s.fingerprint for s in store.samples("db")] == ["q2", "q3", "q4"]
+
+
+def test_retention_bounds_hold_under_100000_recorded_queries(
+        workspace: Path, dbkeeper_sqlite_url: DatabaseURL, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbkeeper.monitoring.recorder import attach
+
+    monkeypatch.setenv("DBKEEPER_MONITORING_STORE_MAX_ROWS", "5000")
+    recorder = QueryRecorder(max_entries=10_000, max_age=3600.0, flush_interval=0.05, workspace_dir=workspace)
+    recorder.start()  # the periodic flusher drains while the queries run
+    try:
+        with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="busy") as conn:
+            attach(conn, recorder)
+            for i in range(100_000):
+                conn.execute("SELECT ?", (i,))
+                if i % 10_000 == 0:
+                    assert len(recorder.buffer) <= 10_000
+            assert len(recorder.buffer) <= 10_000
+            attach(conn, None)
+    finally:
+        recorder.stop()
+    store = MetricsStore.in_workspace(workspace)
+    assert store.max_rows == 5000
+    assert 0 < store.count("busy") <= 5000
+    assert len(recorder.buffer) == 0
+    newest = store.samples("busy")[-1]
+    assert newest.fingerprint == "SELECT ?"
+
+
+def test_retention_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dbkeeper.monitoring.errors import MonitoringError
+
+    monkeypatch.setenv("DBKEEPER_MONITORING_STORE_MAX_AGE", "60")
+    monkeypatch.setenv("DBKEEPER_MONITORING_STORE_MAX_ROWS", "7")
+    store = MetricsStore(tmp_path / STORE_FILE)
+    assert (store.max_age, store.max_rows) == (60.0, 7)
+    monkeypatch.setenv("DBKEEPER_MONITORING_STORE_MAX_ROWS", "lots")
+    with pytest.raises(MonitoringError, match="DBKEEPER_MONITORING_STORE_MAX_ROWS"):
+        MetricsStore(tmp_path / STORE_FILE)
+
+
+def test_configure_replaces_the_process_recorder(workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    from dbkeeper.monitoring import recorder as recorder_module
+
+    old = get_recorder()
+    try:
+        new = recorder_module.configure(max_entries=5, max_age=60.0, flush_interval=0)
+        assert get_recorder() is new and new is not old
+        assert new.buffer.maxlen == 5
+        with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="small") as conn:
+            for _ in range(20):
+                conn.execute("SELECT 1")
+            assert len(new.buffer) == 5
+    finally:
+        recorder_module.configure()
+    assert MetricsStore.in_workspace(workspace).count("small") == 5
+
+
+def test_monitor_database_by_name_reads_native_statistics_of_a_live_connection(
+        workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="alive") as conn:
+        conn.execute("SELECT 1")
+        analysis = monitor_database("alive")
+    assert analysis["native"]["page_count"] >= 0
+    assert monitor_database("alive")["native"] == {}  # disconnected: only what was recorded
+
+
+def test_the_monitors_own_statements_are_not_recorded_but_other_threads_are(
+        workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    import threading
+
+    from dbkeeper.monitoring import optimize_database
+    from dbkeeper.monitoring.recorder import unrecorded
+
+    with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="app") as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)")
+        conn.execute("CREATE INDEX ix_t_x ON t (x)")
+        conn.execute("SELECT id FROM t WHERE x = 1")
+        optimize_database("app")  # statistics, catalog and EXPLAIN probes on the app's own connection
+        with unrecorded(conn):
+            conn.execute("SELECT 'hidden'")
+            worker = threading.Thread(target=conn.execute, args=("SELECT 'other thread'",))
+            worker.start()
+            worker.join()
+        conn.execute("SELECT 'after'")
+    shapes = {s.fingerprint for s in MetricsStore.in_workspace(workspace).samples("app")}
+    assert shapes == {"CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)", "CREATE INDEX ix_t_x ON t (x)",
+                      "SELECT id FROM t WHERE x = ?", "SELECT ?"}
+    assert MetricsStore.in_workspace(workspace).count("app") == 5  # 'other thread' and 'after' both kept

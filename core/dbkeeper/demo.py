@@ -550,6 +550,13 @@ def step_backup(ctx: DemoContext) -> None:
     run_backup_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
 
 
+def step_monitoring(ctx: DemoContext) -> None:
+    """Monitoring: record a workload, let optimize find the missing index, apply its fix, show the plan change."""
+    from dbkeeper.monitoring.demo import run_monitoring_demo
+
+    run_monitoring_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
+
+
 def step_summary(ctx: DemoContext) -> None:
     """Row counts and the database file."""
     counts = {table: ctx.count(table) for table in ctx.manager.get_tables()}
@@ -576,6 +583,7 @@ STEPS: list[Step] = [
     Step("Async connection", step_async),
     Step("Migrations (up, status, drift, failure, down)", step_migrations),
     Step("Backup, verify and restore", step_backup),
+    Step("Monitoring and optimisation (find a missing index)", step_monitoring),
     Step("Versioned lifecycle (async, upgrade 1.0.0 -> 1.1.0)", step_versioned_lifecycle),
     Step("Health check", step_health),
     Step("Plugins", step_plugins),

@@ -26,6 +26,8 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "describe": "dbkeeper.cli.commands.describe:describe",
     "health": "dbkeeper.cli.commands.health:health",
     "migrate": "dbkeeper.migrations.cli:migrate",
+    "monitor": "dbkeeper.monitoring.cli:monitor",
+    "optimize": "dbkeeper.monitoring.cli:optimize",
     "plugins": "dbkeeper.cli.commands.plugins:plugins",
     "query": "dbkeeper.cli.commands.query:query",
     "tables": "dbkeeper.cli.commands.tables:tables",
@@ -39,7 +41,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
 )
 @click.version_option(__version__, "--version", "-V", prog_name="dbkeeper", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Keep databases healthy: query, inspect, migrate, back up and check them from the shell.
+    """Keep databases healthy: query, inspect, migrate, back up, monitor and tune them from the shell.
 
     Commands that act on one database take --db URL_OR_NAME (or use
     $DBKEEPER_URL, then the default connection in dbkeeper.toml).

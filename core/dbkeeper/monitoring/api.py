@@ -23,11 +23,14 @@ from dbkeeper.monitoring.store import MetricsStore, Sample
 
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.monitoring.advisor import Thresholds
 
 #: Alert thresholds (documented in docs/monitoring.md).
 ERROR_RATE_ALERT = 0.05
 SLOW_P95_MS = 500.0
 CACHE_HIT_ALERT = 0.90
+SATURATION_ALERT = 0.80
+CACHE_MIN_REQUESTS = 100_000
 
 
 @dataclass
@@ -76,54 +79,107 @@ class DatabasePerformanceMonitor:
                         float(duration_ms), int(rows), bool(error))
         self.store.append([sample], now=now)
 
-    def query_analysis(self, database_name: str, *, since: float | None = None) -> QueryAnalysis:
+    def query_analysis(self, database_name: str, *, since: float | None = None, top: int = 10) -> QueryAnalysis:
         """Statistics of the stored samples (flushing this process's recorder first)."""
         _flush_process_recorder(self.workspace_dir)
-        return analyze_samples(database_name, self.store.samples(database_name, since=since))
+        return analyze_samples(database_name, self.store.samples(database_name, since=since), top=top)
 
     def collect_native_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
-        """The dialect's native statistics through the ``dbkeeper_collect_metrics`` hook."""
-        from dbkeeper.monitoring.native import collect_native
+        """The dialect's native statistics through the ``dbkeeper_collect_metrics`` hook, plus ``rates``.
 
-        return collect_native(connection)
+        Each call stores the counters in the workspace, so the next call (from
+        any process) turns them into per-second ``rates``
+        (:func:`dbkeeper.monitoring.native.counter_rates`, reset-aware).
+        """
+        from dbkeeper.monitoring.native import collect_native, counter_rates, snapshot_counters
+
+        native = collect_native(connection)
+        if not native.get("supported", True):
+            return native
+        now = time.time()
+        previous = self.store.last_snapshot(connection.name)
+        if previous is not None and now > previous[0]:
+            native["rates"] = counter_rates(previous[1], native, now - previous[0])
+        else:
+            native["rates"] = None
+            native.setdefault("unavailable", {})["rates"] = "rates need a second snapshot; run again later"
+        self.store.save_snapshot(connection.name, now, snapshot_counters(native))
+        return native
 
     def analyze_database_performance(self, database_name: str, *,
                                      connection: DatabaseConnection | None = None) -> dict[str, Any]:
         """Analysis of ``database_name``: ``metrics`` (or ``None``), ``query_analysis``, ``native``.
 
-        Empty analysis when nothing was recorded: ``{"database_name": ...,
-        "metrics": None, "query_analysis": <all zero>, "native": {}}``.
+        Empty analysis when nothing was recorded and no connection is known:
+        ``{"database_name": ..., "metrics": None, "query_analysis": <all
+        zero>, "native": {}}``. Native statistics come from ``connection``,
+        else from a connected connection of this process with that name.
         """
-        analysis = self.query_analysis(database_name)
+        return self._analyze(database_name, _resolve(database_name, connection))[0]
+
+    def _analyze(self, database_name: str, connection: DatabaseConnection | None,
+                 top: int = 10) -> tuple[dict[str, Any], QueryAnalysis]:
+        analysis = self.query_analysis(database_name, top=max(top, 25))
         native = self.collect_native_metrics(connection) if connection is not None else {}
         metrics = _metrics(database_name, analysis, native, connection) if analysis.samples or native else None
+        shown = analysis.to_dict()
+        shown["top_by_total_time"] = shown["top_by_total_time"][:top]
         return {
             "database_name": database_name,
             "metrics": metrics.to_dict() if metrics is not None else None,
-            "query_analysis": analysis.to_dict(),
+            "query_analysis": shown,
             "native": native,
-        }
+        }, analysis
 
-    def get_performance_report(self, database_name: str, *,
-                               connection: DatabaseConnection | None = None) -> dict[str, Any]:
+    def get_performance_report(self, database_name: str, *, connection: DatabaseConnection | None = None,
+                               thresholds: Thresholds | None = None) -> dict[str, Any]:
         """Report with the sections ``query_performance``, ``database_performance``, ``alerts``,
-        ``recommendations`` (each empty when there is nothing to say)."""
-        analysis = self.analyze_database_performance(database_name, connection=connection)
+        ``recommendations`` (each empty when there is nothing to say), and ``unavailable``: the checks
+        that could not run, with the reason."""
+        from dbkeeper.monitoring.advisor import DEFAULT_THRESHOLDS, advise
+
+        connection = _resolve(database_name, connection)
+        analysis, queries = self._analyze(database_name, connection)
         query = analysis["query_analysis"]
         recommendations: list[dict[str, Any]] = []
+        unavailable: dict[str, str] = {}
         if connection is not None:
-            from dbkeeper.monitoring.advisor import recommend
-
-            recommendations = [r.to_dict() for r in recommend(connection, self.query_analysis(database_name))]
+            advice = advise(connection, queries, native=analysis["native"] or None,
+                            thresholds=thresholds or DEFAULT_THRESHOLDS)
+            recommendations = [r.to_dict() for r in advice.recommendations]
+            unavailable = advice.unavailable
+        elif analysis["metrics"] is not None:
+            unavailable["recommendations"] = ("need a live connection to the database (pass connection=..., "
+                                              "or use dbkeeper optimize --db URL)")
         return {
             "database_name": database_name,
             "generated_at": datetime.now(UTC).isoformat(),
             "query_performance": query if query["samples"] else {},
-            "database_performance": {"metrics": analysis["metrics"], "native": analysis["native"]}
+            "database_performance": {"metrics": analysis["metrics"], "native": analysis["native"],
+                                     "connection_use": _connection_use(analysis["native"])}
             if analysis["metrics"] is not None else {},
-            "alerts": _alerts(query, analysis["metrics"]),
+            "alerts": _alerts(query, analysis["metrics"], analysis["native"]),
             "recommendations": recommendations,
+            "unavailable": unavailable,
         }
+
+
+def _resolve(database_name: str, connection: DatabaseConnection | None) -> DatabaseConnection | None:
+    """The connection to read native statistics from: the given one, else a live one of that name."""
+    if connection is not None:
+        return connection
+    from dbkeeper.monitoring.recorder import live_connection
+
+    found: DatabaseConnection | None = live_connection(database_name)
+    return found
+
+
+def _connection_use(native: dict[str, Any]) -> dict[str, Any]:
+    """Connections in use against the server's limit (``None`` where the database does not say)."""
+    total, limit = native.get("connections_total"), native.get("max_connections")
+    return {"active": native.get("connections_active"), "idle": native.get("connections_idle"),
+            "total": total, "max": limit,
+            "ratio": round(int(total) / int(limit), 4) if total is not None and limit else None}
 
 
 def _flush_process_recorder(workspace_dir: str | os.PathLike[str] | None) -> None:
@@ -157,7 +213,8 @@ def _metrics(database_name: str, analysis: QueryAnalysis, native: dict[str, Any]
     )
 
 
-def _alerts(query: dict[str, Any], metrics: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _alerts(query: dict[str, Any], metrics: dict[str, Any] | None,
+            native: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     alerts: list[dict[str, Any]] = []
     if query["samples"] and query["error_rate"] > ERROR_RATE_ALERT:
         alerts.append({"severity": "warning", "kind": "error_rate",
@@ -168,10 +225,17 @@ def _alerts(query: dict[str, Any], metrics: dict[str, Any] | None) -> list[dict[
                        "message": f"p95 latency {query['p95_ms']:.1f} ms exceeds {SLOW_P95_MS:g} ms",
                        "value": query["p95_ms"], "threshold": SLOW_P95_MS})
     ratio = metrics.get("cache_hit_ratio") if metrics else None
-    if ratio is not None and ratio < CACHE_HIT_ALERT:
+    requests = (native or {}).get("cache_requests")
+    # a cold cache (a fresh server, a new database) misses a lot: judge only after enough requests
+    if ratio is not None and ratio < CACHE_HIT_ALERT and (requests is None or requests >= CACHE_MIN_REQUESTS):
         alerts.append({"severity": "warning", "kind": "cache_hit_ratio",
                        "message": f"cache hit ratio {ratio:.1%} is below {CACHE_HIT_ALERT:.0%}",
                        "value": ratio, "threshold": CACHE_HIT_ALERT})
+    use = _connection_use(native or {})
+    if use["ratio"] is not None and use["ratio"] >= SATURATION_ALERT:
+        alerts.append({"severity": "warning", "kind": "connection_saturation",
+                       "message": f"{use['total']} of {use['max']} connections in use",
+                       "value": use["ratio"], "threshold": SATURATION_ALERT})
     return alerts
 
 
@@ -187,9 +251,14 @@ def optimize_database(database_name: str, workspace_dir: str | os.PathLike[str] 
     """Seed API: alerts and recommendations for ``database_name``.
 
     Returns ``{"database_name", "alerts": [...], "recommendations": [...]}``;
-    recommendations need ``connection`` (plans and catalog), so without one
-    the list is empty.
+    recommendations need a connection (plans, catalog, native statistics):
+    ``connection`` or a connected one of this process with that name; without
+    one the list is empty. ``unavailable`` (only present when not empty)
+    names the checks that could not run and why.
     """
     report = DatabasePerformanceMonitor(workspace_dir).get_performance_report(database_name, connection=connection)
-    return {"database_name": database_name, "alerts": report["alerts"],
-            "recommendations": report["recommendations"]}
+    out: dict[str, Any] = {"database_name": database_name, "alerts": report["alerts"],
+                           "recommendations": report["recommendations"]}
+    if report["unavailable"]:
+        out["unavailable"] = report["unavailable"]
+    return out

@@ -13,7 +13,15 @@ are dropped, never blocking the caller); at flush, entries older than
 ``max_age`` seconds are dropped and the store applies its own limits.
 
 ``DBKEEPER_MONITORING=0`` (or ``off``/``false``/``no``) switches recording off
-for the process.
+for the process. The process recorder's limits come from
+``DBKEEPER_MONITORING_MAX_ENTRIES`` (default 100,000),
+``DBKEEPER_MONITORING_MAX_AGE`` (seconds, default 3600) and
+``DBKEEPER_MONITORING_FLUSH_INTERVAL`` (seconds, default 5), read when it is
+created; :func:`configure` replaces it from code.
+
+The recorder also remembers, weakly, each connected connection by name, so
+``monitor_database(name)`` in the same process can read that database's
+native statistics without being handed the connection.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from dbkeeper.errors import DbKeeperError
@@ -33,6 +43,9 @@ logger = logging.getLogger("dbkeeper.monitoring")
 
 #: Environment variable that switches recording off when set to 0/off/false/no.
 ENV_VAR = "DBKEEPER_MONITORING"
+MAX_ENTRIES_ENV = "DBKEEPER_MONITORING_MAX_ENTRIES"
+MAX_AGE_ENV = "DBKEEPER_MONITORING_MAX_AGE"
+FLUSH_INTERVAL_ENV = "DBKEEPER_MONITORING_FLUSH_INTERVAL"
 
 #: One recorded statement: (connection name, statement text, perf_counter at start, seconds, rows, failed).
 Entry = tuple[str, str, float, float, int, bool]
@@ -66,31 +79,39 @@ class QueryRecorder:
         return self._wall0 + (perf - self._perf0)
 
     def drain(self) -> list[Entry]:
-        """Remove and return every buffered entry no older than ``max_age`` (oldest first)."""
-        out: list[Entry] = []
+        """Remove and return every buffered entry no older than ``max_age`` (oldest first).
+
+        Takes exactly the entries present when it starts, one ``popleft`` each,
+        so statements appended meanwhile by other threads stay for the next flush.
+        """
         popleft = self.buffer.popleft
+        out = [popleft() for _ in range(len(self.buffer))]
         cutoff = time.perf_counter() - self.max_age
-        while True:
-            try:
-                entry = popleft()
-            except IndexError:
-                break
-            if entry[2] >= cutoff:
-                out.append(entry)
-        return out
+        return [entry for entry in out if entry[2] >= cutoff]
 
     def flush(self) -> int:
-        """Write the buffered entries to the workspace store; return how many were written."""
+        """Write the buffered entries to the workspace store; return how many were written.
+
+        This runs for every statement ever recorded, so it builds the store's
+        rows directly (no per-row objects) and fingerprints each distinct
+        statement text once.
+        """
         from dbkeeper.monitoring.fingerprint import fingerprint
-        from dbkeeper.monitoring.store import MetricsStore, Sample
+        from dbkeeper.monitoring.store import MetricsStore
 
         with self._flush_lock:
             entries = self.drain()
             if not entries:
                 return 0
-            samples = [Sample(name, self.wall_time(start), fingerprint(query), seconds * 1000.0, rows, failed)
-                       for name, query, start, seconds, rows, failed in entries]
-            return MetricsStore.in_workspace(self.workspace_dir).append(samples, now=time.time())
+            shapes: dict[str, str] = {}
+            offset = self._wall0 - self._perf0
+            rows = []
+            for name, query, start, seconds, count, failed in entries:
+                shape = shapes.get(query)
+                if shape is None:
+                    shape = shapes[query] = fingerprint(query)
+                rows.append((name, offset + start, shape, seconds * 1000.0, count, 1 if failed else 0))
+            return MetricsStore.in_workspace(self.workspace_dir).append_rows(rows, now=time.time())
 
     def flush_quietly(self) -> None:
         """Flush, logging instead of raising: used where a failure must not break the caller."""
@@ -121,6 +142,7 @@ class QueryRecorder:
 
 _recorder: QueryRecorder | None = None
 _lock = threading.Lock()
+_live: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def enabled() -> bool:
@@ -134,13 +156,108 @@ def get_recorder() -> QueryRecorder:
     if _recorder is None:
         with _lock:
             if _recorder is None:
-                recorder = QueryRecorder()
+                from dbkeeper.monitoring.store import env_number
+
+                recorder = QueryRecorder(max_entries=int(env_number(MAX_ENTRIES_ENV, 100_000)),
+                                         max_age=env_number(MAX_AGE_ENV, 3600.0),
+                                         flush_interval=env_number(FLUSH_INTERVAL_ENV, 5.0))
                 recorder.start()
                 atexit.register(recorder.stop)
                 _recorder = recorder
     return _recorder
 
 
+def configure(*, max_entries: int = 100_000, max_age: float = 3600.0, flush_interval: float = 5.0,
+              workspace_dir: str | os.PathLike[str] | None = None) -> QueryRecorder:
+    """Replace the process recorder (flushing the old one) with one using these limits.
+
+    Connections already connected keep appending to the old buffer until they
+    reconnect; call this before connecting.
+    """
+    global _recorder
+    with _lock:
+        old, _recorder = _recorder, None
+        if old is not None:
+            old.stop()
+            atexit.unregister(old.stop)
+        recorder = QueryRecorder(max_entries=max_entries, max_age=max_age, flush_interval=flush_interval,
+                                 workspace_dir=workspace_dir)
+        recorder.start()
+        atexit.register(recorder.stop)
+        _recorder = recorder
+    return recorder
+
+
 def recorder_for(connection: Any) -> QueryRecorder | None:
     """The recorder a connection should use when it connects, or ``None`` when recording is off."""
+    name = getattr(connection, "name", None)
+    if isinstance(name, str):
+        _live[name] = connection
     return get_recorder() if enabled() else None
+
+
+def live_connection(name: str) -> Any:
+    """The connected connection of this process called ``name`` (the newest one to connect), or ``None``."""
+    connection = _live.get(name)
+    return connection if connection is not None and getattr(connection, "is_connected", False) else None
+
+
+def attach(connection: Any, recorder: QueryRecorder | None) -> None:
+    """Record a connected ``connection``'s statements into ``recorder`` (``None``: stop recording them).
+
+    For a workload that should land in a workspace of its own (the demo, a
+    benchmark) rather than the process recorder's. The connection goes back
+    to the process recorder when it reconnects.
+    """
+    if not getattr(connection, "is_connected", False):
+        from dbkeeper.errors import ClosedError
+
+        raise ClosedError(f"connect {getattr(connection, 'name', 'the connection')!r} before attaching a recorder")
+    connection._recorder = recorder
+    connection._record = recorder.record if recorder is not None else None
+
+
+_quiet = threading.local()
+_guard = threading.Lock()
+
+
+class _Filtered:
+    """A connection's record function that skips statements of threads inside :func:`unrecorded`."""
+
+    __slots__ = ("original", "users")
+
+    def __init__(self, original: RecordFn) -> None:
+        self.original = original
+        self.users = 0
+
+    def __call__(self, entry: Entry) -> None:
+        if not getattr(_quiet, "on", False):
+            self.original(entry)
+
+
+@contextmanager
+def unrecorded(connection: Any) -> Iterator[None]:
+    """Do not record the statements this thread runs on ``connection`` inside the block.
+
+    The monitor's own statistics queries, catalog reads and EXPLAINs are not
+    the application's workload and would crowd its report. Other threads
+    using the same connection meanwhile are still recorded.
+    """
+    with _guard:
+        current = getattr(connection, "_record", None)
+        wrapper: _Filtered | None = None
+        if current is not None:
+            wrapper = current if isinstance(current, _Filtered) else _Filtered(current)
+            wrapper.users += 1
+            connection._record = wrapper
+    previous = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = previous
+        if wrapper is not None:
+            with _guard:
+                wrapper.users -= 1
+                if wrapper.users == 0 and connection._record is wrapper:
+                    connection._record = wrapper.original

@@ -4,17 +4,25 @@ The recorder appends query samples here when it flushes; the analyser and
 ``dbkeeper monitor report`` read them back, from any process that shares the
 workspace. WAL mode lets a reader and a writer work at once. Retention is
 applied on every write: samples older than ``max_age`` seconds go, and each
-connection keeps at most ``max_rows`` samples (newest first).
+connection keeps at most ``max_rows`` samples (newest first). Both limits
+come from ``$DBKEEPER_MONITORING_STORE_MAX_AGE`` (seconds, default 7 days)
+and ``$DBKEEPER_MONITORING_STORE_MAX_ROWS`` (default 200,000) unless given.
+
+Native-statistics snapshots (the counters of ``dbkeeper_collect_metrics``)
+are kept too, a few per connection, so the next snapshot -- from this process
+or another -- can turn cumulative counters into rates.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbkeeper.monitoring.errors import MonitoringError
 
@@ -31,7 +39,32 @@ CREATE TABLE IF NOT EXISTS query_samples (
     error INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS query_samples_conn_ts ON query_samples (connection, ts);
+CREATE TABLE IF NOT EXISTS native_snapshots (
+    connection TEXT NOT NULL,
+    ts REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS native_snapshots_conn_ts ON native_snapshots (connection, ts);
 """
+#: Environment variables overriding the store's retention.
+MAX_AGE_ENV = "DBKEEPER_MONITORING_STORE_MAX_AGE"
+MAX_ROWS_ENV = "DBKEEPER_MONITORING_STORE_MAX_ROWS"
+#: Native snapshots kept per connection (only the newest is needed for rates; a few help debugging).
+SNAPSHOTS_KEPT = 10
+
+
+def env_number(name: str, default: float) -> float:
+    """``$name`` as a positive number, ``default`` when unset; a bad value is a typed error naming the variable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MonitoringError(f"${name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise MonitoringError(f"${name}={raw!r} must be greater than zero")
+    return value
 
 
 @dataclass(frozen=True)
@@ -49,11 +82,11 @@ class Sample:
 class MetricsStore:
     """Read and write query samples in ``path`` (created 0600 on first write)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, max_age: float = 7 * 86400,
-                 max_rows: int = 200_000) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, max_age: float | None = None,
+                 max_rows: int | None = None) -> None:
         self.path = Path(path)
-        self.max_age = max_age
-        self.max_rows = max_rows
+        self.max_age = max_age if max_age is not None else env_number(MAX_AGE_ENV, 7 * 86400.0)
+        self.max_rows = max_rows if max_rows is not None else int(env_number(MAX_ROWS_ENV, 200_000))
 
     @classmethod
     def in_workspace(cls, workspace_dir: str | os.PathLike[str] | None = None) -> MetricsStore:
@@ -75,6 +108,8 @@ class MetricsStore:
             raise MonitoringError(f"cannot open the metrics store {self.path}: {exc}") from None
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            # metrics may lose the last flush on power loss, never get corrupted: WAL's NORMAL is enough
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             yield conn
             conn.commit()
@@ -91,11 +126,18 @@ class MetricsStore:
 
     def append(self, samples: Iterable[Sample], *, now: float) -> int:
         """Store ``samples`` and apply retention; return how many were written."""
-        rows = [(s.connection, s.ts, s.fingerprint, s.duration_ms, s.row_count, int(s.error)) for s in samples]
+        return self.append_rows([(s.connection, s.ts, s.fingerprint, s.duration_ms, s.row_count, int(s.error))
+                                 for s in samples], now=now)
+
+    def append_rows(self, rows: list[tuple[str, float, str, float, int, int]], *, now: float) -> int:
+        """Store rows in column order (connection, ts, fingerprint, duration_ms, row_count, error); apply retention.
+
+        The recorder's flush path: no per-row objects.
+        """
         with self._open(create=True) as conn:
             conn.executemany("INSERT INTO query_samples VALUES (?, ?, ?, ?, ?, ?)", rows)
             conn.execute("DELETE FROM query_samples WHERE ts < ?", (now - self.max_age,))
-            for (name,) in {(r[0],) for r in rows}:
+            for name in {r[0] for r in rows}:
                 conn.execute(
                     "DELETE FROM query_samples WHERE connection = ? AND ts < (SELECT ts FROM query_samples "
                     "WHERE connection = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)", (name, name, self.max_rows - 1))
@@ -117,3 +159,35 @@ class MetricsStore:
             return []
         with self._open(create=False) as conn:
             return [name for (name,) in conn.execute("SELECT DISTINCT connection FROM query_samples ORDER BY 1")]
+
+    def count(self, connection: str | None = None) -> int:
+        """How many samples the store holds (for ``connection``, or in all)."""
+        if not self.path.exists():
+            return 0
+        with self._open(create=False) as conn:
+            if connection is None:
+                row = conn.execute("SELECT COUNT(*) FROM query_samples").fetchone()
+            else:
+                row = conn.execute("SELECT COUNT(*) FROM query_samples WHERE connection = ?", (connection,)).fetchone()
+            return int(row[0])
+
+    def save_snapshot(self, connection: str, ts: float, data: dict[str, Any]) -> None:
+        """Keep one native-statistics snapshot (JSON) and drop all but the newest :data:`SNAPSHOTS_KEPT`."""
+        with self._open(create=True) as conn:
+            conn.execute("INSERT INTO native_snapshots VALUES (?, ?, ?)",
+                         (connection, ts, json.dumps(data, default=str)))
+            conn.execute(
+                "DELETE FROM native_snapshots WHERE connection = ? AND ts < (SELECT ts FROM native_snapshots "
+                "WHERE connection = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)", (connection, connection, SNAPSHOTS_KEPT - 1))
+
+    def last_snapshot(self, connection: str) -> tuple[float, dict[str, Any]] | None:
+        """The newest snapshot of ``connection`` as ``(ts, data)``, or ``None``."""
+        if not self.path.exists():
+            return None
+        with self._open(create=False) as conn:
+            row = conn.execute("SELECT ts, data FROM native_snapshots WHERE connection = ? ORDER BY ts DESC LIMIT 1",
+                               (connection,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = json.loads(row[1])
+        return float(row[0]), data
