@@ -73,7 +73,9 @@ def test_eight_processes_apply_every_migration_exactly_once(tmp_path: Path, db_u
 
 def test_a_migrator_killed_with_sigkill_leaves_the_database_migratable(tmp_path: Path, db_url: DatabaseURL) -> None:
     count = 10
-    directory = logged_migrations(tmp_path / "m", db_url, count, 0.1)
+    # Half a second per migration: wide enough for the poll below to see 3 applied and kill the migrator
+    # before it finishes, even when a busy CI machine makes each poll slow.
+    directory = logged_migrations(tmp_path / "m", db_url, count, 0.5)
     url_text = db_url.render(hide_password=False)
     victim = subprocess.Popen(h.cli_command("up", "--db", url_text, "--dir", str(directory)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -176,17 +178,30 @@ def test_the_engine_takes_its_lock_through_the_migration_lock_hook(tmp_path: Pat
 
 
 SLOW_NON_TRANSACTIONAL = {
-    # statement 2 commits on its own and takes about two seconds
+    # statement 2 commits on its own and takes several seconds (wide enough to kill the migrator inside it
+    # on a busy machine); the last entry finds the statement still running on the server
     "postgres": ("CREATE TABLE slow_base (x INTEGER);\n"
                  "CREATE FUNCTION slow_id(v integer) RETURNS integer IMMUTABLE LANGUAGE plpgsql AS $$\n"
-                 "BEGIN PERFORM pg_sleep(1); RETURN v; END $$;\nINSERT INTO slow_base VALUES (1);",
+                 "BEGIN PERFORM pg_sleep(3); RETURN v; END $$;\nINSERT INTO slow_base VALUES (1);",
                  "CREATE INDEX CONCURRENTLY slow_ix ON slow_base (slow_id(x))",
-                 "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'slow_ix'"),
+                 "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'slow_ix'",
+                 "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY slow_ix%'"),
     "mysql": ("CREATE TABLE slow_base (x INTEGER)",
-              "CREATE TABLE slow_copy AS SELECT SLEEP(2) AS s",
+              "CREATE TABLE slow_copy AS SELECT SLEEP(5) AS s",
               "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() "
-              "AND table_name = 'slow_copy'"),
+              "AND table_name = 'slow_copy'",
+              "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE 'CREATE TABLE slow_copy%'"),
 }
+
+
+def wait_until_finished(url: DatabaseURL, running_probe: str, timeout: float = 60.0) -> None:
+    """Wait until the orphaned server-side statement (its client was killed) has finished or failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if int(h.query(url, running_probe)[0]["n"]) == 0:  # type: ignore[call-overload]
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the orphaned statement was still running after {timeout:g} s")
 
 
 @pytest.mark.parametrize("dialect", [pytest.param("postgres", marks=pytest.mark.postgres),
@@ -194,7 +209,7 @@ SLOW_NON_TRANSACTIONAL = {
 def test_a_kill_inside_a_self_committing_statement_needs_repair_and_repair_finishes_it(
         tmp_path: Path, request: pytest.FixtureRequest, dialect: str) -> None:
     url: DatabaseURL = request.getfixturevalue(f"dbkeeper_{dialect}_url")
-    setup, slow, probe = SLOW_NON_TRANSACTIONAL[dialect]
+    setup, slow, probe, running = SLOW_NON_TRANSACTIONAL[dialect]
     directory = h.write_migrations(tmp_path / "m", {
         "0001_setup": (setup + ";", None),
         "0002_slow": (f"CREATE TABLE before_slow (x INTEGER);\n{slow};\nCREATE TABLE after_slow (x INTEGER);", None),
@@ -221,7 +236,7 @@ def test_a_kill_inside_a_self_committing_statement_needs_repair_and_repair_finis
     assert "--retry --from 3" in refused.stderr
     assert "after_slow" not in h.tables(url)
 
-    time.sleep(2.5)  # let the orphaned server-side statement finish or fail
+    wait_until_finished(url, running)  # the orphaned server-side statement finishes or fails
     took_effect = int(h.query(url, probe)[0]["n"]) == 1  # type: ignore[call-overload]
     retry = ["--retry", "--from", "3"] if took_effect else ["--retry"]
     if not took_effect and dialect == "postgres":
