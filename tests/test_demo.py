@@ -65,8 +65,9 @@ def test_demo_runs_end_to_end_and_keeps_the_database_in_the_given_dir(tmp_path: 
     tables = subprocess.run([sys.executable, "-m", "dbkeeper.cli", "tables"], cwd=target, env=clean_env(),
                             capture_output=True, text=True, timeout=120, check=False)
     assert tables.returncode == 0, tables.stderr
-    assert tables.stdout.split() == ["crud_products", "customers", "dbkeeper_demo_migrations", "demo_catalog",
-                                     "demo_events", "demo_half_done", "orders"]
+    assert tables.stdout.split() == ["crud_products", "customers", "dbkeeper_demo_migrations",
+                                     "dbkeeper_schema_demo_migrations", "demo_catalog", "demo_events",
+                                     "demo_half_done", "orders", "schema_demo_authors", "schema_demo_posts"]
 
 
 def test_demo_without_a_dir_cleans_up_its_temporary_directory() -> None:
@@ -76,10 +77,11 @@ def test_demo_without_a_dir_cleans_up_its_temporary_directory() -> None:
     assert not result.directory.exists()
     counts = dict(result.row_counts)
     assert counts.pop("crud_products") > 0  # run_crud_demo checks its own rows
-    # The migration step's tables (3 catalog rows, the fixed 0004's empty table, 4 history rows) and the
-    # monitoring step's 20,000 events.
+    # The migration step's tables (3 catalog rows, the fixed 0004's empty table, 4 history rows), the schema
+    # step's two empty tables and its one generated migration, and the monitoring step's 20,000 events.
     assert counts == {"customers": CUSTOMERS, "orders": ORDERS + 1, "demo_catalog": 3, "demo_half_done": 0,
-                      "dbkeeper_demo_migrations": 4, "demo_events": 20_000}
+                      "dbkeeper_demo_migrations": 4, "demo_events": 20_000, "schema_demo_authors": 0,
+                      "schema_demo_posts": 0, "dbkeeper_schema_demo_migrations": 1}
     assert [timing.title for timing in result.steps] == [step.title for step in STEPS]
     assert any(str(result.directory) in line for line in lines)
 

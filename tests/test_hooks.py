@@ -28,8 +28,9 @@ from dbkeeper.plugins import PluginRegistry
 from dbkeeper_sqlite.dialect import SQLiteDialect
 
 ROOT = Path(__file__).resolve().parents[1]
-OPERATION_HOOKS = {"dbkeeper_connect", "dbkeeper_introspect", "dbkeeper_dump", "dbkeeper_restore",
-                   "dbkeeper_render_ddl", "dbkeeper_collect_metrics", "dbkeeper_explain", "dbkeeper_migration_lock"}
+OPERATION_HOOKS = {"dbkeeper_connect", "dbkeeper_introspect", "dbkeeper_introspect_schema", "dbkeeper_dump",
+                   "dbkeeper_restore", "dbkeeper_render_ddl", "dbkeeper_collect_metrics", "dbkeeper_explain",
+                   "dbkeeper_migration_lock"}
 
 
 class ThirdDialect(SQLiteDialect):
@@ -97,6 +98,14 @@ class ThirdPartyPlugin:
         if dialect.name != "third":
             return None
         return {"restored": source.read().decode()}
+
+    @dbkeeper.hookimpl(tryfirst=True)
+    def dbkeeper_introspect_schema(self, dialect: Dialect) -> Any:
+        if dialect.name != "third":
+            return None
+        from dbkeeper.schema.model import SchemaDefinition
+
+        return SchemaDefinition(name="from plugin", version="9.9.9", tables=[])
 
     @dbkeeper.hookimpl(tryfirst=True)
     def dbkeeper_render_ddl(self, dialect: Dialect, obj: Any) -> Any:
@@ -218,6 +227,22 @@ def test_dbkeeper_introspect(third: DatabaseConnection, bare: DatabaseConnection
     bare.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
     with pytest.raises(UnsupportedOperationError, match="no SQLAlchemy dialect"):
         bare.introspect(["t"])
+
+
+def test_dbkeeper_introspect_schema(third: DatabaseConnection, bare: DatabaseConnection, tmp_path: Path) -> None:
+    from dbkeeper.schema.introspect import introspect
+
+    third.execute("CREATE TABLE real_table (id INTEGER PRIMARY KEY)")
+    assert introspect(third).name == "from plugin"  # the third party's tryfirst implementation won
+    plain = DatabaseConnection.from_url(f"sqlite:///{tmp_path / 'plain.db'}").connect()
+    try:
+        plain.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        (table,) = introspect(plain).tables  # the core's fallback: the SQLite dialect's catalog reader
+        assert table.name == "items" and [c.name for c in table.columns] == ["id", "name"]
+    finally:
+        plain.disconnect()
+    with pytest.raises(UnsupportedOperationError, match="'bare' does not support schema introspection"):
+        _call("dbkeeper_introspect_schema", bare, options={})
 
 
 def _call(hook: str, connection: DatabaseConnection, **kwargs: Any) -> Any:

@@ -79,6 +79,14 @@ _EXPORTS: dict[str, str] = {
     "DatabasePerformanceMonitor": "dbkeeper.monitoring.api",
     "monitor_database": "dbkeeper.monitoring.api",
     "optimize_database": "dbkeeper.monitoring.api",
+    "SchemaDefinition": "dbkeeper.schema.model",
+    "SchemaTable": "dbkeeper.schema.model",
+    "SchemaColumn": "dbkeeper.schema.model",
+    "SchemaIndex": "dbkeeper.schema.model",
+    "SchemaGenerator": "dbkeeper.schema.generator",
+    "generate_schema": "dbkeeper.schema.generator",
+    "SchemaDiff": "dbkeeper.schema.migration",
+    "SchemaError": "dbkeeper.schema.errors",
 }
 
 __all__ = [
@@ -145,6 +153,14 @@ __all__ = [
     "DatabasePerformanceMonitor",
     "monitor_database",
     "optimize_database",
+    "SchemaDefinition",
+    "SchemaTable",
+    "SchemaColumn",
+    "SchemaIndex",
+    "SchemaGenerator",
+    "generate_schema",
+    "SchemaDiff",
+    "SchemaError",
 ]
 
 if TYPE_CHECKING:
@@ -191,6 +207,10 @@ if TYPE_CHECKING:
     from dbkeeper.plugins import get_registry
     from dbkeeper.query_cache import QueryCache
     from dbkeeper.result import QueryResult
+    from dbkeeper.schema.errors import SchemaError
+    from dbkeeper.schema.generator import SchemaGenerator, generate_schema
+    from dbkeeper.schema.migration import SchemaDiff
+    from dbkeeper.schema.model import SchemaColumn, SchemaDefinition, SchemaIndex, SchemaTable
     from dbkeeper.table_meta import UnknownColumnError, UnknownTableError
     from dbkeeper.urls import DatabaseURL
     from dbkeeper.where import Fragment

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
     from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
     from dbkeeper.introspection import TableInfo
+    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 hookimpl = pluggy.HookimplMarker("dbkeeper")
@@ -31,6 +32,12 @@ def dbkeeper_connect(dialect: Dialect, url: DatabaseURL, options: Mapping[str, A
 def dbkeeper_introspect(dialect: Dialect, connection: DatabaseConnection,
                         tables: Sequence[str] | None) -> list[TableInfo]:
     return dialect.introspect(connection, tables)
+
+
+@hookimpl(trylast=True)
+def dbkeeper_introspect_schema(dialect: Dialect, connection: DatabaseConnection,
+                               options: Mapping[str, Any]) -> SchemaDefinition:
+    return dialect.introspect_schema(connection)
 
 
 @hookimpl(trylast=True)

@@ -543,6 +543,13 @@ def step_migrations(ctx: DemoContext) -> None:
     run_migrations_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
 
 
+def step_schema(ctx: DemoContext) -> None:
+    """Schemas: tables from a definition, a diff against a changed one, the generated migration, an empty re-diff."""
+    from dbkeeper.schema.demo import run_schema_demo
+
+    run_schema_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
+
+
 def step_backup(ctx: DemoContext) -> None:
     """Backups: a zstd archive of the demo database, verified in three tiers, restored into a new file."""
     from dbkeeper.backup.demo import run_backup_demo
@@ -582,6 +589,7 @@ STEPS: list[Step] = [
     Step("Concurrent reads through the pool", step_concurrent_reads),
     Step("Async connection", step_async),
     Step("Migrations (up, status, drift, failure, down)", step_migrations),
+    Step("Schema: define, diff, migrate, re-diff", step_schema),
     Step("Backup, verify and restore", step_backup),
     Step("Monitoring and optimisation (find a missing index)", step_monitoring),
     Step("Versioned lifecycle (async, upgrade 1.0.0 -> 1.1.0)", step_versioned_lifecycle),

@@ -25,6 +25,8 @@ from dbkeeper.errors import UnsupportedOperationError
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
     from dbkeeper.introspection import TableInfo
+    from dbkeeper.schema.ddl import DDLRenderer
+    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 #: A DBAPI 2.0 connection object; typed loosely because every driver differs.
@@ -100,15 +102,15 @@ class Dialect:
     default_port: ClassVar[int | None] = None
     #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``) or ``"pyformat"``.
     paramstyle: ClassVar[str] = "qmark"
-    #: True when string literals treat backslash as an escape (MySQL's default).
-    backslash_escapes: ClassVar[bool] = False
-    #: Character that quotes identifiers.
-    identifier_quote: ClassVar[str] = '"'
     #: True when one driver cursor may run statement after statement on its connection. ``execute``
     #: then keeps a cursor per pooled connection instead of opening and closing one per statement
     #: (about 15 us a statement with psycopg). Only for drivers whose cursors hold no server-side
     #: state between statements and stay usable after a failed one.
     reusable_cursors: ClassVar[bool] = False
+    #: True when string literals treat backslash as an escape (MySQL's default).
+    backslash_escapes: ClassVar[bool] = False
+    #: Character that quotes identifiers.
+    identifier_quote: ClassVar[str] = '"'
     #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``).
     sqlalchemy_name: ClassVar[str | None] = None
     #: What the dialect can do.
@@ -184,10 +186,6 @@ class Dialect:
 
         return default_connection_name(url)
 
-    def cursor_rowcount(self, cursor: Any) -> int:
-        """Rows affected as reported by ``cursor`` (``-1`` when unknown)."""
-        count = cursor.rowcount
-        return int(count) if count is not None else -1
     def result_columns(self, cursor: Any) -> list[str] | None:
         """Column names of ``cursor``'s current result, or ``None`` when the statement returned no rows.
 
@@ -198,6 +196,10 @@ class Dialect:
         description = cursor.description
         return [d[0] for d in description] if description is not None else None
 
+    def cursor_rowcount(self, cursor: Any) -> int:
+        """Rows affected as reported by ``cursor`` (``-1`` when unknown)."""
+        count = cursor.rowcount
+        return int(count) if count is not None else -1
 
     def lastrowid(self, cursor: Any) -> int | None:
         """Last inserted row id where the driver reports one."""
@@ -337,6 +339,19 @@ class Dialect:
         from dbkeeper._reflection import reflect_tables
 
         return reflect_tables(connection, tables)
+
+    # -- the schema toolkit (dbkeeper.schema) ----------------------------------------------------------
+    def ddl_renderer(self) -> DDLRenderer:
+        """The :class:`~dbkeeper.schema.ddl.DDLRenderer` that spells schema objects in this dialect's SQL.
+
+        Dialects that support the schema toolkit return their subclass; their
+        :meth:`render_ddl` delegates to it.
+        """
+        raise self._unsupported("schema DDL rendering")
+
+    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+        """The whole schema of the connected database (tables, views, enums, sequences) in one batched pass."""
+        raise self._unsupported("schema introspection")
 
     # -- operations implemented by later capabilities -------------------------------
     def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:

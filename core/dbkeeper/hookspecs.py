@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
     from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
     from dbkeeper.introspection import TableInfo
+    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 hookspec = pluggy.HookspecMarker("dbkeeper")
@@ -78,6 +79,22 @@ def dbkeeper_introspect(dialect: Dialect, connection: DatabaseConnection,
     the order asked for, or sorted by name), or ``None`` to defer. First
     non-``None`` result wins; the core's fallback calls
     ``dialect.introspect(connection, tables)``.
+    """
+
+
+@hookspec(firstresult=True)
+def dbkeeper_introspect_schema(dialect: Dialect, connection: DatabaseConnection,
+                               options: Mapping[str, Any]) -> SchemaDefinition | None:
+    """Read the whole schema of the connected database into one :class:`~dbkeeper.schema.model.SchemaDefinition`.
+
+    Tables (columns, types, defaults, identity, generated columns, comments),
+    primary and foreign keys with their actions, unique and check
+    constraints, indexes, views, enums and sequences, in one batched pass
+    over the catalog. ``options`` is reserved for future filters (pass
+    ``{}``). Used by ``dbkeeper schema dump|diff|migration`` and
+    :mod:`dbkeeper.schema`; the differ normalises what it returns, so report
+    what the database stores. Return ``None`` to defer. First non-``None``
+    result wins; the core's fallback calls ``dialect.introspect_schema(connection)``.
     """
 
 

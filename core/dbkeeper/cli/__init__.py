@@ -30,6 +30,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "optimize": "dbkeeper.monitoring.cli:optimize",
     "plugins": "dbkeeper.cli.commands.plugins:plugins",
     "query": "dbkeeper.cli.commands.query:query",
+    "schema": "dbkeeper.schema.cli:schema",
     "tables": "dbkeeper.cli.commands.tables:tables",
 }
 

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from typing import IO
 
     from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.schema.ddl import DDLRenderer
+    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 # Client (CR_*) and server (ER_*) error codes that mean the connection is gone.
@@ -66,7 +68,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     sqlalchemy_name = "mysql+pymysql"
     begin_statement = "START TRANSACTION"
     capabilities = Capabilities(transactional_ddl=False, explain=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True)
+                                collect_metrics=True, render_ddl=True)
 
     #: Upper bound, in bytes, of one multi-row ``INSERT`` built by :meth:`bulk_insert`
     #: (never more than the server's ``max_allowed_packet``).
@@ -216,6 +218,23 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         document = json.loads(_text(value)) if value is not None else {}
         return QueryPlan(dialect=self.name, query=query, text=plan_text(document), raw=document)
 
+
+    # -- the schema toolkit (implemented in dbkeeper_mysql.schema_support) ----------------------------------
+    def ddl_renderer(self) -> DDLRenderer:
+        """MySQL's and MariaDB's DDL spelling (see :mod:`dbkeeper_mysql.schema_support`)."""
+        from dbkeeper_mysql.schema_support import MySQLRenderer
+
+        return MySQLRenderer(self)
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """Schema objects and diff operations as MySQL statements."""
+        return self.ddl_renderer().render(obj, options)
+
+    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+        """The current database in six ``information_schema`` queries (see :mod:`dbkeeper_mysql.schema_support`)."""
+        from dbkeeper_mysql.schema_support import introspect
+
+        return introspect(connection, self.ddl_renderer())
 
 def _encrypted(conn: Any) -> bool:
     import ssl

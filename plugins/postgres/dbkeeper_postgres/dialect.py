@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from typing import IO
 
     from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.schema.ddl import DDLRenderer
+    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 #: SQLSTATEs with which the server ends a session: the connection is gone.
@@ -75,7 +77,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     identifier_quote = '"'
     sqlalchemy_name = "postgresql+psycopg"
     capabilities = Capabilities(explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True)
+                                collect_metrics=True, render_ddl=True)
 
     # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
     def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,3 +232,20 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         value = connection.execute(f"EXPLAIN (FORMAT JSON) {query}", params).scalar()
         plan = parse_plan(value)
         return QueryPlan(dialect=self.name, query=query, text=render_plan(plan), raw=plan)
+
+    # -- the schema toolkit (implemented in dbkeeper_postgres.schema_support) ----------------------------
+    def ddl_renderer(self) -> DDLRenderer:
+        """PostgreSQL's DDL spelling (see :mod:`dbkeeper_postgres.schema_support`)."""
+        from dbkeeper_postgres.schema_support import PostgresRenderer
+
+        return PostgresRenderer(self)
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """Schema objects and diff operations as PostgreSQL statements."""
+        return self.ddl_renderer().render(obj, options)
+
+    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+        """The current schema in six catalog queries (see :mod:`dbkeeper_postgres.schema_support`)."""
+        from dbkeeper_postgres.schema_support import introspect
+
+        return introspect(connection, self.ddl_renderer())

@@ -21,6 +21,8 @@ from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.schema.ddl import DDLRenderer
+    from dbkeeper.schema.model import SchemaDefinition
 
 _DISCONNECT_MESSAGES = ("cannot operate on a closed database", "closed database")
 
@@ -35,7 +37,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
     capabilities = Capabilities(server=False, explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True)
+                                collect_metrics=True, render_ddl=True)
 
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         path = url.database or ":memory:"
@@ -130,3 +132,20 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
         from dbkeeper_sqlite.dump import restore
 
         return restore(connection, source, options)
+
+    # -- the schema toolkit (implemented in dbkeeper_sqlite.schema_support) ----------------------------
+    def ddl_renderer(self) -> DDLRenderer:
+        """SQLite's DDL spelling and table rebuild (see :mod:`dbkeeper_sqlite.schema_support`)."""
+        from dbkeeper_sqlite.schema_support import SQLiteRenderer
+
+        return SQLiteRenderer(self)
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """Schema objects and diff operations as SQLite statements."""
+        return self.ddl_renderer().render(obj, options)
+
+    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+        """The whole schema in four batched queries (see :mod:`dbkeeper_sqlite.schema_support`)."""
+        from dbkeeper_sqlite.schema_support import introspect
+
+        return introspect(connection, self.ddl_renderer())
