@@ -287,3 +287,26 @@ def test_a_password_never_appears_in_output(redis_url: DatabaseURL, acl_user: st
     for form in (SECRET, quote(SECRET, safe=""), quote(SECRET)):
         assert form not in everything
     assert "healthy" in everything
+
+
+def test_commands_and_info_metrics_reach_the_same_monitor_report(db: DatabaseConnection, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbkeeper.monitoring.api import DatabasePerformanceMonitor, optimize_database
+    from dbkeeper.monitoring.recorder import get_recorder
+
+    get_recorder().flush()  # statements of earlier tests go where they belong, not into this report
+    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(tmp_path))
+    for i in range(10):
+        db.execute("SET ? ?", (f"monitored:{i}", "v"))
+        assert db.execute("GET ?", (f"monitored:{i}",)).rows
+    get_recorder().flush()
+
+    report = DatabasePerformanceMonitor(tmp_path).get_performance_report("redis", connection=db)
+    shapes = {q["fingerprint"]: q["calls"] for q in report["query_performance"]["top_by_total_time"]}
+    assert shapes == {"SET ? ?": 10, "GET ?": 10}  # recorded through the core's hot path, values normalised away
+    metrics = report["database_performance"]["metrics"]
+    assert 0.0 <= metrics["cache_hit_ratio"] <= 1.0 and metrics["connections_active"] >= 1
+    native = report["database_performance"]["native"]
+    assert native["role"] == "master" and native["keyspace_hits"] >= 10  # from INFO
+    assert "connections_idle" in metrics["unavailable"]  # not a made-up number
+    assert isinstance(optimize_database("redis", tmp_path, connection=db)["recommendations"], list)
