@@ -4,10 +4,19 @@
 and ``dbkeeper_mysql_url`` give a scratch database of their own on the test
 servers (see :mod:`dbkeeper.testing.servers`). A missing server or plugin
 skips the test with the reason, or fails it under ``DBKEEPER_REQUIRE_SERVERS=1``.
+
+A test run gets a workspace of its own (``DBKEEPER_WORKSPACE`` pointing at a
+temporary directory, removed afterwards) unless the variable is already set:
+every statement through a ``DatabaseConnection`` is recorded for the
+performance monitor, and a test suite must not fill the user's workspace.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -16,6 +25,24 @@ import pytest
 
 from dbkeeper.testing import servers
 from dbkeeper.urls import DatabaseURL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``DBKEEPER_WORKSPACE`` at a temporary directory for this run, unless it is set."""
+    if os.environ.get("DBKEEPER_WORKSPACE"):
+        return
+    path = tempfile.mkdtemp(prefix="dbkeeper-test-workspace-")
+    os.environ["DBKEEPER_WORKSPACE"] = path
+
+    def cleanup() -> None:
+        recorder_module = sys.modules.get("dbkeeper.monitoring.recorder")
+        if recorder_module is not None and recorder_module._recorder is not None:
+            recorder_module._recorder.stop()  # its last flush still lands in this run's workspace
+        if os.environ.get("DBKEEPER_WORKSPACE") == path:
+            del os.environ["DBKEEPER_WORKSPACE"]
+        shutil.rmtree(path, ignore_errors=True)
+
+    config.add_cleanup(cleanup)
 
 
 def unavailable(reason: str) -> NoReturn:
