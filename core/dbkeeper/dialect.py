@@ -54,6 +54,8 @@ class Capabilities:
     collect_metrics: bool = False
     migration_lock: bool = False
     asyncio: bool = False
+    #: ``dump`` honours ``options["chainable"]``: a deterministic stream that incremental backups can share.
+    incremental: bool = False
 
     def to_dict(self) -> dict[str, bool]:
         """The flags as a plain dict (for ``dbkeeper plugins --json``)."""
@@ -107,6 +109,10 @@ class Dialect:
     #: (about 15 us a statement with psycopg). Only for drivers whose cursors hold no server-side
     #: state between statements and stay usable after a failed one.
     reusable_cursors: ClassVar[bool] = False
+    #: With ``capabilities.incremental``: whether a full backup is chainable unless told otherwise. True
+    #: when the chainable dump costs nothing extra (SQLite's page image); False when the native dump is
+    #: faster than the key-ordered export incremental backups need (PostgreSQL, MySQL).
+    chainable_fulls_by_default: ClassVar[bool] = False
     #: True when string literals treat backslash as an escape (MySQL's default).
     backslash_escapes: ClassVar[bool] = False
     #: Character that quotes identifiers.
@@ -365,6 +371,15 @@ class Dialect:
     def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Load a dump produced by :meth:`dump` from ``source`` into the database."""
         raise self._unsupported("restore")
+
+    def incremental_chunking(self) -> dict[str, Any]:
+        """How a chainable dump is cut into chunks (see :mod:`dbkeeper.backup.chunking`).
+
+        Only used with ``capabilities.incremental``. The default suits a
+        line-per-row export: content-defined cuts on row boundaries averaging
+        256 KiB; a page image returns ``{"kind": "fixed", "size": ...}``.
+        """
+        return {"kind": "lines", "average": 256 << 10}
 
     def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
         """Render DDL statements for a schema object in this dialect."""

@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "EncryptionSettings": "dbkeeper.backup.crypto",
     "BackupError": "dbkeeper.backup.errors",
     "BackupNotFoundError": "dbkeeper.backup.errors",
+    "ChainError": "dbkeeper.backup.errors",
+    "DependentBackupsError": "dbkeeper.backup.errors",
     "CorruptBackupError": "dbkeeper.backup.errors",
     "EncryptionError": "dbkeeper.backup.errors",
     "RestoreTargetError": "dbkeeper.backup.errors",
@@ -31,9 +33,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "Backup", "BackupError", "BackupManager", "BackupNotFoundError", "BackupResult", "CorruptBackupError",
-    "EncryptionError", "EncryptionSettings", "RestoreTargetError", "ToolError", "backup_database",
-    "restore_database", "verify_database",
+    "Backup", "BackupError", "BackupManager", "BackupNotFoundError", "BackupResult", "ChainError",
+    "CorruptBackupError", "DependentBackupsError", "EncryptionError", "EncryptionSettings", "RestoreTargetError",
+    "ToolError", "backup_database", "restore_database", "verify_database",
 ]
 
 if TYPE_CHECKING:
@@ -42,7 +44,9 @@ if TYPE_CHECKING:
     from dbkeeper.backup.errors import (
         BackupError,
         BackupNotFoundError,
+        ChainError,
         CorruptBackupError,
+        DependentBackupsError,
         EncryptionError,
         RestoreTargetError,
         ToolError,

@@ -30,6 +30,11 @@ from dbkeeper.backup.errors import CorruptBackupError
 MAGIC = b"DBKB\x00\x01\r\n"
 FORMAT_NAME = "dbkeeper-backup"
 FORMAT_VERSION = 1
+#: Minor version of new archives: 1 adds chunk ids, ``sequence`` and ``chunk_key`` (readable by 1.0 readers).
+FORMAT_MINOR = 1
+#: Incremental and differential archives: their chunks alone are not the dump, so 1.x readers must refuse them.
+CHAINED_VERSION = 2
+SUPPORTED_VERSIONS = (FORMAT_VERSION, CHAINED_VERSION)
 KIND_CHUNK = b"C"
 KIND_MANIFEST = b"M"
 KIND_END = b"E"
@@ -120,7 +125,7 @@ class ArchiveReader:
             self.core: dict[str, Any] = self.header["core"]
         except (ValueError, KeyError, TypeError):
             raise CorruptBackupError(f"{where}: the header is not valid JSON") from None
-        if self.core.get("format") != FORMAT_NAME or self.core.get("version") != FORMAT_VERSION:
+        if self.core.get("format") != FORMAT_NAME or self.core.get("version") not in SUPPORTED_VERSIONS:
             raise CorruptBackupError(f"{where}: unsupported format {self.core.get('format')!r} "
                                      f"version {self.core.get('version')!r}; upgrade dbkeeper")
         self.digest = core_digest(self.core)

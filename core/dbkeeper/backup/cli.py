@@ -115,14 +115,21 @@ def backup() -> None:
 @click.option("--name", "database_name", default=None, help="Backup set name (default: the connection name).")
 @click.option("--compression", type=click.Choice(["zstd", "gzip", "none"]), default="zstd", show_default=True)
 @click.option("--level", type=int, default=None, help="Compression level (zstd 1-22, gzip 0-9).")
+@click.option("--type", "backup_type", type=click.Choice(["full", "incremental", "differential"]), default="full",
+              show_default=True,
+              help="incremental: only what the latest backup lacks; differential: only what the latest full lacks.")
+@click.option("--chainable/--not-chainable", "chainable", default=None,
+              help="A full backup that incremental/differential backups can build on (default: the dialect's "
+                   "choice; SQLite yes, PostgreSQL and MySQL no: their native dump is faster).")
 @click.option("--schema-only", is_flag=True, help="Schema without rows.")
 @click.option("--data-only", is_flag=True, help="Rows without schema.")
 @_keys(create=True)
 @_workspace
-def create(*, db: str | None, database_name: str | None, compression: str, level: int | None, schema_only: bool,
+def create(*, db: str | None, database_name: str | None, compression: str, level: int | None, backup_type: str,
+           chainable: bool | None, schema_only: bool,
            data_only: bool, passphrase_env: str | None, key_file: str | None, key_env: str | None, encrypt: bool,
            kdf: str, workspace: str | None, as_json: bool) -> None:
-    """Create a full backup of a database."""
+    """Create a full, incremental or differential backup of a database."""
     from dbkeeper.backup.progress import ProgressLine
     from dbkeeper.config import resolve_database
     from dbkeeper.errors import DbKeeperError
@@ -135,8 +142,9 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
         secrets += enc.secrets() if enc else []
         progress = ProgressLine("backup", _estimated_size(url))
         result = _manager(workspace, url).create_backup(
-            database_name or name, url, compression=compression, compression_level=level,
-            include_schema=not data_only, include_data=not schema_only, encryption=enc, progress=progress)
+            database_name or name, url, backup_type=backup_type, compression=compression, compression_level=level,
+            include_schema=not data_only, include_data=not schema_only, encryption=enc, progress=progress,
+            chainable=chainable)
         progress.close()
     except DbKeeperError as exc:
         raise _fail(exc, secrets) from None
@@ -158,10 +166,16 @@ def list_(database_name: str | None, workspace: str | None, as_json: bool) -> No
         return
     if not backups:
         click.echo("no backups")
-    for b in backups:
-        click.echo(f"{b.backup_id}  {b.database_name}  {b.database_type}  {b.backup_type}  {b.size_mb} MB  "
-                   f"{b.compression}{'  encrypted' if b.encryption else ''}  {b.metadata.get('status')}  "
-                   f"{b.created_at:%Y-%m-%d %H:%M:%S}")
+    depth: dict[str, int] = {}
+    for b in backups:  # oldest first, so a parent's depth is known before its children's
+        parent = b.metadata.get("parent_id")
+        depth[b.backup_id] = depth.get(parent, -1) + 1 if parent else 0
+        indent = "  " * depth[b.backup_id] + ("└ " if parent else "")
+        flags = ("  encrypted" if b.encryption else "") + ("  pinned" if b.metadata.get("pinned") else "")
+        click.echo(f"{indent}{b.backup_id}  {b.database_name}  {b.database_type}  {b.backup_type}  {b.size_mb} MB  "
+                   f"{b.compression}{flags}"
+                   f"  {b.metadata.get('status')}  {b.created_at:%Y-%m-%d %H:%M:%S}"
+                   + (f"  (parent {parent})" if parent else ""))
 
 
 @backup.command()
@@ -225,14 +239,124 @@ def restore(*, backup_id: str, target: str | None, replace: bool, passphrase_env
 
 @backup.command()
 @click.argument("backup_id")
+@click.option("--cascade", is_flag=True, help="Also delete the backups that depend on this one.")
 @_workspace
-def delete(backup_id: str, workspace: str | None, as_json: bool) -> None:
-    """Delete a backup (its archive and its catalog entry)."""
-    deleted = _manager(workspace).delete_backup(backup_id)
+def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) -> None:
+    """Delete a backup (its archive and its catalog entry); refused while others depend on it."""
+    from dbkeeper.errors import DbKeeperError
+
+    try:
+        deleted = _manager(workspace).delete_backup(backup_id, cascade=cascade)
+    except DbKeeperError as exc:
+        raise _fail(exc, []) from None
     _emit(as_json, {"backup_id": backup_id, "deleted": deleted},
           f"deleted {backup_id}" if deleted else f"no backup {backup_id}")
     if not deleted:
         raise SystemExit(1)
+
+
+@backup.command()
+@click.option("--name", "database_name", required=True, help="Backup set to prune.")
+@click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the newest N backups.")
+@click.option("--keep-daily", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N days.")
+@click.option("--keep-weekly", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N weeks.")
+@click.option("--keep-monthly", type=click.IntRange(min=0), default=None,
+              help="Keep the newest backup of N months.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@_workspace
+def prune(*, database_name: str, keep_last: int | None, keep_daily: int | None, keep_weekly: int | None,
+          keep_monthly: int | None, dry_run: bool, workspace: str | None, as_json: bool) -> None:
+    """Delete old backups by a retention policy; pinned backups and the chains of kept ones survive."""
+    from dbkeeper.errors import DbKeeperError
+
+    try:
+        result = _manager(workspace).prune(database_name, keep_last=keep_last, keep_daily=keep_daily,
+                                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run)
+    except DbKeeperError as exc:
+        raise _fail(exc, []) from None
+    verb = "would delete" if dry_run else "deleted"
+    lines = [f"{verb} {b}" for b in result.deleted]
+    lines += [f"keep {b} ({', '.join(why)})" for b, why in result.kept.items()]
+    lines.append(f"{verb} {len(result.deleted)} backup(s), {result.freed_mb} MB; kept {len(result.kept)}")
+    _emit(as_json, result.to_dict(), "\n".join(lines))
+
+
+def _set_pin(backup_id: str, workspace: str | None, as_json: bool, pinned: bool) -> None:
+    from dbkeeper.errors import DbKeeperError
+
+    try:
+        manager = _manager(workspace)
+        manager.pin(backup_id) if pinned else manager.unpin(backup_id)
+    except DbKeeperError as exc:
+        raise _fail(exc, []) from None
+    _emit(as_json, {"backup_id": backup_id, "pinned": pinned}, f"{'pinned' if pinned else 'unpinned'} {backup_id}")
+
+
+@backup.command()
+@click.argument("backup_id")
+@_workspace
+def pin(backup_id: str, workspace: str | None, as_json: bool) -> None:
+    """Pin a backup: prune never deletes it or anything it depends on."""
+    _set_pin(backup_id, workspace, as_json, True)
+
+
+@backup.command()
+@click.argument("backup_id")
+@_workspace
+def unpin(backup_id: str, workspace: str | None, as_json: bool) -> None:
+    """Unpin a backup."""
+    _set_pin(backup_id, workspace, as_json, False)
+
+
+@backup.command()
+@click.argument("backup_ids", nargs=-1)
+@click.option("--name", "database_name", default=None, help="Re-key every encrypted backup of this set.")
+@click.option("--new-passphrase-env", metavar="VAR", default=None,
+              help="Environment variable holding the new passphrase (otherwise prompted).")
+@click.option("--new-key-file", metavar="PATH", default=None, type=click.Path(dir_okay=False),
+              help="File holding the new 32-byte key.")
+@click.option("--new-key-env", metavar="VAR", default=None, help="Environment variable holding the new 32-byte key.")
+@click.option("--new-kdf", type=click.Choice(["argon2id", "scrypt"]), default="argon2id", show_default=True)
+@click.option("--keep-old", is_flag=True, help="Keep the old key slots (the backups then open with either key).")
+@_keys(create=False)
+@_workspace
+def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphrase_env: str | None,
+          new_key_file: str | None, new_key_env: str | None, new_kdf: str, keep_old: bool,
+          passphrase_env: str | None, key_file: str | None, key_env: str | None, workspace: str | None,
+          as_json: bool) -> None:
+    """Re-wrap the data keys of backups under a new passphrase or key; no chunk is rewritten."""
+    from dbkeeper.backup.crypto import EncryptionSettings
+    from dbkeeper.errors import DbKeeperError
+
+    secrets: list[str | None] = []
+    try:
+        manager = _manager(workspace)
+        ids = list(backup_ids)
+        if database_name is not None:
+            ids += [b.backup_id for b in manager.list_backups(database_name) if b.encryption and b.backup_id not in ids]
+        if not ids:
+            raise click.UsageError("name the backups to re-key (BACKUP_ID ... or --name NAME)")
+        old = _encryption(passphrase_env, key_file, key_env, wanted=True)
+        assert old is not None
+        secrets += old.secrets()
+        new: EncryptionSettings | None
+        if new_key_file:
+            new = EncryptionSettings(key_file=new_key_file)
+        elif new_key_env:
+            new = EncryptionSettings(key_env=new_key_env)
+        else:
+            value = os.environ.get(new_passphrase_env) if new_passphrase_env else None
+            if new_passphrase_env and not value:
+                raise click.ClickException(f"environment variable {new_passphrase_env} is not set")
+            if not value:
+                value = click.prompt("New backup passphrase", hide_input=True, confirmation_prompt=True, err=True)
+            new = EncryptionSettings(passphrase=value, kdf=new_kdf)
+        secrets += new.secrets()
+        checksums = manager.rekey(ids, old, new, keep_old=keep_old)
+    except DbKeeperError as exc:
+        raise _fail(exc, secrets) from None
+    _emit(as_json, {"rekeyed": checksums, "old_slots_kept": keep_old},
+          "\n".join(f"re-keyed {b} ({c})" for b, c in checksums.items()))
 
 
 if __name__ == "__main__":  # pragma: no cover

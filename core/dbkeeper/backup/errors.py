@@ -31,3 +31,11 @@ class ToolError(BackupError):
 
 class RestoreTargetError(BackupError):
     """The restore target is not empty (and replacing it was not asked for) or unusable."""
+
+
+class ChainError(BackupError):
+    """An incremental or differential backup cannot be made or restored: its base is missing or unusable."""
+
+
+class DependentBackupsError(BackupError):
+    """Deleting a backup would break the chains of backups that depend on it (use ``cascade=True``)."""

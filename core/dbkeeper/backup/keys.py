@@ -2,7 +2,9 @@
 
 The frames are bound to the header *core* digest, not to the key section, so
 a new header with the data key wrapped under a new passphrase or key file
-is followed by the very same frame bytes. The new file is written next to
+is followed by the very same frame bytes. A header may hold several key
+slots (each the same data key wrapped under a different key); a reader tries
+them in turn, so a new key can be added first and the old slots removed later. The new file is written next to
 the old one (0600), fsynced and renamed over it; the catalog checksum is
 updated in the same step.
 """
@@ -20,8 +22,14 @@ from dbkeeper.backup.crypto import EncryptionSettings, derive_kek, new_kdf_secti
 from dbkeeper.backup.errors import EncryptionError
 
 
-def rotate_key(catalog: Catalog, backup_id: str, old: EncryptionSettings, new: EncryptionSettings) -> str:
-    """Re-wrap the data key of ``backup_id`` from ``old`` to ``new``; return the new file checksum."""
+def rotate_key(catalog: Catalog, backup_id: str, old: EncryptionSettings, new: EncryptionSettings, *,
+               keep_old: bool = False) -> str:
+    """Re-wrap the data key of ``backup_id`` from ``old`` to ``new``; return the new file checksum.
+
+    With ``keep_old`` the existing key slots stay (the backup then opens with
+    either key, which is how a rotation is rolled out before the old key is
+    retired); without it the new slot replaces them all.
+    """
     validate(new)
     backup = catalog.get(backup_id)
     path = Path(backup.file_path)
@@ -41,7 +49,8 @@ def rotate_key(catalog: Catalog, backup_id: str, old: EncryptionSettings, new: E
     if data_key is None:
         raise EncryptionError(f"wrong passphrase or key for backup {backup_id}; cannot rotate its key")
     kdf = new_kdf_section(new)
-    header = {**header, "keys": [{"kdf": kdf, "wrap": wrap_key(derive_kek(new, kdf), data_key, reader.digest)}]}
+    slot = {"kdf": kdf, "wrap": wrap_key(derive_kek(new, kdf), data_key, reader.digest)}
+    header = {**header, "keys": [*(header.get("keys") or [] if keep_old else []), slot]}
     body = canonical_json(header)
     partial = files.partial_path(path.parent, backup_id)
     digest = hashlib.sha256()

@@ -10,6 +10,7 @@ target is touched, then stream verified chunks into ``dbkeeper_restore``.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import time
@@ -19,8 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.backup import files
-from dbkeeper.backup.archive import FORMAT_NAME, FORMAT_VERSION, KIND_END, KIND_MANIFEST, ArchiveWriter, core_digest
+from dbkeeper.backup.archive import (
+    CHAINED_VERSION,
+    FORMAT_MINOR,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    KIND_END,
+    KIND_MANIFEST,
+    ArchiveWriter,
+    core_digest,
+)
 from dbkeeper.backup.catalog import Catalog
+from dbkeeper.backup.chain import resolve, sequence_chunks
+from dbkeeper.backup.chunking import make_chunker
 from dbkeeper.backup.codecs import get_codec
 from dbkeeper.backup.crypto import (
     CIPHER,
@@ -32,23 +44,25 @@ from dbkeeper.backup.crypto import (
     validate,
     wrap_key,
 )
-from dbkeeper.backup.errors import BackupError, RestoreTargetError
-from dbkeeper.backup.models import Backup, BackupResult
+from dbkeeper.backup.errors import BackupError, DependentBackupsError, RestoreTargetError
+from dbkeeper.backup.incremental import chain_base
+from dbkeeper.backup.models import Backup, BackupResult, PruneResult
 from dbkeeper.backup.pipeline import (
     DEFAULT_CHUNK_SIZE,
+    ChunkIndex,
     ChunkSink,
     PlainStream,
     open_archive,
     plain_chunks,
-    scan,
     seal_json,
 )
+from dbkeeper.backup.retention import BackupNode, dependents_first, plan_retention
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.redaction import redact
 from dbkeeper.urls import DatabaseURL
 
 Progress = Callable[[int], None]
-BACKUP_TYPES = ("full",)
+BACKUP_TYPES = ("full", "incremental", "differential")
 VERIFY_LEVELS = ("quick", "full", "deep")
 
 
@@ -110,18 +124,34 @@ class BackupManager:
                       backup_type: str = "full", compression: str = "gzip", include_schema: bool = True,
                       include_data: bool = True, *, compression_level: int | None = None,
                       encryption: EncryptionSettings | None = None, passphrase: str | None = None,
-                      key_file: str | os.PathLike[str] | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                      workers: int | None = None, progress: Progress | None = None) -> BackupResult:
+                      key_file: str | os.PathLike[str] | None = None, chunk_size: int | None = None,
+                      workers: int | None = None, progress: Progress | None = None,
+                      chainable: bool | None = None) -> BackupResult:
         """Back up ``database_name`` (at ``database_url``) into one archive; return the result.
 
+        ``chainable`` decides whether a full backup can be the base of later
+        incremental and differential backups: its rows are exported in key
+        order and cut on row boundaries. ``None`` (the default) asks the
+        dialect (``Dialect.chainable_fulls_by_default``): SQLite's page image
+        is chainable at no cost; PostgreSQL and MySQL keep their faster native
+        dump (``pg_dump -Fc``, ``mariadb-dump``) unless asked.
+
+        ``backup_type="incremental"`` stores only the chunks the latest backup
+        of ``database_name`` (of any type) lacks, ``"differential"`` only those
+        the latest full backup lacks; both need a dialect with the
+        ``incremental`` capability and a base made by this version (see
+        ``docs/backups.md``). ``chunk_size`` sets the chunk size of a full
+        backup (the average, for content-defined chunking; default: the
+        dialect's chunking, or 4 MiB); chained backups inherit their base's.
+
         Bad settings (unknown compression, unusable encryption, unknown backup
-        type) raise before any work starts; failures during the backup are
-        reported in the result (``success=False``) and leave no file and no
-        catalog entry.
+        type, no usable base) raise before any work starts; failures during
+        the backup are reported in the result (``success=False``) and leave
+        no file and no catalog entry.
         """
         start = time.perf_counter()
         if backup_type not in BACKUP_TYPES:
-            raise BackupError(f"backup_type {backup_type!r} is not supported yet; use 'full'")
+            raise BackupError(f"unknown backup_type {backup_type!r}; use one of {', '.join(BACKUP_TYPES)}")
         if not (include_schema or include_data):
             raise BackupError("include_schema and include_data are both false: nothing to back up")
         codec = get_codec(compression, compression_level)
@@ -133,16 +163,37 @@ class BackupManager:
         dialect = connection.dialect
         if not dialect.capabilities.dump:
             raise BackupError(f"dialect {dialect.name!r} cannot dump databases; check `dbkeeper plugins`")
-        files.remove_stale_partials(self.workspace)
+        supports_chains = bool(getattr(dialect.capabilities, "incremental", False))
+        if chainable and not supports_chains:
+            raise BackupError(f"dialect {dialect.name!r} cannot make chainable backups (its plugin does not declare "
+                              "the 'incremental' capability)")
+        if backup_type != "full":
+            chainable = True
+        elif chainable is None:
+            chainable = supports_chains and bool(getattr(dialect, "chainable_fulls_by_default", False))
+        if backup_type != "full" and not supports_chains:
+            raise BackupError(f"dialect {dialect.name!r} does not support {backup_type} backups (its plugin does not "
+                              "declare the 'incremental' capability); take a full backup instead")
         backup_id = new_backup_id()
+        base = None if backup_type == "full" else chain_base(self.catalog, database_name, backup_type, dialect.name,
+                                                               encryption=enc, new_id=backup_id)
+        if base is not None:
+            chunking, index = base.chunking, base.index
+        else:
+            chunking = _chunking(dialect, chainable, chunk_size)
+            index = ChunkIndex(backup_id, secrets.token_bytes(32))
+        chunker = make_chunker(chunking)
+        files.remove_stale_partials(self.workspace)
         directory = files.backup_dir(self.workspace, database_name)
         final = directory / f"{backup_id}{files.SUFFIX}"
         partial = files.partial_path(directory, backup_id)
         created = datetime.now(UTC)
         core: dict[str, Any] = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION, "backup_id": backup_id,
-            "created_at": created.isoformat(), "backup_type": backup_type, "parent_id": None,
-            "database_type": dialect.db_type, "dialect": dialect.name, "chunk_size": chunk_size,
+            "format": FORMAT_NAME, "version": FORMAT_VERSION if base is None else CHAINED_VERSION,
+            "backup_id": backup_id, "created_at": created.isoformat(), "backup_type": backup_type,
+            "parent_id": base.backup_id if base else None, "minor": FORMAT_MINOR,
+            "database_type": dialect.db_type, "dialect": dialect.name,
+            "chunk_size": int(chunking.get("size") or chunking.get("maximum") or DEFAULT_CHUNK_SIZE),
             "compression": {"codec": codec.name, "level": codec.level},
             "encryption": {"cipher": CIPHER} if enc is not None else None,
         }
@@ -160,18 +211,24 @@ class BackupManager:
         try:
             with os.fdopen(fd, "wb", buffering=1 << 20) as f:
                 writer = ArchiveWriter(f, header)
-                sink = ChunkSink(writer, codec, cipher, chunk_size=chunk_size, workers=workers, progress=progress)
-                dump_meta = self._dump(connection, sink, include_schema, include_data, backup_type)
+                data_offset = writer.offset
+                sink = ChunkSink(writer, codec, cipher, workers=workers, progress=progress, chunker=chunker,
+                                 index=index)
+                dump_meta = self._dump(connection, sink, {
+                    "include_schema": include_schema, "include_data": include_data, "backup_type": backup_type,
+                    "chainable": chainable, "workers": workers})
                 sink.finish()
                 manifest = {
-                    "format": FORMAT_NAME, "version": FORMAT_VERSION, "backup_id": backup_id,
-                    "backup_type": backup_type, "parent_id": None, "database_name": database_name,
+                    "format": FORMAT_NAME, "version": core["version"], "minor": FORMAT_MINOR, "backup_id": backup_id,
+                    "backup_type": backup_type, "parent_id": core["parent_id"], "database_name": database_name,
                     "database_type": dialect.db_type, "dialect": dialect.name,
                     "location": {"scheme": url.scheme, "host": url.host, "port": url.port,
                                  "database": url.database, "username": url.username},
                     "include_schema": include_schema, "include_data": include_data, "dump": dump_meta,
                     "compression": core["compression"], "encryption": _public_kdf(header),
-                    "chunk_size": chunk_size, "chunks": [c.to_dict() for c in sink.chunks],
+                    "chunk_size": core["chunk_size"], "chunks": [c.to_dict() for c in sink.chunks],
+                    "chunking": chunker.spec, "chunk_key": base64.b64encode(index.key).decode(),
+                    "sequence": index.sequence, "reused_bytes": index.reused_bytes, "data_offset": data_offset,
                     "plain_size": sink.plain_size, "plain_sha256": sink.plain_sha256,
                     "created_at": created.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
                 }
@@ -191,9 +248,14 @@ class BackupManager:
                 metadata={"dialect": dialect.name, "plain_sha256": sink.plain_sha256,
                           "server_version": dump_meta.get("server_version"), "tool": dump_meta.get("tool"),
                           "tool_version": dump_meta.get("tool_version"), "include_schema": include_schema,
-                          "include_data": include_data, "compression_level": codec.level},
+                          "include_data": include_data, "compression_level": codec.level,
+                          "reused_bytes": index.reused_bytes, "chunks": len(index.sequence),
+                          "stored_chunks": len(sink.chunks), "chainable": bool(dump_meta.get("chainable", False)),
+                          "dump_format": dump_meta.get("format")},
             )
-            self.catalog.add(backup, parent_id=None, size_bytes=size, plain_bytes=sink.plain_size)
+            refs = {entry[0] for entry in index.sequence} - {backup_id}
+            self.catalog.add(backup, parent_id=core["parent_id"], size_bytes=size, plain_bytes=sink.plain_size,
+                             depends_on=refs)
         except (DbKeeperError, OSError) as exc:
             if sink is not None:
                 sink.abort()
@@ -217,14 +279,11 @@ class BackupManager:
         return True
 
     @staticmethod
-    def _dump(connection: Any, sink: ChunkSink, include_schema: bool, include_data: bool,
-              backup_type: str) -> dict[str, Any]:
+    def _dump(connection: Any, sink: ChunkSink, options: dict[str, Any]) -> dict[str, Any]:
         from dbkeeper.plugins import get_registry
 
         result = get_registry().hook.dbkeeper_dump(
-            dialect=connection.dialect, connection=connection, sink=sink,
-            options={"include_schema": include_schema, "include_data": include_data, "backup_type": backup_type},
-        )
+            dialect=connection.dialect, connection=connection, sink=sink, options=options)
         return dict(result or {})
 
     # -- list / delete --------------------------------------------------------------------------
@@ -235,21 +294,94 @@ class BackupManager:
     def get_backup(self, backup_id: str) -> Backup:
         return self.catalog.get(backup_id)
 
-    def delete_backup(self, backup_id: str) -> bool:
-        """Remove the catalog entry and the archive file; ``False`` when no such backup exists."""
+    def delete_backup(self, backup_id: str, *, cascade: bool = False) -> bool:
+        """Remove the catalog entry and the archive file; ``False`` when no such backup exists.
+
+        A backup that others depend on (their parent, or the holder of chunks
+        they reference) is refused with :class:`DependentBackupsError` unless
+        ``cascade`` is true, which deletes those dependents first (newest
+        first, so no chain is ever left pointing at a missing archive).
+        """
         try:
-            backup = self.catalog.get(backup_id)
+            self.catalog.get(backup_id)
         except BackupError:
             return False
-        self.catalog.remove(backup_id)
-        Path(backup.file_path).unlink(missing_ok=True)
+        dependents = self.catalog.dependents(backup_id)
+        if dependents and not cascade:
+            raise DependentBackupsError(
+                f"backup {backup_id} is needed by {len(dependents)} other backup(s) "
+                f"({', '.join(sorted(dependents)[:5])}{', ...' if len(dependents) > 5 else ''}); "
+                "delete them first or pass cascade=True (--cascade) to delete them too")
+        nodes = self._nodes(None)
+        for victim in [*dependents_first(dependents, nodes), backup_id]:
+            self._remove(victim)
         return True
 
-    def rotate_key(self, backup_id: str, old: EncryptionSettings, new: EncryptionSettings) -> str:
-        """Re-wrap the backup's data key under ``new`` (chunks untouched); return the new checksum."""
+    def _remove(self, backup_id: str) -> None:
+        backup = self.catalog.get(backup_id)
+        self.catalog.remove(backup_id)
+        Path(backup.file_path).unlink(missing_ok=True)
+
+    def _nodes(self, database_name: str | None) -> dict[str, BackupNode]:
+        deps = self.catalog.all_dependencies()
+        return {b.backup_id: BackupNode(b.backup_id, b.created_at, frozenset(deps.get(b.backup_id, ())),
+                                        bool(b.metadata.get("pinned")))
+                for b in self.catalog.list(database_name)}
+
+    def pin(self, backup_id: str) -> None:
+        """Pin a backup: ``prune`` keeps it (and everything it depends on) whatever the policy."""
+        self.catalog.set_pinned(backup_id, True)
+
+    def unpin(self, backup_id: str) -> None:
+        """Undo :meth:`pin`."""
+        self.catalog.set_pinned(backup_id, False)
+
+    def prune(self, database_name: str, *, keep_last: int | None = None, keep_daily: int | None = None,
+              keep_weekly: int | None = None, keep_monthly: int | None = None, dry_run: bool = False) -> PruneResult:
+        """Delete the backups of ``database_name`` that the retention policy does not keep.
+
+        The policy (:mod:`dbkeeper.backup.retention`) keeps pinned backups and
+        everything a kept backup depends on, so no chain is broken. With
+        ``dry_run`` nothing is deleted; the result says what would be.
+        """
+        nodes = self._nodes(database_name)
+        try:
+            plan = plan_retention(nodes.values(), keep_last=keep_last, keep_daily=keep_daily,
+                                  keep_weekly=keep_weekly, keep_monthly=keep_monthly)
+        except ValueError as exc:
+            raise BackupError(str(exc)) from None
+        freed = 0
+        for backup_id in plan.delete:
+            freed += int(self.catalog.get(backup_id).metadata.get("size_bytes") or 0)
+            if not dry_run:
+                self._remove(backup_id)
+        return PruneResult(database_name, plan.delete, plan.keep, dry_run, _mb(freed))
+
+    def rotate_key(self, backup_id: str, old: EncryptionSettings, new: EncryptionSettings, *,
+                   keep_old: bool = False) -> str:
+        """Re-wrap the backup's data key under ``new`` (chunks untouched); return the new checksum.
+
+        ``keep_old`` keeps the existing key slots next to the new one.
+        """
         from dbkeeper.backup.keys import rotate_key
 
-        return rotate_key(self.catalog, backup_id, old, new)
+        return rotate_key(self.catalog, backup_id, old, new, keep_old=keep_old)
+
+    def rekey(self, backup_ids: list[str], old: EncryptionSettings, new: EncryptionSettings, *,
+              keep_old: bool = False) -> dict[str, str]:
+        """:meth:`rotate_key` for several backups (a whole chain); return ``{backup_id: new checksum}``.
+
+        Every backup is checked to open with ``old`` before any is rewritten,
+        so a wrong key leaves all of them as they were.
+        """
+        from dbkeeper.backup.errors import EncryptionError
+
+        for backup_id in backup_ids:
+            backup = self.catalog.get(backup_id)
+            if not backup.encryption:
+                raise EncryptionError(f"backup {backup_id} is not encrypted; there is no key to rotate")
+            open_archive(backup.file_path, old)
+        return {b: self.rotate_key(b, old, new, keep_old=keep_old) for b in backup_ids}
 
     # -- restore ----------------------------------------------------------------------------------
     def restore_backup(self, backup_id: str, target_url: str | DatabaseURL | None = None, *,
@@ -266,9 +398,8 @@ class BackupManager:
         start = time.perf_counter()
         backup = self.catalog.get(backup_id)
         enc = encryption_from(encryption, passphrase, key_file)
-        archive = open_archive(backup.file_path, enc)
-        manifest = scan(archive)
-        _check_catalog_checksum(backup, archive.file_sha256)
+        chain = resolve(self.catalog, backup, enc)
+        manifest = chain.manifest
         url = DatabaseURL.parse(target_url) if target_url is not None else self._original_url(manifest)
         connection = self._connection(url)
         if connection.dialect.name != manifest["dialect"]:
@@ -278,7 +409,11 @@ class BackupManager:
             raise BackupError(f"dialect {connection.dialect.name!r} cannot restore; check `dbkeeper plugins`")
         from dbkeeper.plugins import get_registry
 
-        source = PlainStream(plain_chunks(archive, workers=workers, progress=progress, rescan=False))
+        if chain.chained:
+            source = PlainStream(sequence_chunks(chain, workers=workers, progress=progress))
+        else:
+            archive = chain.archives[backup_id]
+            source = PlainStream(plain_chunks(archive, workers=workers, progress=progress, rescan=False))
         try:
             info = get_registry().hook.dbkeeper_restore(
                 dialect=connection.dialect, connection=connection, source=source,
@@ -329,6 +464,19 @@ class BackupManager:
             self.catalog.set_status(backup_id, "complete")
         return BackupResult(backup_id, True, time.perf_counter() - start, backup.size_mb, None, warnings,
                             backup.checksum)
+
+
+def _chunking(dialect: Any, chainable: bool, chunk_size: int | None) -> dict[str, Any]:
+    """The chunking of a new full backup: the dialect's (``chunk_size`` as its size or average), else fixed."""
+    if not chainable:
+        return {"kind": "fixed", "size": chunk_size or DEFAULT_CHUNK_SIZE}
+    spec = dict(dialect.incremental_chunking())
+    if chunk_size is not None:
+        if spec.get("kind") == "lines":
+            spec = {"kind": "lines", "average": chunk_size}
+        else:
+            spec = {"kind": "fixed", "size": chunk_size}
+    return spec
 
 
 def _public_kdf(header: dict[str, Any]) -> dict[str, Any] | None:

@@ -51,3 +51,21 @@ class BackupResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class PruneResult:
+    """Outcome of ``BackupManager.prune``: what was (or, with ``dry_run``, would be) deleted and kept.
+
+    ``kept`` maps each kept backup id to the rules that kept it (``last``,
+    ``daily``, ``weekly``, ``monthly``, ``pinned``, ``needed by a kept backup``).
+    """
+
+    database_name: str
+    deleted: list[str] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    dry_run: bool = False
+    freed_mb: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbkeeper.backup.archive import KIND_CHUNK, KIND_END, KIND_MANIFEST, ArchiveReader, ArchiveWriter
+from dbkeeper.backup.chunking import Chunker, FixedChunker, chunk_id
 from dbkeeper.backup.codecs import Codec, get_codec
 from dbkeeper.backup.crypto import EncryptionSettings, FrameCipher, derive_kek, unwrap_key
 from dbkeeper.backup.errors import CorruptBackupError, EncryptionError
@@ -38,17 +39,41 @@ def default_workers() -> int:
 
 @dataclass
 class ChunkRecord:
-    """What the manifest records of one chunk (content-addressed by ``sha256``)."""
+    """What the manifest records of one stored chunk (content-addressed by ``id`` when chained)."""
 
     index: int
     offset: int
     stored_size: int
     plain_size: int
     sha256: str
+    id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "offset": self.offset, "stored_size": self.stored_size,
-                "plain_size": self.plain_size, "sha256": self.sha256}
+        record: dict[str, Any] = {"index": self.index, "offset": self.offset, "stored_size": self.stored_size,
+                                  "plain_size": self.plain_size, "sha256": self.sha256}
+        if self.id is not None:
+            record["id"] = self.id
+        return record
+
+
+@dataclass
+class ChunkIndex:
+    """Content addressing for one backup: the chain's key and the chunks its base already holds.
+
+    ``known`` maps a chunk id to ``(backup id, frame index)`` of the archive
+    that stores it. Chunks found there are referenced, not stored. With
+    ``chained`` (incremental and differential backups) chunks stored by this
+    backup are added too, so a chunk repeated within one dump is stored once;
+    a full backup stores every chunk, so its frames alone are still the
+    whole stream (what format 1.0 readers restore).
+    """
+
+    backup_id: str
+    key: bytes
+    chained: bool = False
+    known: dict[str, tuple[str, int]] = field(default_factory=dict)
+    sequence: list[list[Any]] = field(default_factory=list)
+    reused_bytes: int = 0
 
 
 def _encode(codec: Codec, cipher: FrameCipher | None, index: int, data: bytes) -> tuple[bytes, str]:
@@ -64,16 +89,17 @@ class ChunkSink(io.RawIOBase):
 
     def __init__(self, writer: ArchiveWriter, codec: Codec, cipher: FrameCipher | None, *,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, chunker: Chunker | None = None,
+                 index: ChunkIndex | None = None) -> None:
         super().__init__()
         self._writer = writer
         self._codec = codec
         self._cipher = cipher
-        self._chunk_size = chunk_size
-        self._buffer = bytearray()
+        self._chunker: Chunker = chunker or FixedChunker(chunk_size)
+        self.index = index
         self._workers = workers or default_workers()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="dbkeeper-backup")
-        self._pending: deque[tuple[int, int, Future[tuple[bytes, str]]]] = deque()
+        self._pending: deque[tuple[int, int, str | None, Future[tuple[bytes, str]]]] = deque()
         self._next = 0
         self._plain_hash = hashlib.sha256()
         self.plain_size = 0
@@ -88,40 +114,49 @@ class ChunkSink(io.RawIOBase):
         n = len(view)
         self._plain_hash.update(view)
         self.plain_size += n
-        self._buffer += view
-        while len(self._buffer) >= self._chunk_size:
-            piece = bytes(self._buffer[:self._chunk_size])
-            del self._buffer[:self._chunk_size]
+        for piece in self._chunker.feed(view):
             self._submit(piece)
         if self._progress is not None:
             self._progress(self.plain_size)
         return n
 
     def _submit(self, piece: bytes) -> None:
+        cid = None
+        if self.index is not None:
+            cid = chunk_id(self.index.key, piece)
+            where = self.index.known.get(cid)
+            if where is not None:  # the base (or this backup) already holds it: reference, do not store
+                self.index.sequence.append([where[0], where[1], cid])
+                self.index.reused_bytes += len(piece)
+                return
+            if self.index.chained:
+                self.index.known[cid] = (self.index.backup_id, self._next)
+            self.index.sequence.append([self.index.backup_id, self._next, cid])
         index = self._next
         self._next += 1
-        self._pending.append((index, len(piece), self._pool.submit(_encode, self._codec, self._cipher, index, piece)))
+        self._pending.append((index, len(piece), cid,
+                              self._pool.submit(_encode, self._codec, self._cipher, index, piece)))
         while len(self._pending) > 2 * self._workers:
             self._drain_one()
 
     def _drain_one(self) -> None:
-        index, size, future = self._pending.popleft()
+        index, size, cid, future = self._pending.popleft()
         payload, digest = future.result()
         offset, _ = self._writer.write_frame(KIND_CHUNK, index, payload)
-        self.chunks.append(ChunkRecord(index, offset, len(payload), size, digest))
+        self.chunks.append(ChunkRecord(index, offset, len(payload), size, digest, cid))
 
     def finish(self) -> None:
         """Flush the last partial chunk and wait for every frame to be written."""
-        if self._buffer:
-            self._submit(bytes(self._buffer))
-            self._buffer.clear()
+        rest = self._chunker.flush()
+        if rest:
+            self._submit(rest)
         while self._pending:
             self._drain_one()
         self._pool.shutdown()
 
     def abort(self) -> None:
         """Drop pending work after a failure."""
-        for _, _, future in self._pending:
+        for *_, future in self._pending:
             future.cancel()
         self._pending.clear()
         self._pool.shutdown(cancel_futures=True)
@@ -154,6 +189,8 @@ class OpenedArchive:
     cipher: FrameCipher | None
     manifest: dict[str, Any] = field(default_factory=dict)
     file_sha256: str = ""
+    #: Where the first frame starts: a key rotation rewrites the header, so it can move.
+    data_start: int = 0
 
 
 def open_archive(path: str | os.PathLike[str], encryption: EncryptionSettings | None,
@@ -184,7 +221,7 @@ def open_archive(path: str | os.PathLike[str], encryption: EncryptionSettings | 
             if data_key is None:
                 raise last or EncryptionError("the backup header holds no wrapped key")
             cipher = FrameCipher(data_key, reader.digest)
-    return OpenedArchive(str(path), core, reader.header, codec, cipher)
+    return OpenedArchive(str(path), core, reader.header, codec, cipher, data_start=reader.offset)
 
 
 def _open_json(archive: OpenedArchive, kind: bytes, index: int, payload: bytes) -> dict[str, Any]:

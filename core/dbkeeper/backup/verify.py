@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbkeeper.backup.chain import resolve, sequence_chunks
 from dbkeeper.backup.crypto import EncryptionSettings
 from dbkeeper.backup.errors import BackupError
 from dbkeeper.backup.models import Backup
@@ -30,20 +31,23 @@ if TYPE_CHECKING:
 def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
            scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
     """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure."""
-    from dbkeeper.backup.manager import _check_catalog_checksum
-
     warnings: list[str] = []
     if not Path(backup.file_path).exists():
         raise BackupError(f"backup file {backup.file_path} is missing")
-    archive = open_archive(backup.file_path, enc, need_key=level != "quick")
-    scan(archive, progress=progress if level == "quick" else None)
-    _check_catalog_checksum(backup, archive.file_sha256)
+    chain = resolve(manager.catalog, backup, enc, need_key=level != "quick")
+    archive = chain.archives[backup.backup_id]
     if level == "quick":
         if archive.cipher is None and backup.encryption:
             warnings.append("encrypted backup checked without its key: stored bytes only")
+        if len(chain.archives) > 1:
+            warnings.append(f"checked {len(chain.archives) - 1} archive(s) it depends on too")
         return warnings
-    for _ in plain_chunks(archive, progress=progress):
-        pass
+    if chain.chained:
+        for _ in sequence_chunks(chain, progress=progress):
+            pass
+    else:
+        for _ in plain_chunks(archive, progress=progress):
+            pass
     if level == "full":
         return warnings
     return warnings + _deep(manager, backup, enc, scratch_url)

@@ -68,7 +68,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     sqlalchemy_name = "mysql+pymysql"
     begin_statement = "START TRANSACTION"
     capabilities = Capabilities(transactional_ddl=False, explain=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True)
+                                collect_metrics=True, render_ddl=True, incremental=True)
 
     #: Upper bound, in bytes, of one multi-row ``INSERT`` built by :meth:`bulk_insert`
     #: (never more than the server's ``max_allowed_packet``).

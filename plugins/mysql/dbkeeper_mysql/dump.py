@@ -5,6 +5,11 @@ Dump: ``mariadb-dump`` (or ``mysqldump``) with ``--single-transaction
 0600 ``--defaults-extra-file`` in a private temp directory: never in argv.
 ``--hex-blob`` keeps binary columns intact through the text dump.
 
+With ``options["chainable"]`` (every full and incremental backup, since the
+dialect has the ``incremental`` capability) the rows are exported by
+:mod:`dbkeeper_mysql.incremental` instead: the same kind of SQL, but in
+primary-key order, one row per line, in one consistent snapshot.
+
 Restore: the ``mariadb`` (or ``mysql``) client reads the verified stream
 on stdin. A non-empty target is refused unless ``replace`` is set, in
 which case the target is replaced. Dumps of base tables only are loaded into
@@ -88,6 +93,15 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     path, version = _check_tool(names, server_version, mariadb)
     include_schema = bool(options.get("include_schema", True))
     include_data = bool(options.get("include_data", True))
+    if options.get("chainable") and include_schema and include_data:
+        from dbkeeper_mysql.incremental import dump_ordered
+
+        client, _ = _check_tool(["mariadb", "mysql"] if mariadb else ["mysql", "mariadb"], server_version, mariadb)
+        with _defaults_file(url) as cnf:
+            meta = dump_ordered(connection, sink, dump_tool=path, client=client, defaults_file=str(cnf),
+                                database=url.database, secrets=[url.password])
+        return {"tool": f"{Path(path).name} + {Path(client).name}", "tool_version": version,
+                "server_version": server_version, "content": "full", "non_table_objects": objects, **meta}
     with _defaults_file(url) as cnf:
         argv = [path, f"--defaults-extra-file={cnf}", "--single-transaction", "--hex-blob", "--quick",
                 "--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"]
@@ -101,7 +115,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         stream_out(argv, base_env(), sink, secrets=[url.password])
     content = "full" if include_schema and include_data else "schema" if include_schema else "data"
     return {"tool": Path(path).name, "tool_version": version, "server_version": server_version,
-            "format": "sql", "content": content, "non_table_objects": objects}
+            "format": "sql", "content": content, "non_table_objects": objects, "chainable": False}
 
 
 def _other_objects(conn: DatabaseConnection, name: str) -> int:

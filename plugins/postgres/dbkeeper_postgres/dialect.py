@@ -77,7 +77,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     identifier_quote = '"'
     sqlalchemy_name = "postgresql+psycopg"
     capabilities = Capabilities(explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True)
+                                collect_metrics=True, render_ddl=True, incremental=True)
 
     # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
     def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:

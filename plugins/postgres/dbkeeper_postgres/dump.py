@@ -6,6 +6,12 @@ Credentials go to the tools through a 0600 passfile in a private temp
 directory named by ``PGPASSFILE``; host, port, user and database through
 ``PG*`` variables: nothing secret in argv.
 
+With ``options["chainable"]`` (the dialect has the ``incremental``
+capability, so every full and incremental backup asks for it) the dump is
+:mod:`dbkeeper_postgres.incremental`'s ordered format instead: pg_dump for
+the schema, primary-key-ordered COPY for the rows, one exported snapshot.
+Schema-only and data-only backups stay ``pg_dump -Fc`` (not chainable).
+
 Restore refuses a non-empty target unless ``replace`` is set. It loads the
 dump with ``pg_restore --exit-on-error`` into a fresh scratch database, and
 only when that succeeded swaps it in (drop the old target, rename the
@@ -92,6 +98,14 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     argv = [path, "--format=custom", "--compress=0", "--no-password"]
     include_schema = bool(options.get("include_schema", True))
     include_data = bool(options.get("include_data", True))
+    if options.get("chainable") and include_schema and include_data:
+        from dbkeeper.backup.pipeline import default_workers
+        from dbkeeper_postgres.incremental import dump_ordered
+
+        meta = dump_ordered(connection, sink, dict(options), tool_env=_tool_env, pg_dump=path,
+                            workers=int(options.get("workers") or default_workers()))
+        return {"tool": "pg_dump + COPY", "tool_version": version, "server_version": server_version,
+                "content": "full", **meta}
     if not include_data:
         argv.append("--schema-only")
     elif not include_schema:
@@ -100,7 +114,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         stream_out(argv, env, sink, secrets=[url.password])
     content = "full" if include_schema and include_data else "schema" if include_schema else "data"
     return {"tool": "pg_dump", "tool_version": version, "server_version": server_version,
-            "format": "pg_dump-custom", "content": content}
+            "format": "pg_dump-custom", "content": content, "chainable": False}
 
 
 def _is_empty(conn: DatabaseConnection) -> bool:
@@ -126,7 +140,9 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
     if not target:
         raise RestoreTargetError("the PostgreSQL restore target URL names no database")
     replace = bool(options.get("replace", False))
-    content = ((options.get("manifest") or {}).get("dump") or {}).get("content", "full")
+    dump_meta = (options.get("manifest") or {}).get("dump") or {}
+    content = dump_meta.get("content", "full")
+    ordered = dump_meta.get("format") == "dbkeeper-pg-ordered"
     admin = _admin(url)
     quote = connection.dialect.quote_identifier
     with admin:
@@ -144,7 +160,7 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
         argv = [path, "--exit-on-error", "--no-owner", "--no-privileges", "--no-password"]
         if content == "data" and not exists:
             raise RestoreTargetError(f"data-only restore needs the target database {target!r} with its schema")
-        if content == "data" or (exists and empty):
+        if not ordered and (content == "data" or (exists and empty)):
             # An existing empty target (or a data-only load): one transaction keeps it all-or-nothing.
             argv.insert(1, "--single-transaction")
             with _tool_env(url) as env:
@@ -153,8 +169,13 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
         scratch = f"{target[:40]}_dbk_restore_{secrets.token_hex(4)}"
         admin.execute(f"CREATE DATABASE {quote(scratch)} TEMPLATE template0")
         try:
-            with _tool_env(url, scratch) as env:
-                stream_in([*argv, "--dbname", _conninfo_dbname(scratch)], env, source, secrets=[url.password])
+            if ordered:
+                from dbkeeper_postgres.incremental import restore_ordered
+
+                restore_ordered(url, scratch, source, tool_env=_tool_env, pg_restore=path, dialect=connection.dialect)
+            else:
+                with _tool_env(url, scratch) as env:
+                    stream_in([*argv, "--dbname", _conninfo_dbname(scratch)], env, source, secrets=[url.password])
             if exists:
                 admin.execute(f"DROP DATABASE {quote(target)} WITH (FORCE)")
             admin.execute(f"ALTER DATABASE {quote(scratch)} RENAME TO {quote(target)}")

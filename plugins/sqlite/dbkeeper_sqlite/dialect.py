@@ -37,7 +37,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
     capabilities = Capabilities(server=False, explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True)
+                                collect_metrics=True, render_ddl=True, incremental=True)
 
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         path = url.database or ":memory:"
@@ -132,6 +132,12 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
         from dbkeeper_sqlite.dump import restore
 
         return restore(connection, source, options)
+
+    chainable_fulls_by_default = True  # the page image is both the plain and the chainable dump
+
+    def incremental_chunking(self) -> dict[str, Any]:
+        """Page image: fixed 64 KiB chunks (a multiple of every page size), so a changed page dirties one chunk."""
+        return {"kind": "fixed", "size": 64 << 10}
 
     # -- the schema toolkit (implemented in dbkeeper_sqlite.schema_support) ----------------------------
     def ddl_renderer(self) -> DDLRenderer:

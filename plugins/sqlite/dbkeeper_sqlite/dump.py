@@ -3,7 +3,9 @@
 Dump: the online backup API copies the database into a private temp file
 in one step, which holds a read transaction for the copy, so the snapshot
 is consistent while other connections keep writing (WAL mode lets them).
-That file is then streamed into the sink in 1 MiB pieces. ``include_data=False``
+That file is then streamed into the sink in 1 MiB pieces. The page image is
+also what incremental backups chain (``options["chainable"]``): cut into
+fixed 64 KiB chunks, only the chunks holding changed pages differ. ``include_data=False``
 empties the tables of the copy; ``include_schema=False`` marks the dump
 as data-only, which restore loads into existing tables.
 
@@ -81,7 +83,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     content = "full" if include_schema and include_data else "schema" if include_schema else "data"
     return {"tool": "sqlite3 online backup API", "tool_version": sqlite3.sqlite_version,
             "server_version": sqlite3.sqlite_version, "format": "sqlite-database-file", "content": content,
-            "tables": counts}
+            "tables": counts, "chainable": True}
 
 
 def _is_empty(path: Path) -> bool:

@@ -1,0 +1,70 @@
+"""Choosing and opening the base of an incremental or differential backup.
+
+* incremental: the latest backup of the set, of any type (so a chain
+  full <- inc <- inc ... stores each change once);
+* differential: the latest *full* backup (each differential holds
+  everything changed since it, so a restore needs only two archives).
+
+The new backup reuses the base's chunk key and chunking (otherwise equal
+content would get other names or other boundaries) and learns every chunk
+id of the base's stream with the archive that stores it. The base must open
+with the same key as the new backup: an encrypted chain is encrypted
+throughout, and an unencrypted base cannot carry an encrypted backup's data.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from dbkeeper.backup.catalog import Catalog
+from dbkeeper.backup.chain import resolve
+from dbkeeper.backup.crypto import EncryptionSettings
+from dbkeeper.backup.errors import BackupError, ChainError
+from dbkeeper.backup.pipeline import ChunkIndex
+
+
+@dataclass
+class Base:
+    """The backup a new incremental or differential builds on."""
+
+    backup_id: str
+    chunking: dict[str, Any]
+    index: ChunkIndex
+
+
+def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: str, *,
+               encryption: EncryptionSettings | None, new_id: str) -> Base:
+    """Find, check and index the base of a new ``backup_type`` backup of ``database_name``."""
+    candidates = [b for b in catalog.list(database_name)
+                  if b.metadata.get("dialect") == dialect and b.metadata.get("status") != "damaged"]
+    if backup_type == "differential":
+        candidates = [b for b in candidates if b.backup_type == "full"]
+    if not candidates:
+        kind = "full backup" if backup_type == "differential" else "backup"
+        raise ChainError(f"no {kind} of {database_name!r} ({dialect}) to build a {backup_type} backup on; "
+                         "take a full backup first")
+    base = candidates[-1]
+    if base.encryption and encryption is None:
+        raise ChainError(f"the base backup {base.backup_id} is encrypted; give the {backup_type} backup the "
+                         "same key or passphrase")
+    if not base.encryption and encryption is not None:
+        raise ChainError(f"the base backup {base.backup_id} is not encrypted, so an encrypted {backup_type} "
+                         "would leave the data it shares unencrypted; take an encrypted full backup first")
+    try:
+        manifest = resolve(catalog, base, encryption).manifest
+    except ChainError:
+        raise
+    except BackupError as exc:
+        raise ChainError(f"the base backup {base.backup_id} cannot be used: {exc}") from None
+    if "chunk_key" not in manifest or "sequence" not in manifest:
+        raise ChainError(f"the base backup {base.backup_id} was made by an older dbkeeper without chunk ids; "
+                         f"take a full backup first, then {backup_type} backups on top of it")
+    if not (manifest.get("dump") or {}).get("chainable", True):
+        raise ChainError(f"the base backup {base.backup_id} is not a chainable dump; take a chainable full backup "
+                         "first (create_backup(..., chainable=True), dbkeeper backup create --chainable)")
+    index = ChunkIndex(new_id, base64.b64decode(manifest["chunk_key"]), chained=True)
+    for ref, frame, cid in manifest["sequence"]:
+        index.known.setdefault(cid, (ref, frame))
+    return Base(base.backup_id, dict(manifest["chunking"]), index)

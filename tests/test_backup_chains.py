@@ -1,0 +1,279 @@
+"""Incremental and differential chains on the servers, compared with the real clients' dumps.
+
+PostgreSQL (and MySQL/MariaDB where the dialect supports chains): a full
+backup then five incrementals, with inserts, updates and deletes between
+them; every point restores to exactly the state it was taken at, as the
+servers' own clients (``pg_dump --schema-only`` and ``psql`` COPY in key
+order) see it. Backups taken while writers run are consistent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dbkeeper.backup import BackupManager
+from dbkeeper.connection import DatabaseConnection
+from dbkeeper.testing.servers import scratch_database, server_url
+from dbkeeper.urls import DatabaseURL
+
+PG_SETUP = [
+    "CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL, score int, payload bytea)",
+    "CREATE TABLE events (v text, n int)",
+    "CREATE TABLE tags (item_id bigint REFERENCES items(id) ON DELETE CASCADE, tag text, PRIMARY KEY (item_id, tag))",
+    "CREATE INDEX items_score ON items (score)",
+    "CREATE VIEW top_items AS SELECT * FROM items WHERE score > 50",
+]
+
+
+def _pg_env(url: DatabaseURL) -> dict[str, str]:
+    return {**os.environ, "PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432),
+            "PGUSER": url.username or "postgres", "PGDATABASE": url.database or ""}
+
+
+def pg_state(url: DatabaseURL) -> dict[str, str]:
+    """What the real clients show: the schema (pg_dump) and every table's rows in key order (psql)."""
+    env = _pg_env(url)
+    schema = subprocess.run(["pg_dump", "--schema-only", "--no-owner"], env=env, check=True,
+                            capture_output=True, text=True).stdout
+    schema = "\n".join(line for line in schema.splitlines()
+                       if line and not line.startswith(("--", "\\restrict", "\\unrestrict")))
+    out = {"schema": schema}
+    for table in ("items", "events", "tags"):
+        out[table] = subprocess.run(["psql", "-X", "-q", "-c", f"COPY (SELECT * FROM {table} ORDER BY 1, 2) TO STDOUT"],
+                                    env=env, check=True, capture_output=True, text=True).stdout
+    out["sequence"] = subprocess.run(["psql", "-X", "-q", "-At", "-c", "SELECT last_value FROM items_id_seq"],
+                                     env=env, check=True, capture_output=True, text=True).stdout
+    return out
+
+
+def pg_fill(url: DatabaseURL, rows: int = 3000) -> None:
+    with DatabaseConnection.from_url(url) as conn:
+        for statement in PG_SETUP:
+            conn.execute(statement)
+        conn.bulk_insert("items", [(f"item {i} 'q' \t\\ ü\n", i % 100, bytes([i % 256, 0, 10]))
+                                   for i in range(rows)], ["name", "score", "payload"])
+        conn.bulk_insert("events", [(f"e{i}", i) for i in range(200)], ["v", "n"])
+        conn.bulk_insert("tags", [(1 + i, f"t{i % 7}") for i in range(0, rows, 3)], ["item_id", "tag"])
+
+
+def pg_mutate(url: DatabaseURL, step: int) -> None:
+    with DatabaseConnection.from_url(url) as conn:
+        conn.bulk_insert("items", [(f"new {step}-{i}", i, None) for i in range(40)], ["name", "score", "payload"])
+        conn.execute("UPDATE items SET score = score + 1000, name = name || ' upd' WHERE id BETWEEN %s AND %s",
+                     (step * 200, step * 200 + 25))
+        conn.execute("DELETE FROM items WHERE id BETWEEN %s AND %s", (2000 + step * 40, 2010 + step * 40))
+        conn.execute("UPDATE events SET n = n + 1 WHERE n %% 17 = %s", (step,))
+        conn.execute("INSERT INTO tags VALUES (%s, %s)", (1 + step, f"step{step}"))
+
+
+@pytest.fixture
+def pg_target_server() -> DatabaseURL:
+    return server_url("postgres")
+
+
+def test_postgres_chain_of_depth_five_restores_every_point(dbkeeper_postgres_url: DatabaseURL,
+                                                           tmp_path: Path) -> None:
+    url = dbkeeper_postgres_url
+    pg_fill(url)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
+    points = []
+    for step in range(6):
+        result = manager.create_backup("app", backup_type="full" if step == 0 else "incremental", chainable=True,
+                                       compression="zstd", workers=2, chunk_size=8192)
+        assert result.success, result.error_message
+        points.append((result.backup_id, pg_state(url)))
+        pg_mutate(url, step)
+    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    full_size = backups[points[0][0]].metadata["size_bytes"]
+    for backup_id, _ in points[1:]:
+        assert backups[backup_id].metadata["size_bytes"] < full_size * 0.6
+        assert backups[backup_id].metadata["reused_bytes"] > 0
+    for backup_id, expected in points:
+        with scratch_database(server_url("postgres"), prefix="dbk_chain") as target:
+            manager.restore_backup(backup_id, target, replace=True)
+            assert pg_state(target) == expected
+    # a differential on top of the chain holds everything since the full
+    diff = manager.create_backup("app", backup_type="differential", compression="zstd")
+    assert diff.success, diff.error_message
+    assert manager.catalog.depends_on(diff.backup_id) == {points[0][0]}
+    with scratch_database(server_url("postgres"), prefix="dbk_chain") as target:
+        manager.restore_backup(diff.backup_id, target)
+        assert pg_state(target) == pg_state(url)
+
+
+def test_postgres_incremental_while_writers_run_is_consistent(dbkeeper_postgres_url: DatabaseURL,
+                                                              tmp_path: Path) -> None:
+    """Writers move money between two tables in one transaction; every backup sees a total of zero."""
+    url = dbkeeper_postgres_url
+    with DatabaseConnection.from_url(url) as conn:
+        conn.execute("CREATE TABLE a (id int PRIMARY KEY, v bigint)")
+        conn.execute("CREATE TABLE b (id int PRIMARY KEY, v bigint)")
+        conn.bulk_insert("a", [(i, 0) for i in range(20000)], ["id", "v"])
+        conn.bulk_insert("b", [(i, 0) for i in range(20000)], ["id", "v"])
+    stop = threading.Event()
+
+    def writer() -> None:
+        with DatabaseConnection.from_url(url) as conn:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                with conn.transaction():
+                    conn.execute("UPDATE a SET v = v + 5 WHERE id = %s", (i * 7919 % 20000,))
+                    conn.execute("UPDATE b SET v = v - 5 WHERE id = %s", (i * 104729 % 20000,))
+
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        ids = []
+        for kind in ("full", "incremental", "incremental"):
+            time.sleep(0.3)
+            result = manager.create_backup("app", backup_type=kind, workers=2, chainable=True)
+            assert result.success, result.error_message
+            ids.append(result.backup_id)
+    finally:
+        stop.set()
+        thread.join()
+    for backup_id in ids:
+        with scratch_database(server_url("postgres"), prefix="dbk_chain") as target, \
+                DatabaseConnection.from_url(target) as conn:
+            manager.restore_backup(backup_id, target, replace=True)
+            total = conn.execute("SELECT (SELECT sum(v) FROM a) + (SELECT sum(v) FROM b) AS t").rows[0]["t"]
+            assert total == 0
+
+
+def test_postgres_fulls_use_the_native_dump_unless_asked_to_be_chain_bases(dbkeeper_postgres_url: DatabaseURL,
+                                                                          tmp_path: Path) -> None:
+    from dbkeeper.backup import ChainError
+
+    pg_fill(dbkeeper_postgres_url, rows=10)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=dbkeeper_postgres_url)
+    plain = manager.create_backup("app")
+    assert plain.success and manager.get_backup(plain.backup_id).metadata["dump_format"] == "pg_dump-custom"
+    with pytest.raises(ChainError, match="chainable=True"):
+        manager.create_backup("app", backup_type="incremental")
+    base = manager.create_backup("app", chainable=True)
+    assert manager.get_backup(base.backup_id).metadata["chainable"] is True
+    assert manager.create_backup("app", backup_type="incremental").success
+
+
+def test_schema_only_postgres_backup_is_not_a_chain_base(dbkeeper_postgres_url: DatabaseURL, tmp_path: Path) -> None:
+    from dbkeeper.backup import ChainError
+
+    pg_fill(dbkeeper_postgres_url, rows=10)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=dbkeeper_postgres_url)
+    assert manager.create_backup("app", include_data=False).success
+    with pytest.raises(ChainError, match="not a chainable dump"):
+        manager.create_backup("app", backup_type="incremental")
+    assert re.match(r"\d{8}T", manager.list_backups("app")[0].backup_id)
+
+
+MY_SETUP = [
+    "CREATE TABLE items (id bigint AUTO_INCREMENT PRIMARY KEY, name text NOT NULL, score int, payload blob, "
+    "created datetime(3), ratio double, flags bit(8))",
+    "CREATE TABLE events (v varchar(50), n int)",
+    "CREATE TABLE tags (item_id bigint, tag varchar(20), PRIMARY KEY (item_id, tag), "
+    "FOREIGN KEY (item_id) REFERENCES items(id) ON DELETE CASCADE)",
+    "CREATE INDEX items_score ON items (score)",
+    "CREATE VIEW top_items AS SELECT * FROM items WHERE score > 50",
+    "CREATE TRIGGER events_bump BEFORE INSERT ON events FOR EACH ROW SET NEW.n = NEW.n + 1000000",
+]
+
+
+def _my_cnf(url: DatabaseURL, tmp_path: Path) -> str:
+    cnf = tmp_path / f"client-{url.database}.cnf"
+    cnf.write_text(f"[client]\nuser={url.username or 'root'}\nhost={url.host or '127.0.0.1'}\n"
+                   f"port={url.port or 3306}\nprotocol=TCP\n" + (f"password={url.password}\n" if url.password else ""))
+    return str(cnf)
+
+
+def my_state(url: DatabaseURL, tmp_path: Path) -> dict[str, str]:
+    """The schema from mariadb-dump and every table's rows in key order from the mariadb client."""
+    cnf = _my_cnf(url, tmp_path)
+    schema = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--no-data", "--skip-dump-date",
+                             "--triggers", "--", url.database or ""], check=True, capture_output=True,
+                            text=True).stdout
+    out = {"schema": "\n".join(line for line in schema.splitlines() if not line.startswith("--"))}
+    for table, order in (("items", "id"), ("events", "v, n"), ("tags", "item_id, tag")):
+        out[table] = subprocess.run(["mariadb", f"--defaults-extra-file={cnf}", "--batch", f"--database={url.database}",
+                                     "-e", f"SELECT *, HEX(payload), HEX(flags) FROM {table} ORDER BY {order}"
+                                     if table == "items" else f"SELECT * FROM {table} ORDER BY {order}"],
+                                    check=True, capture_output=True).stdout.decode(errors="backslashreplace")
+    return out
+
+
+def my_fill(url: DatabaseURL, rows: int = 3000) -> None:
+    with DatabaseConnection.from_url(url) as conn:
+        for statement in MY_SETUP:
+            conn.execute(statement)
+        conn.bulk_insert("items", [(f"item {i} 'q' \t\\ ü\n\r", i % 100, bytes([i % 256, 0, 10, 39, 92]),
+                                    f"2026-01-01 00:00:{i % 60:02d}.123", i / 7, i % 256)
+                                   for i in range(rows)], ["name", "score", "payload", "created", "ratio", "flags"])
+        conn.bulk_insert("events", [(f"e{i}", i) for i in range(200)], ["v", "n"])
+        conn.bulk_insert("tags", [(1 + i, f"t{i % 7}") for i in range(0, rows, 3)], ["item_id", "tag"])
+        conn.execute("INSERT INTO items (name, payload) VALUES ('empty blob', '')")
+
+
+def my_mutate(url: DatabaseURL, step: int) -> None:
+    with DatabaseConnection.from_url(url) as conn:
+        conn.bulk_insert("items", [(f"new {step}-{i}", i, None) for i in range(40)], ["name", "score", "payload"])
+        conn.execute("UPDATE items SET score = score + 1000, name = CONCAT(name, ' upd') WHERE id BETWEEN %s AND %s",
+                     (step * 200, step * 200 + 25))
+        conn.execute("DELETE FROM items WHERE id BETWEEN %s AND %s", (2000 + step * 40, 2010 + step * 40))
+        conn.execute("UPDATE events SET n = n + 1 WHERE n %% 17 = %s", (step,))
+        conn.execute("INSERT INTO tags VALUES (%s, %s)", (1 + step, f"step{step}"))
+
+
+def test_mysql_chain_of_depth_five_restores_every_point(dbkeeper_mysql_url: DatabaseURL, tmp_path: Path) -> None:
+    url = dbkeeper_mysql_url
+    my_fill(url)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
+    points = []
+    for step in range(6):
+        result = manager.create_backup("app", backup_type="full" if step == 0 else "incremental", chainable=True,
+                                       compression="zstd", chunk_size=8192)
+        assert result.success, result.error_message
+        points.append((result.backup_id, my_state(url, tmp_path)))
+        my_mutate(url, step)
+    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    full_size = backups[points[0][0]].metadata["size_bytes"]
+    for backup_id, _ in points[1:]:
+        assert backups[backup_id].metadata["size_bytes"] < full_size * 0.6
+    for backup_id, expected in points:
+        with scratch_database(server_url("mysql"), prefix="dbk_chain") as target:
+            manager.restore_backup(backup_id, target, replace=True)
+            got = my_state(target, tmp_path)
+            assert got == {k: v.replace(url.database or "", target.database or "") for k, v in expected.items()}
+
+
+def test_postgres_identical_tables_in_full_and_incremental(dbkeeper_postgres_url: DatabaseURL,
+                                                           tmp_path: Path) -> None:
+    """Equal chunks within one dump: a full stores each (its frames stay the whole stream), a chain shares them."""
+    url = dbkeeper_postgres_url
+    with DatabaseConnection.from_url(url) as conn:
+        for table in ("a", "b"):
+            conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+            conn.bulk_insert(table, [(i, "x" * 50) for i in range(5000)], ["id", "v"])
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
+    full = manager.create_backup("app", chunk_size=8192, chainable=True)
+    assert full.success, full.error_message
+    with DatabaseConnection.from_url(url) as conn:
+        for table in ("c", "d"):
+            conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+            conn.bulk_insert(table, [(i, "y" * 50) for i in range(5000)], ["id", "v"])
+    inc = manager.create_backup("app", backup_type="incremental")
+    assert inc.success, inc.error_message
+    for backup_id, tables in ((full.backup_id, "ab"), (inc.backup_id, "abcd")):
+        with scratch_database(server_url("postgres"), prefix="dbk_chain") as target:
+            manager.restore_backup(backup_id, target)
+            with DatabaseConnection.from_url(target) as conn:
+                for table in tables:
+                    assert conn.execute(f"SELECT count(*) AS n FROM {table}").rows[0]["n"] == 5000
+        assert manager.verify_backup(backup_id, "full").success
