@@ -521,3 +521,26 @@ def test_migration_manager_seed_api(tmp_path: Path, db_url: DatabaseURL) -> None
     assert [m.id for m in reloaded.load_migrations_from_directory(tmp_path / "ws" / "migrations")] == ["0001", "0002"]
     assert [m.status for m in reloaded.list_migrations()] == ["applied", "rolled_back"]
     reloaded.close()
+
+
+def test_history_rows_read_back_exactly_whatever_their_text(db_url: DatabaseURL) -> None:
+    # MySQL reads the history as one JSON array per row (Dialect.packed_row_sql); every value must survive it.
+    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.migrations.history import HistoryRow, HistoryTable
+
+    awkward = "quote ' double \" backslash \\ newline \n tab \t unicode Grüße 🚀 json [1, {\"a\": null}]"
+    values = {"id": "0001", "name": awkward, "checksum": "ab" * 32, "status": "failed", "direction": "up",
+              "run_mode": "statement", "applied_order": 7, "applied_at": "2026-11-30T12:00:00.123456+00:00",
+              "execution_time": 0.1 + 0.2, "statements_executed": 2, "statements_total": 3,
+              "failed_statement": 3, "current_statement": None, "applied_by": "ünïcode", "applied_host": None,
+              "applied_pid": 2**31 - 1, "error_message": awkward * 3}
+    with DatabaseConnection.from_url(db_url, pool_size=1) as connection:
+        history = HistoryTable(connection, "dbkeeper_history_text")
+        history.create()
+        history.insert(connection, {**values, "rollback_sql": awkward, "audit": None})
+        history.insert(connection, {**values, "id": "0002", "execution_time": None, "failed_statement": None,
+                                    "error_message": None, "rollback_sql": None, "audit": None})
+        rows = history.read()
+    assert rows["0001"] == HistoryRow(**values)
+    assert rows["0002"] == HistoryRow(**{**values, "id": "0002", "execution_time": None, "failed_statement": None,
+                                         "error_message": None})

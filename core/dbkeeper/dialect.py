@@ -202,6 +202,17 @@ class Dialect:
         description = cursor.description
         return [d[0] for d in description] if description is not None else None
 
+    def packed_row_sql(self, columns: Sequence[str]) -> str | None:
+        """A select-list expression that returns ``columns`` (plain, unquoted names) as one JSON array per row.
+
+        For reads of many narrow rows through a driver that parses every
+        value in Python (PyMySQL): one JSON text per row parses several
+        times faster than a dozen columns. ``None`` (the default) means:
+        select the columns themselves. Values must come back as the JSON
+        equivalents of what the driver returns (str, int, float, None).
+        """
+        return None
+
     def cursor_rowcount(self, cursor: Any) -> int:
         """Rows affected as reported by ``cursor`` (``-1`` when unknown)."""
         count = cursor.rowcount

@@ -164,6 +164,12 @@ class HistoryTable:
 
     def read(self) -> dict[str, HistoryRow]:
         """Every row, keyed by id, in one query."""
+        packed = self.connection.dialect.packed_row_sql(_READ_COLUMNS)
+        if packed is not None:  # one JSON array per row: see Dialect.packed_row_sql
+            result = self.connection.execute(f"SELECT {packed} AS r FROM {self.qualified}")
+            loads = json.loads
+            rows = [HistoryRow(*loads(raw["r"])) for raw in result.rows]
+            return {row.id: row for row in rows}
         result = self.connection.execute(f"SELECT {', '.join(_READ_COLUMNS)} FROM {self.qualified}")
         # every driver returns str/int/float/None for these column types: no per-value conversion needed
         return {raw["id"]: HistoryRow(**raw) for raw in result.rows}

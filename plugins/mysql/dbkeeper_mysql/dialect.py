@@ -201,6 +201,11 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         ).rows
         return sorted(_text(r["name"]) for r in rows)
 
+    def packed_row_sql(self, columns: Sequence[str]) -> str | None:
+        """``JSON_ARRAY(...)``: PyMySQL decodes each column of each row in Python (10,000 migration history
+        rows of 17 columns cost about 0.3 s); one JSON text per row is parsed in C by ``json.loads``."""
+        return f"JSON_ARRAY({', '.join(columns)})"
+
     def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
         """Native statistics (see :mod:`dbkeeper_mysql.metrics`)."""
         from dbkeeper_mysql.metrics import collect_metrics
