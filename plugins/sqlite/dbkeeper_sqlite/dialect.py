@@ -136,8 +136,15 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     chainable_fulls_by_default = True  # the page image is both the plain and the chainable dump
 
     def incremental_chunking(self) -> dict[str, Any]:
-        """Page image: fixed 64 KiB chunks (a multiple of every page size), so a changed page dirties one chunk."""
-        return {"kind": "fixed", "size": 64 << 10}
+        """Page image: fixed 256 KiB chunks (a multiple of every page size), so a changed page dirties one chunk.
+
+        Smaller chunks make incrementals of scattered changes smaller but every
+        full slower (a frame costs a hash, a compression call and a header):
+        64 KiB took SQLite fulls to 1.5x ``sqlite3 .backup`` + ``zstd``, 256 KiB
+        to 1.3x, while an incremental after appending or updating 1 % of a
+        1,000,000-row table (in one key range) still stores under 2 % of the full.
+        """
+        return {"kind": "fixed", "size": 256 << 10}
 
     # -- the schema toolkit (implemented in dbkeeper_sqlite.schema_support) ----------------------------
     def ddl_renderer(self) -> DDLRenderer:
