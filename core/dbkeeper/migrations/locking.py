@@ -26,6 +26,7 @@ import random
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,7 @@ class LockHolder:
         return " ".join(parts) or "an unknown holder"
 
 
-class MigrationLock:
+class MigrationLock(ABC):
     """Base class of migration locks: backoff, timeout and holder reporting.
 
     Subclasses implement :meth:`try_acquire`, :meth:`release` and
@@ -86,9 +87,9 @@ class MigrationLock:
         self.waited = 0.0
 
     # -- to implement ----------------------------------------------------------------------
+    @abstractmethod
     def try_acquire(self) -> bool:
         """Take the lock if it is free; never wait. True when taken."""
-        raise NotImplementedError
 
     def _guarded_try(self) -> bool:
         try:
@@ -97,15 +98,15 @@ class MigrationLock:
             self.close()
             raise
 
+    @abstractmethod
     def release(self) -> None:
         """Release the lock (idempotent)."""
-        raise NotImplementedError
 
     def holder(self) -> LockHolder | None:
         """Who holds the lock now, or ``None`` when it looks free or cannot be told."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: most locks hold nothing to free
         """Free resources after giving up (a dedicated connection, say); the lock is not held."""
 
     def where(self) -> str:

@@ -8,6 +8,7 @@ turns them into SQL. ``describe()`` is the line the drift report shows;
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from dbkeeper.schema.model import (
@@ -24,15 +25,15 @@ from dbkeeper.schema.model import (
 
 
 @dataclass(frozen=True)
-class Operation:
+class Operation(ABC):
     """Base class: every operation names the object kind it touches."""
 
     #: True when the operation can lose data (drops, narrowing type changes, enum values removed).
     destructive = False
 
+    @abstractmethod
     def describe(self) -> str:
         """One human-readable line for reports."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
