@@ -7,11 +7,11 @@ is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
+from dbkeeper._exports import lazy_getattr
 from dbkeeper._version import __version__
 
 #: Marker for plugin hook implementations: ``@dbkeeper.hookimpl``.
@@ -217,13 +217,7 @@ if TYPE_CHECKING:
     from dbkeeper.workspace import resolve_workspace
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dbkeeper' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -11,8 +11,9 @@ this package and must not pay for the pipeline, codecs and cryptography.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dbkeeper._exports import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "backup_database": "dbkeeper.backup.api",
@@ -55,10 +56,4 @@ if TYPE_CHECKING:
     from dbkeeper.backup.models import Backup, BackupResult
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dbkeeper.backup' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)

@@ -11,8 +11,9 @@ command line.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dbkeeper._exports import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "Migration": "dbkeeper.migrations.model",
@@ -105,13 +106,7 @@ if TYPE_CHECKING:
     from dbkeeper.migrations.status import StatusReport
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dbkeeper.migrations' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -10,8 +10,9 @@ See ``docs/schema.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dbkeeper._exports import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "SchemaDefinition": "dbkeeper.schema.model",
@@ -106,13 +107,7 @@ if TYPE_CHECKING:
     from dbkeeper.schema.validation import validate
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dbkeeper.schema' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
 
 
 def __dir__() -> list[str]:
