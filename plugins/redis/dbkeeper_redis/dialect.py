@@ -12,7 +12,9 @@ What maps onto dbkeeper's model, and how:
   patterns of a sample of keys, ``dbkeeper describe PATTERN`` shows key
   counts per type, memory and TTLs (:mod:`dbkeeper_redis.introspect`);
 * backups are per-key ``DUMP``/``RESTORE`` streams (:mod:`dbkeeper_redis.dump`)
-  through the core's archive pipeline; metrics come from ``INFO``
+  through the core's archive pipeline; chainable ones (incremental and
+  differential chains) sort the keys and write one key per line
+  (:mod:`dbkeeper_redis.chainable`); metrics come from ``INFO``
   (:mod:`dbkeeper_redis.metrics`).
 
 Capabilities say what does not map: no SQL, no transactions, no bulk
@@ -46,7 +48,7 @@ class RedisDialect(Dialect):
     capabilities = Capabilities(
         sql=False, transactions=False, savepoints=False, transactional_ddl=False, server=True,
         bulk_insert=False, introspection=True, explain=False, dump=True, restore=True, render_ddl=False,
-        collect_metrics=True, migration_lock=False, asyncio=False,
+        collect_metrics=True, migration_lock=False, asyncio=False, incremental=True,
     )
 
     # -- connecting -----------------------------------------------------------------

@@ -19,6 +19,12 @@ Stream framing (version 1; integers big-endian)::
               u32 length, payload                      the DUMP reply: RDB-serialised value, RDB version, CRC64
     end     = "E" u64 records, u32 length, JSON        counts per type, keys skipped
 
+Chainable dumps (``options["chainable"]``: every incremental and
+differential backup, and a full one that should be their base) use framing
+version 2 instead, with keys in sorted order, one key per line and stable
+expiry times, so that unchanged keys keep their bytes from one backup to the
+next; see :mod:`dbkeeper_redis.chainable`. :func:`read_dump` reads both.
+
 Consistency. ``SCAN`` is not a snapshot: a key changed while the dump runs
 may be seen in its old or its new state; a key created during the dump may
 or may not be included; a key deleted after SCAN returned it is skipped
@@ -110,6 +116,8 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     import redis as redis_module
 
     include_data = bool(options.get("include_data", True))
+    if options.get("chainable"):
+        return _dump_chainable(connection, sink, include_data)
     with dedicated(connection, what="the dump") as raw:
         client = raw.client
         version = _server_version(client)
@@ -160,6 +168,32 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     return {"tool": "redis-py (SCAN + DUMP)", "tool_version": redis_module.__version__, "server_version": version,
             "format": f"{FORMAT}/{FORMAT_VERSION}", "content": "full" if include_data else "schema",
             "db": raw.db, "keys": records, "types": dict(sorted(types.items())), "skipped_deleted": skipped,
+            "chainable": False, "consistency": "scan: not a point-in-time snapshot (see dbkeeper_redis.dump)"}
+
+
+def _dump_chainable(connection: DatabaseConnection, sink: IO[bytes], include_data: bool) -> dict[str, Any]:
+    """The key-sorted, line-framed dump incremental backups share chunks with (:mod:`dbkeeper_redis.chainable`)."""
+    import redis as redis_module
+
+    from dbkeeper_redis import chainable
+
+    with dedicated(connection, what="the dump") as raw:
+        client = raw.client
+        version = _server_version(client)
+        absolute = chainable.has_pexpiretime(version)
+        started: Any = client.time()
+        sink.write(chainable.header_line({
+            "format": FORMAT, "version": chainable.FRAMING_VERSION, "server_version": version, "db": raw.db,
+            "chainable": True, "started_at_ms": int(started[0]) * 1000 + int(started[1]) // 1000}))
+        keys = chainable.sorted_keys(client, MARKER_KEY) if include_data else []
+        records, skipped, types = chainable.dump_sorted(client, sink, keys, absolute_expiry=absolute,
+                                                        batch_keys=DUMP_BATCH, batch_bytes=DUMP_BATCH_BYTES)
+        sink.write(chainable.end_line(records, {"types": dict(sorted(types.items())), "skipped_deleted": skipped}))
+    return {"tool": "redis-py (SCAN, sorted, + DUMP)", "tool_version": redis_module.__version__,
+            "server_version": version, "format": f"{FORMAT}/{chainable.FRAMING_VERSION}",
+            "content": "full" if include_data else "schema", "db": raw.db, "keys": records,
+            "types": dict(sorted(types.items())), "skipped_deleted": skipped, "chainable": True, "ordered": True,
+            "expiry": "PEXPIRETIME" if absolute else "TIME + PTTL",
             "consistency": "scan: not a point-in-time snapshot (see dbkeeper_redis.dump)"}
 
 
@@ -169,6 +203,11 @@ class _Reader:
 
     def __init__(self, source: IO[bytes]) -> None:
         self._source: Any = source if isinstance(source, io.BufferedIOBase) else io.BufferedReader(source)
+
+    @property
+    def stream(self) -> IO[bytes]:
+        """The buffered stream read from (a framing reader can continue where this one stopped)."""
+        return self._source  # type: ignore[no-any-return]
 
     def exact(self, n: int, what: str) -> bytes:
         data: bytes | None = self._source.read(n)
@@ -193,17 +232,24 @@ class _Reader:
 def read_dump(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[tuple[str, bytes, int, bytes]], dict[str, Any]]:
     """Parse the framing: ``(header, records, trailer)``; ``trailer`` is filled once ``records`` is exhausted.
 
+    Reads both framings: version 1 (above) and the chainable version 2
+    (:mod:`dbkeeper_redis.chainable`).
+
     ``records`` yields ``(type, key, expire_at_ms, payload)``. Every framing
     error (bad magic, unknown tag, truncation, record count mismatch, data
     after the end) raises :class:`RedisDumpFormatError`.
     """
+    from dbkeeper_redis import chainable
+
     reader = _Reader(source)
     magic = reader.exact(len(MAGIC), "the magic number")
     if magic[:6] != MAGIC[:6]:
         raise RedisDumpFormatError("not a dbkeeper Redis dump (bad magic number)")
+    if magic == chainable.MAGIC:
+        return chainable.read_lines(reader.stream)
     if magic != MAGIC:
         raise RedisDumpFormatError(f"Redis dump framing version {magic[7]} is newer than this plugin reads "
-                                   f"({FORMAT_VERSION}); upgrade dbkeeper-redis")
+                                   f"({chainable.FRAMING_VERSION}); upgrade dbkeeper-redis")
     header = reader.json("header")
     trailer: dict[str, Any] = {}
 

@@ -1,0 +1,264 @@
+"""The chainable Redis dump: keys in sorted order, one key per line, stable expiry times.
+
+Incremental and differential backups store only the chunks their base
+lacks, and the core cuts a chainable stream into content-defined chunks
+*after newlines* (:class:`dbkeeper.backup.chunking.LineChunker`). The plain
+dump (:mod:`dbkeeper_redis.dump`) cannot be shared that way: ``SCAN`` returns
+keys in hash-table order, which changes as the keyspace grows, its binary
+records hold newlines anywhere, and its expiry times are computed from
+``PTTL`` and the clock, so they move by a millisecond or two from one dump
+to the next. This framing (version 2) fixes all three:
+
+* every key name is collected with ``SCAN`` first, de-duplicated and sorted
+  bytewise (memory: the key names, not the values), then dumped in that
+  order in pipelined batches, like the plain dump;
+* each record is one line: the tag, the record escaped so that it holds no
+  newline (``0x01`` becomes ``0x01 0x02``, ``0x0A`` becomes ``0x01 0x03``;
+  both directions are two ``bytes.replace`` calls), then ``\\n``; a chunk
+  therefore always ends on a key boundary;
+* the expiry is the key's stored absolute time, read with ``PEXPIRETIME``
+  (Redis 7.0 and newer). Older servers lack it: there the expiry is the
+  server's ``TIME`` plus ``PTTL`` as in the plain dump, and a key with a
+  TTL is stored again by every incremental (documented, still correct).
+
+So a key that did not change keeps its bytes, and a chunk changes only when
+a key in it was added, changed, deleted or given another TTL. ``DUMP``
+payloads are deterministic for an unchanged value; a value whose internal
+encoding the server converted (a small hash growing into a hash table)
+changes its payload, which is a real change. Consistency is the plain
+dump's (see :mod:`dbkeeper_redis.dump`): ``SCAN`` is not a snapshot, and
+keys created after the key list was read are not in this backup.
+
+Framing (version 2)::
+
+    stream = magic line(H) line(K)* line(E)
+    magic  = "DBKRDS" 0x00 0x02
+    line   = tag, escaped body, "\\n"
+    H body = JSON header (as version 1, with "chainable": true)
+    K body = the version 1 record without its tag: type, key, expire_at_ms, payload
+    E body = u64 records, u32 length, JSON trailer
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections import Counter
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from dbkeeper_redis.errors import RedisDumpError, RedisDumpFormatError
+
+if TYPE_CHECKING:
+    import redis
+
+MAGIC = b"DBKRDS\x00\x02"
+FRAMING_VERSION = 2
+#: Key names per ``SCAN`` round trip while the key list is collected.
+SCAN_COUNT = 1_000
+
+_U8 = struct.Struct(">B")
+_U32 = struct.Struct(">I")
+_I64 = struct.Struct(">q")
+_U64 = struct.Struct(">Q")
+
+
+def escape(data: bytes) -> bytes:
+    """``data`` without a newline byte, reversibly (see the module documentation)."""
+    return data.replace(b"\x01", b"\x01\x02").replace(b"\n", b"\x01\x03")
+
+
+def unescape(data: bytes) -> bytes:
+    """The inverse of :func:`escape`."""
+    return data.replace(b"\x01\x03", b"\n").replace(b"\x01\x02", b"\x01")
+
+
+def _line(tag: bytes, body: bytes) -> bytes:
+    return tag + escape(body) + b"\n"
+
+
+def _json_body(data: dict[str, Any]) -> bytes:
+    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return _U32.pack(len(body)) + body
+
+
+def header_line(header: dict[str, Any]) -> bytes:
+    """The magic number and the header line."""
+    return MAGIC + _line(b"H", _json_body(header))
+
+
+def record_line(kind: str, key: bytes, expire_at_ms: int, payload: bytes) -> bytes:
+    """One key's line."""
+    kind_bytes = kind.encode("ascii", "replace")[:255]
+    return _line(b"K", b"".join((_U8.pack(len(kind_bytes)), kind_bytes, _U32.pack(len(key)), key,
+                                 _I64.pack(expire_at_ms), _U32.pack(len(payload)), payload)))
+
+
+def end_line(records: int, trailer: dict[str, Any]) -> bytes:
+    """The last line: the record count and the trailer."""
+    return _line(b"E", _U64.pack(records) + _json_body(trailer))
+
+
+def has_pexpiretime(version: str) -> bool:
+    """Whether a server of ``version`` answers ``PEXPIRETIME`` (Redis 7.0 and newer)."""
+    try:
+        return int(version.split(".", 1)[0]) >= 7
+    except ValueError:
+        return False
+
+
+def sorted_keys(client: redis.Redis, skip: bytes) -> list[bytes]:
+    """Every key name of the selected database except ``skip``, once each, in bytewise order."""
+    keys: set[bytes] = set()
+    cursor: Any = 0
+    while True:
+        cursor, found = client.scan(cursor, count=SCAN_COUNT)
+        keys.update(k if isinstance(k, bytes) else k.encode() for k in found)
+        if int(cursor) == 0:
+            break
+    keys.discard(skip)
+    return sorted(keys)
+
+
+def dump_sorted(client: redis.Redis, sink: IO[bytes], keys: list[bytes], *, absolute_expiry: bool,
+                batch_keys: int, batch_bytes: int) -> tuple[int, int, Counter[str]]:
+    """Write one line per key of ``keys``, in order: ``(records, skipped_deleted, types)``.
+
+    Batches of keys go in one pipeline of ``TIME`` plus ``TYPE``, the expiry
+    (``PEXPIRETIME``, or ``PTTL``) and ``DUMP`` per key; batches shrink when
+    values are large, so memory holds about ``batch_bytes`` of values.
+    """
+    import redis as redis_module
+
+    types: Counter[str] = Counter()
+    records = skipped = 0
+    per_batch = batch_keys
+    position = 0
+    expiry_command = "PEXPIRETIME" if absolute_expiry else "PTTL"
+    while position < len(keys):
+        batch = keys[position:position + per_batch]
+        position += len(batch)
+        pipe = client.pipeline(transaction=False)
+        pipe.time()
+        for key in batch:
+            pipe.type(key)
+            pipe.execute_command(expiry_command, key)  # type: ignore[no-untyped-call]
+            pipe.dump(key)
+        replies = pipe.execute(raise_on_error=False)
+        failure = next((r for r in replies if isinstance(r, Exception)), None)
+        if isinstance(failure, redis_module.ConnectionError | redis_module.TimeoutError):
+            raise failure
+        if failure is not None:
+            raise RedisDumpError(f"the server refused a command the dump needs (TYPE, {expiry_command}, DUMP): "
+                                 f"{failure}; check the user's ACL (it needs +scan +type "
+                                 f"+{expiry_command.lower()} +dump +time)")
+        now_ms = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
+        out = bytearray()
+        for i, key in enumerate(batch):
+            kind, expiry, payload = replies[1 + 3 * i:4 + 3 * i]
+            if payload is None or expiry == -2 or kind == b"none":
+                skipped += 1
+                continue
+            if expiry < 0:
+                expire_at = -1
+            elif absolute_expiry:
+                expire_at = int(expiry)
+            else:
+                expire_at = now_ms + int(expiry)
+            kind_text = kind.decode() if isinstance(kind, bytes) else str(kind)
+            out += record_line(kind_text, key, expire_at, payload)
+            types[kind_text] += 1
+            records += 1
+        sink.write(bytes(out))
+        average = max(1, len(out) // max(1, len(batch)))
+        per_batch = max(1, min(batch_keys, batch_bytes // average))
+    return records, skipped, types
+
+
+class _LineReader:
+    """Lines of a version 2 stream, unescaped; truncation and damage are format errors."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source: Any = source if isinstance(source, io.BufferedIOBase) else io.BufferedReader(source)
+
+    def line(self, what: str) -> tuple[bytes, bytes]:
+        raw: bytes = self._source.readline()
+        if not raw.endswith(b"\n") or len(raw) < 2:
+            raise RedisDumpFormatError(f"the Redis dump ends inside {what} (truncated stream)")
+        return raw[:1], unescape(raw[1:-1])
+
+    def at_end(self) -> bool:
+        return bool(self._source.read(1) == b"")
+
+
+class _Body:
+    """Exact reads from one unescaped line's body."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data, self.offset, self.what = data, 0, what
+
+    def take(self, n: int) -> bytes:
+        if self.offset + n > len(self.data):
+            raise RedisDumpFormatError(f"the Redis dump's {self.what} is cut short")
+        chunk = self.data[self.offset:self.offset + n]
+        self.offset += n
+        return chunk
+
+    def json(self) -> dict[str, Any]:
+        (length,) = _U32.unpack(self.take(4))
+        try:
+            value = json.loads(self.take(length))
+        except ValueError:
+            raise RedisDumpFormatError(f"the Redis dump's {self.what} is not valid JSON") from None
+        if not isinstance(value, dict):
+            raise RedisDumpFormatError(f"the Redis dump's {self.what} is not a JSON object")
+        return value
+
+    def done(self) -> None:
+        if self.offset != len(self.data):
+            raise RedisDumpFormatError(f"the Redis dump's {self.what} has trailing bytes")
+
+
+def read_lines(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[tuple[str, bytes, int, bytes]], dict[str, Any]]:
+    """Parse a version 2 stream whose magic number was already read: ``(header, records, trailer)``."""
+    reader = _LineReader(source)
+    tag, body = reader.line("the header")
+    if tag != b"H":
+        raise RedisDumpFormatError(f"the Redis dump starts with record tag {tag!r}, not a header")
+    header_body = _Body(body, "header")
+    header = header_body.json()
+    header_body.done()
+    trailer: dict[str, Any] = {}
+
+    def records() -> Iterator[tuple[str, bytes, int, bytes]]:
+        count = 0
+        while True:
+            tag, data = reader.line("a record")
+            if tag == b"E":
+                end = _Body(data, "end record")
+                (expected,) = _U64.unpack(end.take(8))
+                trailer.update(end.json())
+                end.done()
+                if expected != count:
+                    raise RedisDumpFormatError(f"the Redis dump holds {count} keys but its end record says "
+                                               f"{expected}")
+                if not reader.at_end():
+                    raise RedisDumpFormatError("data follows the end record of the Redis dump")
+                trailer["records"] = count
+                return
+            if tag != b"K":
+                raise RedisDumpFormatError(f"unknown record tag {tag!r} in the Redis dump")
+            record = _Body(data, "record")
+            (kind_len,) = _U8.unpack(record.take(1))
+            kind = record.take(kind_len).decode("ascii", "replace")
+            (key_len,) = _U32.unpack(record.take(4))
+            key = record.take(key_len)
+            (expire_at,) = _I64.unpack(record.take(8))
+            (payload_len,) = _U32.unpack(record.take(4))
+            payload = record.take(payload_len)
+            record.done()
+            count += 1
+            yield kind, key, expire_at, payload
+
+    return header, records(), trailer
