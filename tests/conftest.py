@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import pytest
 
 from dbkeeper.plugins import PluginRegistry, set_registry
+from dbkeeper.testing import private_servers, servers
+from dbkeeper.testing.pytest_plugin import unavailable
+from dbkeeper.urls import DatabaseURL
 
 
 @pytest.fixture
@@ -38,3 +41,45 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.syspath_prepend(str(path))
     return path
+
+
+# -- private servers ----------------------------------------------------------------------------------------
+# The shared servers run without pg_stat_statements preloaded and with performance_schema OFF, and must not
+# be restarted (every other test uses them). Tests of monitoring's "enabled" paths get a throw-away server
+# of their own, started once per test session -- per pytest-xdist worker, and only in a worker that runs such
+# a test -- and gone afterwards (see dbkeeper.testing.private_servers).
+def _private_server(start: Callable[[], private_servers.PrivateServer]) -> Iterator[private_servers.PrivateServer]:
+    try:
+        server = start()
+    except private_servers.PrivateServerUnavailable as exc:
+        unavailable(f"private server unavailable: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def private_postgres_server() -> Iterator[private_servers.PrivateServer]:
+    """A private PostgreSQL with ``pg_stat_statements`` preloaded and created in ``template1``."""
+    yield from _private_server(private_servers.start_postgres)
+
+
+@pytest.fixture(scope="session")
+def private_mariadb_server() -> Iterator[private_servers.PrivateServer]:
+    """A private MariaDB with ``performance_schema`` on (statement digests, per-index I/O)."""
+    yield from _private_server(private_servers.start_mariadb)
+
+
+@pytest.fixture
+def private_postgres_url(private_postgres_server: private_servers.PrivateServer) -> Iterator[DatabaseURL]:
+    """A scratch database on the private PostgreSQL (it has the extension: it is made from template1)."""
+    with servers.scratch_database(private_postgres_server.url) as url:
+        yield url
+
+
+@pytest.fixture
+def private_mariadb_url(private_mariadb_server: private_servers.PrivateServer) -> Iterator[DatabaseURL]:
+    """A scratch database on the private MariaDB."""
+    with servers.scratch_database(private_mariadb_server.url) as url:
+        yield url

@@ -118,9 +118,10 @@ def test_mysql_without_performance_schema_or_process_privilege_reports_unavailab
     assert "PROCESS" in native["unavailable"]["sessions"]
     assert "PROCESS" in advice.unavailable["long_running_query"]
     assert "innodb_table_stats" in advice.unavailable["planner_statistics"]
-    if not enabled:
-        assert native["index_usage"] is None
-        assert "performance_schema" in native["unavailable"]["index_usage"]
+    if not enabled:  # the shared server's default; the enabled path: test_monitoring_native_enabled.py
+        for key in ("index_usage", "statement_digests", "performance_schema_digests"):
+            assert native[key] is None
+            assert "performance_schema=ON" in native["unavailable"][key]
         assert "performance_schema" in advice.unavailable["unused_index"]
 
 

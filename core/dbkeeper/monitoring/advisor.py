@@ -396,7 +396,11 @@ def unused_indexes(connection: DatabaseConnection, tables: dict[str, TableInfo],
     """Plain indexes never scanned since the statistics were reset, on tables big enough to matter.
 
     Unique and primary-key indexes enforce constraints and indexes serving a
-    foreign key protect the parent's deletes, so neither is reported.
+    foreign key protect the parent's deletes, so neither is reported. Nor is
+    any index of a table the statistics counted no read of (``table_reads``
+    zero, where the dialect reports it): MariaDB may restart a table's counters
+    after an ALTER TABLE -- such as this rule's own fix -- and until the table
+    is read again every index's zero says nothing about which one reads use.
     """
     usage = native.get("index_usage")
     if usage is None:
@@ -407,7 +411,7 @@ def unused_indexes(connection: DatabaseConnection, tables: dict[str, TableInfo],
     age_days = None if since is None else (time.time() - float(since)) / 86400
     found: list[Recommendation] = []
     for entry in usage:
-        if entry["scans"] or entry["unique"] or entry["primary"]:
+        if entry["scans"] or entry["unique"] or entry["primary"] or entry.get("table_reads") == 0:
             continue
         table = tables.get(str(entry["table"]).lower())
         live = rows.get(str(entry["table"]).lower())

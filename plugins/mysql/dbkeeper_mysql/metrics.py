@@ -29,6 +29,7 @@ _COUNTERS = ("questions", "slow_queries", "innodb_buffer_pool_read_requests", "i
              "innodb_data_read", "innodb_data_written", "created_tmp_disk_tables", "select_full_join",
              "select_scan")
 _NO_PS = "performance_schema is OFF: set performance_schema=ON in the server config and restart"
+_GRANT_PS = "GRANT SELECT ON performance_schema.* to this user to read it"
 
 
 def _text(value: Any) -> str:
@@ -96,7 +97,7 @@ def _digests(connection: DatabaseConnection, unavailable: dict[str, str]) -> boo
     try:
         connection.execute("SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest").scalar()
     except DbKeeperError as exc:
-        unavailable["performance_schema_digests"] = f"digest table not readable: {exc}"
+        unavailable["performance_schema_digests"] = f"digest table not readable ({exc}); {_GRANT_PS}"
         return None
     return True
 
@@ -115,7 +116,7 @@ def _top_digests(connection: DatabaseConnection, metrics: dict[str, Any], unavai
             "ORDER BY SUM_TIMER_WAIT DESC LIMIT 10").rows
     except DbKeeperError as exc:
         metrics["statement_digests"] = None
-        unavailable["statement_digests"] = f"digest table not readable: {exc}"
+        unavailable["statement_digests"] = f"digest table not readable ({exc}); {_GRANT_PS}"
         return
     metrics["statement_digests"] = [
         {"query": _text(r["query"]) if r["query"] is not None else "", "calls": int(r["calls"] or 0),
@@ -195,7 +196,13 @@ def _tables(connection: DatabaseConnection, metrics: dict[str, Any], unavailable
 
 
 def _indexes(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
-    """Index usage from performance_schema (rows read through each index since the server started)."""
+    """Index usage from performance_schema: rows read through each index since the table's counters began.
+
+    They begin at server start, and MariaDB may start them again after an
+    ALTER TABLE. ``table_reads`` (rows read from the table through any index
+    or a scan) tells the advisor whether the table was read at all since:
+    without a read, an index's zero is no evidence that reads do not use it.
+    """
     if not metrics.get("performance_schema_digests"):
         metrics["index_usage"] = None
         unavailable["index_usage"] = unavailable.get("performance_schema_digests", _NO_PS)
@@ -203,15 +210,19 @@ def _indexes(connection: DatabaseConnection, metrics: dict[str, Any], unavailabl
     try:
         rows = connection.execute(
             "SELECT u.OBJECT_NAME AS tbl, u.INDEX_NAME AS idx, u.COUNT_STAR AS scans, "
-            "MAX(s.NON_UNIQUE) AS non_unique FROM performance_schema.table_io_waits_summary_by_index_usage u "
+            "MAX(s.NON_UNIQUE) AS non_unique, r.table_reads "
+            "FROM performance_schema.table_io_waits_summary_by_index_usage u "
             "JOIN information_schema.STATISTICS s ON s.TABLE_SCHEMA = u.OBJECT_SCHEMA "
             "AND s.TABLE_NAME = u.OBJECT_NAME AND s.INDEX_NAME = u.INDEX_NAME "
+            "JOIN (SELECT OBJECT_NAME, SUM(COUNT_FETCH) AS table_reads "
+            "FROM performance_schema.table_io_waits_summary_by_index_usage "
+            "WHERE OBJECT_SCHEMA = DATABASE() GROUP BY OBJECT_NAME) r ON r.OBJECT_NAME = u.OBJECT_NAME "
             "WHERE u.OBJECT_SCHEMA = DATABASE() AND u.INDEX_NAME IS NOT NULL "
-            "GROUP BY u.OBJECT_NAME, u.INDEX_NAME, u.COUNT_STAR").rows
+            "GROUP BY u.OBJECT_NAME, u.INDEX_NAME, u.COUNT_STAR, r.table_reads").rows
     except DbKeeperError as exc:
         metrics["index_usage"] = None
-        unavailable["index_usage"] = f"performance_schema index statistics not readable: {exc}"
+        unavailable["index_usage"] = f"performance_schema index statistics not readable ({exc}); {_GRANT_PS}"
         return
     metrics["index_usage"] = [{"table": _text(r["tbl"]), "index": _text(r["idx"]), "scans": int(r["scans"] or 0),
                                "unique": not int(r["non_unique"] or 0), "primary": _text(r["idx"]) == "PRIMARY",
-                               "size_bytes": None} for r in rows]
+                               "size_bytes": None, "table_reads": int(r["table_reads"] or 0)} for r in rows]

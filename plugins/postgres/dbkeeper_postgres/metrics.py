@@ -147,22 +147,36 @@ def _indexes(connection: DatabaseConnection, metrics: dict[str, Any], unavailabl
 
 
 def _statements(connection: DatabaseConnection, unavailable: dict[str, str]) -> dict[str, Any]:
-    installed = connection.execute(
-        "SELECT COUNT(*) FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'").scalar()
-    if not installed:
+    """The database's ten statements with the most total time, from ``pg_stat_statements``.
+
+    The view is read in the schema the extension was created in, which need
+    not be on the search path. A role without ``pg_read_all_stats`` sees other
+    roles' statements as ``<insufficient privilege>``: they are counted in
+    ``pg_stat_statements_hidden`` with the reason, not listed as a statement.
+    """
+    schema = connection.execute(
+        "SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'").scalar()
+    if schema is None:
         unavailable["pg_stat_statements"] = ("extension not installed: add it to shared_preload_libraries "
                                              "and run CREATE EXTENSION pg_stat_statements")
         return {"pg_stat_statements": None}
+    view = f"{connection.dialect.quote_identifier(str(schema))}.pg_stat_statements"
+    this_database = "dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())"
     try:
         rows = connection.execute(
-            "SELECT query, calls, total_exec_time AS total_ms, mean_exec_time AS mean_ms, rows "
-            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_catalog.pg_database "
-            "WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 10").rows
+            f"SELECT query, calls, total_exec_time AS total_ms, mean_exec_time AS mean_ms, rows FROM {view} "
+            f"WHERE {this_database} AND query <> '<insufficient privilege>' "
+            "ORDER BY total_exec_time DESC LIMIT 10").rows
+        hidden = int(connection.execute(
+            f"SELECT COUNT(*) FROM {view} WHERE {this_database} AND query = '<insufficient privilege>'").scalar())
     except DbKeeperError as exc:
         unavailable["pg_stat_statements"] = f"installed but not readable: {exc}"
         return {"pg_stat_statements": None}
     from dbkeeper.monitoring.fingerprint import fingerprint
 
-    return {"pg_stat_statements": [
+    if hidden:
+        unavailable["pg_stat_statements_hidden"] = f"{hidden} statement(s) of other roles hide their text; {_HIDDEN}"
+    return {"pg_stat_statements_hidden": hidden, "pg_stat_statements": [
         {k: (float(v) if k.endswith("_ms") else fingerprint(str(v)) if k == "query" else v) for k, v in r.items()}
         for r in rows]}
