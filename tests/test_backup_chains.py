@@ -277,3 +277,41 @@ def test_postgres_identical_tables_in_full_and_incremental(dbkeeper_postgres_url
                 for table in tables:
                     assert conn.execute(f"SELECT count(*) AS n FROM {table}").rows[0]["n"] == 5000
         assert manager.verify_backup(backup_id, "full").success
+
+
+def _large_objects(url: DatabaseURL) -> dict[int, bytes]:
+    with DatabaseConnection.from_url(url) as conn:
+        return {int(r["oid"]): bytes(r["data"]) for r in conn.execute(
+            "SELECT oid, lo_get(oid) AS data FROM pg_largeobject_metadata ORDER BY oid").rows}
+
+
+def test_postgres_chains_keep_large_objects(dbkeeper_postgres_url: DatabaseURL, tmp_path: Path) -> None:
+    """``pg_dump --schema-only`` leaves large objects out; the ordered dump carries them, OIDs and all."""
+    url = dbkeeper_postgres_url
+    big = os.urandom(700_000)  # several lo_get pieces, with newlines and every byte value
+    with DatabaseConnection.from_url(url) as conn:
+        conn.execute("CREATE TABLE docs (id int PRIMARY KEY, body oid)")
+        first = conn.execute("SELECT lo_from_bytea(0, %s) AS oid", (big,)).scalar()
+        empty = conn.execute("SELECT lo_from_bytea(0, ''::bytea) AS oid").scalar()
+        conn.execute("INSERT INTO docs VALUES (1, %s), (2, %s)", (first, empty))
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
+    full = manager.create_backup("app", chainable=True)
+    assert manager.get_backup(full.backup_id).metadata["chainable"]
+    before = _large_objects(url)
+    assert before[first] == big and before[empty] == b""
+    with DatabaseConnection.from_url(url) as conn:
+        third = conn.execute("SELECT lo_from_bytea(0, %s) AS oid", (b"line\n" * 1000,)).scalar()
+        conn.execute("SELECT lo_put(%s::oid, 10, %s)", (first, b"changed"))
+        conn.execute("SELECT lo_unlink(%s::oid)", (empty,))
+        conn.execute("INSERT INTO docs VALUES (3, %s)", (third,))
+    after = _large_objects(url)
+    inc = manager.create_backup("app", backup_type="incremental")
+    assert inc.success, inc.error_message
+    with scratch_database(server_url("postgres"), prefix="dbk_lo") as target:
+        manager.restore_backup(full.backup_id, target)
+        assert _large_objects(target) == before
+        manager.restore_backup(inc.backup_id, target, replace=True)
+        assert _large_objects(target) == after
+        with DatabaseConnection.from_url(target) as conn:
+            assert conn.execute("SELECT count(*) FROM docs d JOIN pg_largeobject_metadata m ON m.oid = d.body"
+                                ).scalar() == 2

@@ -17,14 +17,23 @@ per primary-key range for large tables with a single integer key. ``psql``
 does the copying in C, so the workers do not contend for the GIL.
 
 Tables without a primary key are exported in heap order (documented
-fallback: correct, but an update there dirties more chunks). Large objects
-are not included (use a full ``pg_dump`` backup for databases with them).
+fallback: correct, but an update there dirties more chunks).
+
+Large objects (``pg_largeobject``; ``pg_dump --schema-only`` leaves them
+out) follow the tables, in OID order, read in the same snapshot with
+``lo_get`` in pieces of :data:`LO_PIECE` bytes, each piece one base64 line
+(so chunks end on piece boundaries and an unchanged object keeps its bytes).
+Their owners and ACLs are not kept, as the restore's ``--no-owner
+--no-privileges`` drops every other owner and grant. The role needs
+``SELECT`` on each object (or ``lo_compat_privileges``). A database without
+large objects gets no such section, so its stream is what it was before.
 
 The stream::
 
     DBKPGORD 1\\n
     #schema <n>\\n   <n bytes: pg_dump -Fc --schema-only --snapshot=...>
     #table <json>\\n <COPY text rows> \\.\\n      (once per table)
+    #lo <oid> <size>\\n <base64 line per piece>   (once per large object, if any)
     #sequences <json>\\n
     #post\\n
     #end\\n
@@ -38,6 +47,7 @@ that :func:`dbkeeper_postgres.dump.restore` then swaps in.
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import json
@@ -55,6 +65,10 @@ MAGIC = b"DBKPGORD 1\n"
 #: Tables with more (estimated) rows than this are split into key ranges when several workers run.
 RANGE_ROWS = 100_000
 BLOCK = 1 << 20
+#: Bytes of a large object per ``lo_get`` call and per base64 line of the stream (a multiple of 3: no padding
+#: inside an object).
+LO_PIECE = 3 << 16
+_INV_READ = 0x40000
 _INTEGER_TYPES = ("int2", "int4", "int8")
 
 EnvFactory = Callable[..., Any]
@@ -95,6 +109,25 @@ def _sequences(cur: Any) -> list[list[Any]]:
     cur.execute("SELECT schemaname, sequencename, last_value FROM pg_catalog.pg_sequences "
                 "WHERE last_value IS NOT NULL ORDER BY 1, 2")
     return [[s, n, int(v)] for s, n, v in cur.fetchall()]
+
+
+def _large_objects(cur: Any, sink: IO[bytes]) -> int:
+    """Write every large object visible in the snapshot of ``cur``; return how many there were."""
+    cur.execute("SELECT oid FROM pg_catalog.pg_largeobject_metadata ORDER BY oid")
+    oids = [int(r[0]) for r in cur.fetchall()]
+    for oid in oids:
+        # Opened for reading, an object shows its content as of the transaction's snapshot.
+        cur.execute("SELECT pg_catalog.lo_open(%s::oid, %s)", (oid, _INV_READ))
+        fd = int(cur.fetchone()[0])
+        cur.execute("SELECT pg_catalog.lo_lseek64(%s, 0, 2)", (fd,))  # SEEK_END: the size
+        size = int(cur.fetchone()[0])
+        cur.execute("SELECT pg_catalog.lo_lseek64(%s, 0, 0)", (fd,))
+        sink.write(b"#lo %d %d\n" % (oid, size))
+        for _offset in range(0, size, LO_PIECE):
+            cur.execute("SELECT pg_catalog.loread(%s, %s)", (fd, LO_PIECE))
+            sink.write(base64.b64encode(bytes(cur.fetchone()[0])) + b"\n")
+        cur.execute("SELECT pg_catalog.lo_close(%s)", (fd,))
+    return len(oids)
 
 
 def _ranges(cur: Any, table: dict[str, Any], parts: int) -> list[str]:
@@ -182,12 +215,14 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
                                       if i == 0 else b"",
                                       suffix=b"\\.\n" if i == len(clauses) - 1 else b""))
             write_ordered(sink, parts, workers)
+        large_objects = _large_objects(cur, sink)
         sink.write(b"#sequences " + json.dumps(sequences).encode() + b"\n")
         sink.write(b"#post\n#end\n")
         cur.execute("COMMIT")
     finally:
         exporter.close()
     return {"format": FORMAT, "chainable": True, "tables": len(tables), "workers": workers,
+            "large_objects": large_objects,
             "unordered_tables": [f"{t['schema']}.{t['name']}" for t in tables if not t["key"]]}
 
 
@@ -245,6 +280,27 @@ class _Reader:
                 raise CorruptBackupError("the PostgreSQL dump stream ends inside a table's rows")
 
 
+def _restore_large_object(conn: Any, reader: _Reader, rest: bytes) -> None:
+    """Recreate one large object with its OID (so the columns referring to it stay right)."""
+    try:
+        oid_text, size_text = rest.split(b" ")
+        oid, size = int(oid_text), int(size_text)
+    except ValueError:
+        raise CorruptBackupError("a large object's header in the PostgreSQL dump stream is damaged") from None
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_catalog.lo_create(%s::oid)", (oid,))
+        offset = 0
+        while offset < size:
+            try:
+                piece = base64.b64decode(reader.line(), validate=True)
+            except ValueError:
+                raise CorruptBackupError(f"large object {oid} in the PostgreSQL dump stream is damaged") from None
+            if not piece or offset + len(piece) > size:
+                raise CorruptBackupError(f"large object {oid} in the PostgreSQL dump stream has the wrong size")
+            cur.execute("SELECT pg_catalog.lo_put(%s::oid, %s, %s)", (oid, offset, piece))
+            offset += len(piece)
+
+
 def restore_ordered(url: DatabaseURL, database: str, source: IO[bytes], *, tool_env: EnvFactory,
                     pg_restore: str, dialect: Any) -> int:
     """Load the chainable dump into the (new, empty) ``database``; return the number of tables."""
@@ -275,6 +331,8 @@ def restore_ordered(url: DatabaseURL, database: str, source: IO[bytes], *, tool_
                         for block in reader.rows():
                             copy.write(block)
                     tables += 1
+                elif kind == b"#lo":
+                    _restore_large_object(conn, reader, rest)
                 elif kind == b"#sequences":
                     with conn.cursor() as cur:
                         for namespace, name, value in json.loads(rest):
