@@ -222,6 +222,15 @@ class DialectConformance:
             connection.bulk_insert("items", rows, ["id", "name"])
         assert connection.execute("SELECT COUNT(*) AS n FROM items").scalar() == 0
 
+    def test_bulk_insert_refuses_a_row_of_the_wrong_width(self, connection: DatabaseConnection, items: str) -> None:
+        """A row with a value missing is an error, never values shifted into the wrong columns."""
+        self.requires(connection, "bulk_insert")
+        rows: list[tuple[Any, ...]] = [(i, f"n{i}", i / 2) for i in range(1, 300)]
+        rows.insert(150, (1000, "short"))
+        with pytest.raises(QueryError):
+            connection.bulk_insert("items", rows, ["id", "name", "price"])
+        assert connection.execute("SELECT COUNT(*) AS n FROM items").scalar() == 0
+
     # -- identifiers and introspection -----------------------------------------------------------
     @pytest.mark.parametrize("table", ['we"ird', "with space", "select", "ünïcode_tæble"])
     def test_hostile_identifiers_are_quoted(self, connection: DatabaseConnection, table: str) -> None:
