@@ -30,8 +30,9 @@ from dbkeeper.backup.errors import CorruptBackupError
 MAGIC = b"DBKB\x00\x01\r\n"
 FORMAT_NAME = "dbkeeper-backup"
 FORMAT_VERSION = 1
-#: Minor version of new archives: 1 adds chunk ids, ``sequence`` and ``chunk_key`` (readable by 1.0 readers).
-FORMAT_MINOR = 1
+#: Minor version of new archives: 1 adds chunk ids, ``sequence`` and ``chunk_key`` (readable by 1.0 readers);
+#: 2 adds ``sequence_sha256`` and lets a chained manifest's ``plain_sha256`` be null (spans reused unread).
+FORMAT_MINOR = 2
 #: Incremental and differential archives: their chunks alone are not the dump, so 1.x readers must refuse them.
 CHAINED_VERSION = 2
 SUPPORTED_VERSIONS = (FORMAT_VERSION, CHAINED_VERSION)

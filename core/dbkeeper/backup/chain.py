@@ -10,7 +10,11 @@ the catalog, chunk ids) before anything reaches a restore target, so a
 missing or damaged parent is a :class:`ChainError` up front;
 :func:`sequence_chunks` then reads each chunk from its archive (``pread``,
 so worker threads share the files), checks its frame digest, decrypts it
-with that archive's own data key, decompresses it and checks its SHA-256.
+with that archive's own data key, decompresses it and checks its SHA-256;
+at the end the whole stream is checked against the manifest's
+``plain_sha256`` and its chunk list against ``sequence_sha256`` (an
+incremental that reused spans of its base without reading them has only
+the latter).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dbkeeper.backup.catalog import Catalog
 from dbkeeper.backup.crypto import EncryptionSettings
 from dbkeeper.backup.errors import BackupNotFoundError, ChainError, CorruptBackupError, EncryptionError
 from dbkeeper.backup.models import Backup
-from dbkeeper.backup.pipeline import OpenedArchive, Progress, default_workers, open_archive, scan
+from dbkeeper.backup.pipeline import OpenedArchive, Progress, default_workers, open_archive, scan, sequence_digest
 
 _HEAD = struct.Struct(">cQI")
 
@@ -129,8 +133,13 @@ def sequence_chunks(chain: Chain, *, workers: int | None = None, progress: Progr
     """The verified plain stream of a chained backup, decoded in parallel with bounded read-ahead."""
     n = workers or default_workers()
     digests = {ref: core_digest(a.core) for ref, a in chain.archives.items()}
+    expected_stream = chain.manifest.get("plain_sha256")
+    expected_sequence = chain.manifest.get("sequence_sha256")
+    if not expected_stream and not expected_sequence:
+        raise CorruptBackupError(f"backup {chain.backup_id}: the manifest holds no digest of its stream")
     fds = {ref: os.open(a.path, os.O_RDONLY) for ref, a in chain.archives.items()}
     total = hashlib.sha256()
+    listed: list[str] = []
     done = 0
     try:
         with ThreadPoolExecutor(n, thread_name_prefix="dbkeeper-restore") as pool:
@@ -139,7 +148,8 @@ def sequence_chunks(chain: Chain, *, workers: int | None = None, progress: Progr
             def take() -> bytes:
                 nonlocal done
                 plain = pending.popleft().result()
-                total.update(plain)
+                if expected_stream:
+                    total.update(plain)
                 done += len(plain)
                 if progress is not None:
                     progress(done)
@@ -147,8 +157,9 @@ def sequence_chunks(chain: Chain, *, workers: int | None = None, progress: Progr
 
             for ref, frame, _ in chain.manifest["sequence"]:
                 archive = chain.archives[ref]
-                pending.append(pool.submit(_read_chunk, fds[ref], archive, digests[ref],
-                                           archive.manifest["chunks"][frame]))
+                record = archive.manifest["chunks"][frame]
+                listed.append(record["sha256"])  # _read_chunk checks the chunk against it
+                pending.append(pool.submit(_read_chunk, fds[ref], archive, digests[ref], record))
                 if len(pending) > 2 * n:
                     yield take()
             while pending:
@@ -156,5 +167,8 @@ def sequence_chunks(chain: Chain, *, workers: int | None = None, progress: Progr
     finally:
         for fd in fds.values():
             os.close(fd)
-    if total.hexdigest() != chain.manifest["plain_sha256"]:
+    if expected_stream and total.hexdigest() != expected_stream:
         raise CorruptBackupError(f"backup {chain.backup_id}: the reassembled stream does not match its SHA-256")
+    if expected_sequence and sequence_digest(listed) != expected_sequence:
+        raise CorruptBackupError(f"backup {chain.backup_id}: the reassembled stream does not match its sequence "
+                                 "digest")

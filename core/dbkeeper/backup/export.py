@@ -8,6 +8,15 @@ up to ``workers`` parts at once, each in a worker thread that pushes blocks
 into its own small queue; the calling thread drains the queues strictly in
 order into the sink. A part that runs ahead blocks once its queue is full,
 so at most ``workers x (queue_blocks + 1)`` blocks are held at any time.
+
+Two more things a part can ask of a chunking sink (the backup's
+:class:`~dbkeeper.backup.pipeline.ChunkSink`), which is how an incremental
+skips what did not change: ``cut`` ends the current chunk before the part,
+so the part's bytes start a chunk of their own (and the chunks between two
+cuts cover exactly what was written between them); ``reuse`` writes nothing
+and instead appends a span of the base backup's chunk sequence, recorded at
+the base's own cuts, for bytes the dialect proved unchanged.
+:func:`write_ordered` returns the sequence position at every cut.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol, cast
 
 Emit = Callable[[bytes], None]
 _DONE = object()
@@ -28,13 +37,27 @@ class _Cancelled(Exception):
     """Raised inside a producer when the export was abandoned."""
 
 
+class ChunkingSink(Protocol):
+    """What parts with ``cut`` or ``reuse`` need of the sink besides ``write``."""
+
+    def cut(self) -> int:
+        """End the current chunk here; return the number of chunks in the sequence so far."""
+
+    def reuse_base(self, start: int, end: int) -> None:
+        """Append the base backup's sequence entries ``start:end`` as if their bytes had been written."""
+
+
 @dataclass
 class Part:
-    """One piece of the export: ``prefix``, whatever ``produce`` emits, then ``suffix``."""
+    """One piece of the export: ``prefix``, whatever ``produce`` emits (or the ``reuse`` span), then ``suffix``."""
 
-    produce: Callable[[Emit], None]
+    produce: Callable[[Emit], None] | None = None
     prefix: bytes = b""
     suffix: bytes = b""
+    #: End the sink's current chunk before this part's ``prefix``.
+    cut: bool = False
+    #: ``(start, end)`` of the base's sequence to append instead of producing bytes.
+    reuse: tuple[int, int] | None = None
 
 
 def _run(part: Part, out: queue.Queue[object], cancel: threading.Event) -> None:
@@ -49,7 +72,8 @@ def _run(part: Part, out: queue.Queue[object], cancel: threading.Event) -> None:
                 continue
 
     try:
-        part.produce(emit)
+        if part.produce is not None:
+            part.produce(emit)
         out.put(_DONE)
     except _Cancelled:
         pass
@@ -57,23 +81,35 @@ def _run(part: Part, out: queue.Queue[object], cancel: threading.Event) -> None:
         out.put(exc)
 
 
-def write_ordered(sink: IO[bytes], parts: Sequence[Part], workers: int, *, queue_blocks: int = 4) -> None:
-    """Run ``parts`` on ``workers`` threads and write their output to ``sink`` in order."""
+def write_ordered(sink: IO[bytes], parts: Sequence[Part], workers: int, *,
+                  queue_blocks: int = 4) -> list[int | None]:
+    """Run ``parts`` on ``workers`` threads and write their output to ``sink`` in order.
+
+    Returns, per part, the sink's sequence position at its ``cut`` (``None``
+    for parts without one).
+    """
     workers = max(1, workers)
     cancel = threading.Event()
-    queues: deque[queue.Queue[object]] = deque()
+    queues: deque[queue.Queue[object] | None] = deque()
+    positions: list[int | None] = []
     submitted = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="dbkeeper-export") as pool:
         try:
             for part in parts:
                 while submitted < len(parts) and len(queues) < workers:
-                    q: queue.Queue[object] = queue.Queue(maxsize=queue_blocks)
-                    pool.submit(_run, parts[submitted], q, cancel)
-                    queues.append(q)
+                    if parts[submitted].produce is None:
+                        queues.append(None)
+                    else:
+                        q: queue.Queue[object] = queue.Queue(maxsize=queue_blocks)
+                        pool.submit(_run, parts[submitted], q, cancel)
+                        queues.append(q)
                     submitted += 1
                 current = queues.popleft()
+                positions.append(cast("ChunkingSink", sink).cut() if part.cut else None)
                 sink.write(part.prefix)
-                while (item := current.get()) is not _DONE:
+                if part.reuse is not None:
+                    cast("ChunkingSink", sink).reuse_base(*part.reuse)
+                while current is not None and (item := current.get()) is not _DONE:
                     if isinstance(item, BaseException):
                         raise item
                     assert isinstance(item, bytes | bytearray | memoryview)
@@ -82,3 +118,4 @@ def write_ordered(sink: IO[bytes], parts: Sequence[Part], workers: int, *, queue
         except BaseException:
             cancel.set()
             raise
+    return positions

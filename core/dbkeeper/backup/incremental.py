@@ -7,7 +7,10 @@
 
 The new backup reuses the base's chunk key and chunking (otherwise equal
 content would get other names or other boundaries) and learns every chunk
-id of the base's stream with the archive that stores it. The base must open
+id of the base's stream with the archive that stores it, the plain SHA-256
+and size of each, and the base's sequence and dump metadata: a dialect that
+can prove a part of its dump unchanged since the base appends that part's
+span of the base's sequence instead of exporting it again. The base must open
 with the same key as the new backup: an encrypted chain is encrypted
 throughout, and an unencrypted base cannot carry an encrypted backup's data.
 """
@@ -32,6 +35,9 @@ class Base:
     backup_id: str
     chunking: dict[str, Any]
     index: ChunkIndex
+    #: The base's dump metadata: a dialect reads what it recorded there (key ranges, snapshot) to skip
+    #: what did not change since.
+    dump: dict[str, Any]
 
 
 def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: str, *,
@@ -53,7 +59,8 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
         raise ChainError(f"the base backup {base.backup_id} is not encrypted, so an encrypted {backup_type} "
                          "would leave the data it shares unencrypted; take an encrypted full backup first")
     try:
-        manifest = resolve(catalog, base, encryption).manifest
+        chain = resolve(catalog, base, encryption)
+        manifest = chain.manifest
     except ChainError:
         raise
     except BackupError as exc:
@@ -64,7 +71,12 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
     if not (manifest.get("dump") or {}).get("chainable", True):
         raise ChainError(f"the base backup {base.backup_id} is not a chainable dump; take a chainable full backup "
                          "first (create_backup(..., chainable=True), dbkeeper backup create --chainable)")
-    index = ChunkIndex(new_id, base64.b64decode(manifest["chunk_key"]), chained=True)
+    index = ChunkIndex(new_id, base64.b64decode(manifest["chunk_key"]), chained=True,
+                       base_sequence=list(manifest["sequence"]))
     for ref, frame, cid in manifest["sequence"]:
         index.known.setdefault(cid, (ref, frame))
-    return Base(base.backup_id, dict(manifest["chunking"]), index)
+    for archive in chain.archives.values():
+        for record in archive.manifest.get("chunks") or []:
+            if record.get("id"):
+                index.facts[record["id"]] = (record["sha256"], int(record["plain_size"]))
+    return Base(base.backup_id, dict(manifest["chunking"]), index, dict(manifest.get("dump") or {}))

@@ -216,8 +216,9 @@ class BackupManager:
                                  index=index)
                 dump_meta = self._dump(connection, sink, {
                     "include_schema": include_schema, "include_data": include_data, "backup_type": backup_type,
-                    "chainable": chainable, "workers": workers})
+                    "chainable": chainable, "workers": workers, "base_dump": base.dump if base else None})
                 sink.finish()
+                plain_sha256 = sink.plain_sha256 if sink.hash_complete else None
                 manifest = {
                     "format": FORMAT_NAME, "version": core["version"], "minor": FORMAT_MINOR, "backup_id": backup_id,
                     "backup_type": backup_type, "parent_id": core["parent_id"], "database_name": database_name,
@@ -229,7 +230,8 @@ class BackupManager:
                     "chunk_size": core["chunk_size"], "chunks": [c.to_dict() for c in sink.chunks],
                     "chunking": chunker.spec, "chunk_key": base64.b64encode(index.key).decode(),
                     "sequence": index.sequence, "reused_bytes": index.reused_bytes, "data_offset": data_offset,
-                    "plain_size": sink.plain_size, "plain_sha256": sink.plain_sha256,
+                    "plain_size": sink.plain_size, "plain_sha256": plain_sha256,
+                    "sequence_sha256": sink.sequence_sha256(),
                     "created_at": created.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
                 }
                 n = len(sink.chunks)
@@ -245,7 +247,7 @@ class BackupManager:
                 backup_id=backup_id, database_name=database_name, database_type=dialect.db_type,
                 backup_type=backup_type, file_path=str(final), size_mb=_mb(size), created_at=created,
                 compression=codec.name, encryption=enc is not None, checksum=checksum,
-                metadata={"dialect": dialect.name, "plain_sha256": sink.plain_sha256,
+                metadata={"dialect": dialect.name, "plain_sha256": plain_sha256,
                           "server_version": dump_meta.get("server_version"), "tool": dump_meta.get("tool"),
                           "tool_version": dump_meta.get("tool_version"), "include_schema": include_schema,
                           "include_data": include_data, "compression_level": codec.level,

@@ -74,6 +74,10 @@ class ChunkIndex:
     known: dict[str, tuple[str, int]] = field(default_factory=dict)
     sequence: list[list[Any]] = field(default_factory=list)
     reused_bytes: int = 0
+    #: The base backup's own ``sequence`` (spans of it can be reused without their bytes; see ``reuse_base``).
+    base_sequence: list[list[Any]] = field(default_factory=list)
+    #: Chunk id -> ``(plain SHA-256, plain size)`` of every chunk the base chain stores.
+    facts: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def _encode(codec: Codec, cipher: FrameCipher | None, index: int, data: bytes) -> tuple[bytes, str]:
@@ -105,6 +109,9 @@ class ChunkSink(io.RawIOBase):
         self.plain_size = 0
         self.chunks: list[ChunkRecord] = []
         self._progress = progress
+        #: False once a span of the base was reused: its bytes never passed through, so ``plain_sha256`` is
+        #: unknown and the manifest's ``sequence_sha256`` alone pins the stream.
+        self.hash_complete = True
 
     def writable(self) -> bool:
         return True
@@ -145,6 +152,45 @@ class ChunkSink(io.RawIOBase):
         offset, _ = self._writer.write_frame(KIND_CHUNK, index, payload)
         self.chunks.append(ChunkRecord(index, offset, len(payload), size, digest, cid))
 
+    def cut(self) -> int:
+        """End the current chunk here, whatever the chunker would do; return the sequence position.
+
+        The dialect calls it at boundaries of its own (a key range of a
+        table), so a later backup can reuse exactly the chunks between two
+        cuts (:meth:`reuse_base`) when it proves those bytes unchanged.
+        """
+        if self.index is None:
+            raise ValueError("cut() needs a chunk index (chainable backups only)")
+        rest = self._chunker.flush()
+        if rest:
+            self._submit(rest)
+        return len(self.index.sequence)
+
+    def reuse_base(self, start: int, end: int) -> None:
+        """Append the base's sequence entries ``start:end`` without their bytes (they are unchanged)."""
+        index = self.index
+        if index is None or not 0 <= start <= end <= len(index.base_sequence):
+            raise ValueError(f"no base sequence span {start}:{end} to reuse")
+        rest = self._chunker.flush()  # the span starts a chunk: bytes written since the last cut end theirs
+        if rest:
+            self._submit(rest)
+        for ref, frame, cid in index.base_sequence[start:end]:
+            size = index.facts[cid][1]
+            index.sequence.append([ref, frame, cid])
+            index.reused_bytes += size
+            self.plain_size += size
+        self.hash_complete = False
+        if self._progress is not None:
+            self._progress(self.plain_size)
+
+    def sequence_sha256(self) -> str | None:
+        """SHA-256 over the plain SHA-256 of every chunk of the sequence, in order (after :meth:`finish`)."""
+        if self.index is None:
+            return None
+        facts = dict(self.index.facts)
+        facts.update((c.id, (c.sha256, c.plain_size)) for c in self.chunks if c.id is not None)
+        return sequence_digest(facts[cid][0] for _ref, _frame, cid in self.index.sequence)
+
     def finish(self) -> None:
         """Flush the last partial chunk and wait for every frame to be written."""
         rest = self._chunker.flush()
@@ -164,6 +210,20 @@ class ChunkSink(io.RawIOBase):
     @property
     def plain_sha256(self) -> str:
         return self._plain_hash.hexdigest()
+
+
+def sequence_digest(chunk_sha256s: Iterator[str] | list[str]) -> str:
+    """The stream digest of a chunk sequence: SHA-256 of the chunks' plain SHA-256 digests, concatenated.
+
+    Each chunk's digest is checked when it is decoded, so this pins every
+    byte of the stream and its order as the whole-stream SHA-256 does, but
+    can be computed from the chunk records alone: an incremental that reuses
+    a span of its base without reading it still gets one.
+    """
+    total = hashlib.sha256()
+    for digest in chunk_sha256s:
+        total.update(bytes.fromhex(digest))
+    return total.hexdigest()
 
 
 def seal_json(writer: ArchiveWriter, cipher: FrameCipher | None, kind: bytes, index: int,

@@ -16,6 +16,28 @@ The COPYs run in parallel (:mod:`dbkeeper.backup.export`): per table, and
 per primary-key range for large tables with a single integer key. ``psql``
 does the copying in C, so the workers do not contend for the GIL.
 
+Skipping what did not change. A table of at least :data:`RANGE_ROWS`
+(estimated) rows with a single integer primary key is exported as
+:data:`RANGES` key ranges whose bounds a chain's full backup fixes and its
+incrementals keep (recorded in the dump metadata with each range's row
+count and its span of the chunk sequence: the sink is cut at every range
+boundary). An incremental or differential first asks the server, in its
+own snapshot, for each range's row count and whether any row in it has an
+``xmin`` at or after the base snapshot's ``xmin`` (one ``GROUP BY`` over
+the table, no row text). A range with the base's count and no such row
+holds exactly the base's rows (an insert or update gives the new row
+version a newer ``xmin``; a delete lowers the count; a row the base could
+not see has an ``xmin`` at or after the base's), so the incremental appends
+the base's chunk span for it instead of exporting it. Reuse is off for a
+table whose columns or types changed, and for the whole dump when the
+server version, the installed extensions, enum labels or the output
+settings (``TimeZone``, ``DateStyle``, ``IntervalStyle``,
+``extra_float_digits``, ``bytea_output``) differ from the base's, or when
+2^31 - 2^24 transactions have passed since the base (``xmin`` comparisons
+wrap): each would change how unchanged rows print. A change to a type's
+output function outside those (a custom base type) is not seen: take a
+full backup after such an upgrade.
+
 Tables without a primary key are exported in heap order (documented
 fallback: correct, but an update there dirties more chunks).
 
@@ -62,8 +84,12 @@ from dbkeeper.urls import DatabaseURL
 
 FORMAT = "dbkeeper-pg-ordered"
 MAGIC = b"DBKPGORD 1\n"
-#: Tables with more (estimated) rows than this are split into key ranges when several workers run.
+#: Tables with at least this many (estimated) rows and a single integer key are exported as key ranges.
 RANGE_ROWS = 100_000
+#: Key ranges of such a table: the unit of parallel export and of reuse by incrementals.
+RANGES = 16
+#: Reuse stops when this many transactions have passed since the base (32-bit ``xmin`` comparisons).
+MAX_XID_DISTANCE = (1 << 31) - (1 << 24)
 BLOCK = 1 << 20
 #: Bytes of a large object per ``lo_get`` call and per base64 line of the stream (a multiple of 3: no padding
 #: inside an object).
@@ -79,9 +105,15 @@ def _q(name: str) -> str:
 
 
 def _tables(cur: Any) -> list[dict[str, Any]]:
-    """User tables (partitions included, partitioned parents not), columns, key, estimated rows."""
+    """User tables (partitions included, partitioned parents not), columns, key, estimated rows.
+
+    The estimate is the planner's ``reltuples``; a table never vacuumed or
+    analyzed has none, and its size divided by 64 bytes a row stands in.
+    """
     cur.execute("""
-        SELECT c.oid, n.nspname, c.relname, c.reltuples::bigint AS est
+        SELECT c.oid, n.nspname, c.relname,
+               CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint  -- -1: never vacuumed or analyzed; guess
+                    ELSE pg_catalog.pg_relation_size(c.oid) / 64 END AS est
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
@@ -100,7 +132,7 @@ def _tables(cur: Any) -> list[dict[str, Any]]:
             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
             WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.pos""", (oid,))
         key = cur.fetchall()
-        tables.append({"schema": schema, "name": name, "columns": columns, "key": [k[0] for k in key],
+        tables.append({"oid": oid, "schema": schema, "name": name, "columns": columns, "key": [k[0] for k in key],
                        "key_types": [k[1] for k in key], "estimated_rows": max(int(est), 0)})
     return tables
 
@@ -130,26 +162,86 @@ def _large_objects(cur: Any, sink: IO[bytes]) -> int:
     return len(oids)
 
 
-def _ranges(cur: Any, table: dict[str, Any], parts: int) -> list[str]:
-    """``WHERE`` clauses splitting a large single-integer-key table into ``parts`` ascending key ranges."""
-    if parts < 2 or len(table["key"]) != 1 or table["key_types"][0] not in _INTEGER_TYPES \
-            or table["estimated_rows"] < RANGE_ROWS:
-        return [""]
+def _bounds(cur: Any, table: dict[str, Any]) -> list[int] | None:
+    """Inner bounds cutting a large single-integer-key table into :data:`RANGES` key ranges, or ``None``."""
+    if len(table["key"]) != 1 or table["key_types"][0] not in _INTEGER_TYPES or table["estimated_rows"] < RANGE_ROWS:
+        return None
     key = _q(table["key"][0])
-    cur.execute(f"SELECT min({key}), max({key}) FROM {_q(table['schema'])}.{_q(table['name'])}")
+    cur.execute(f"SELECT min({key}), max({key}) FROM ONLY {_q(table['schema'])}.{_q(table['name'])}")
     low, high = cur.fetchone()
-    if low is None or high - low < parts:
-        return [""]
-    step = (high - low + 1) // parts
-    bounds = [low + step * i for i in range(1, parts)]
+    if low is None or high - low < RANGES:
+        return None
+    step = (high - low + 1) // RANGES
+    return [low + step * i for i in range(1, RANGES)]
+
+
+def _clauses(key: str, bounds: list[int]) -> list[str]:
+    """``WHERE`` clauses of the ranges ``bounds`` cut: below the first, between neighbours, from the last on."""
     clauses = [f" WHERE {key} < {bounds[0]}"]
     clauses += [f" WHERE {key} >= {a} AND {key} < {b}" for a, b in itertools.pairwise(bounds)]
     clauses.append(f" WHERE {key} >= {bounds[-1]}")
     return clauses
 
 
+def _dump_identity(cur: Any) -> str:
+    """What decides how unchanged rows print, beyond the table's own columns (see the module documentation)."""
+    cur.execute("""
+        SELECT current_setting('server_version_num') || '|' || current_setting('TimeZone') || '|'
+            || current_setting('DateStyle') || '|' || current_setting('IntervalStyle') || '|'
+            || current_setting('extra_float_digits') || '|' || current_setting('bytea_output') || '|'
+            || coalesce((SELECT string_agg(extname || ' ' || extversion, ',' ORDER BY extname)
+                         FROM pg_catalog.pg_extension), '') || '|'
+            || coalesce((SELECT md5(string_agg(enumtypid::text || ':' || enumlabel, ',' ORDER BY enumtypid,
+                                               enumsortorder)) FROM pg_catalog.pg_enum), '')""")
+    return str(cur.fetchone()[0])
+
+
+def _columns_identity(cur: Any, table: dict[str, Any]) -> str:
+    cur.execute("SELECT string_agg(attname || ' ' || pg_catalog.format_type(atttypid, atttypmod), ', ' "
+                "ORDER BY attnum) FROM pg_catalog.pg_attribute WHERE attrelid = %s AND attnum > 0 "
+                "AND NOT attisdropped", (table["oid"],))
+    return str(cur.fetchone()[0])
+
+
+def _unchanged_ranges(cur: Any, table: dict[str, Any], base: dict[str, Any], base_xmin: int) -> list[bool]:
+    """Per range of ``base``'s bounds: True when it holds exactly the rows it held at the base.
+
+    One pass over the table in this backup's snapshot: each range's row count
+    and whether any row version was created at or after the base snapshot's
+    ``xmin``. ``age()`` compares 32-bit transaction ids modulo 2^32 from the
+    current one, which is right while fewer than 2^31 have passed (checked
+    by the caller); frozen row versions count as old.
+    """
+    key = _q(table["key"][0])
+    bounds = [int(b) for b in base["bounds"]]
+    cur.execute("SELECT pg_catalog.age(%s::text::xid)", (str(base_xmin % (1 << 32)),))
+    distance = int(cur.fetchone()[0])
+    cur.execute(f"SELECT pg_catalog.width_bucket({key}, %s::bigint[]) AS r, count(*), "
+                f"bool_or(pg_catalog.age(xmin) <= %s) FROM ONLY {_q(table['schema'])}.{_q(table['name'])} "
+                "GROUP BY 1", (bounds, distance))
+    seen = {int(r): (int(n), bool(changed)) for r, n, changed in cur.fetchall()}
+    return [seen.get(i, (0, False)) == (int(rows), False) for i, rows in enumerate(base["rows"])]
+
+
+def _base_xmin(cur: Any, base_dump: dict[str, Any] | None, identity: str) -> int | None:
+    """The base snapshot's ``xmin`` when its ranges may be reused, else ``None``."""
+    if not base_dump or base_dump.get("format") != FORMAT or base_dump.get("identity") != identity:
+        return None
+    base_xmin = base_dump.get("snapshot_xmin")
+    if not isinstance(base_xmin, int) or base_xmin % (1 << 32) < 3:  # 0-2 are special transaction ids
+        return None
+    cur.execute("SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint")
+    if int(cur.fetchone()[0]) - base_xmin >= MAX_XID_DISTANCE:
+        return None
+    return base_xmin
+
+
 def _copy_part(psql: str, env: dict[str, str], snapshot: str, sql: str,
-               secrets: list[str | None]) -> Callable[[Emit], None]:
+               secrets: list[str | None], *, rows: list[int] | None = None) -> Callable[[Emit], None]:
+    """A part that runs ``sql`` (a ``COPY ... TO STDOUT``) in a ``psql`` session on the snapshot.
+
+    With ``rows``, the part counts the rows (lines) it emits into ``rows[0]``.
+    """
     script = ["-c", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "-c", f"SET TRANSACTION SNAPSHOT '{snapshot}'",
               "-c", sql, "-c", "COMMIT"]
 
@@ -165,22 +257,32 @@ def _copy_part(psql: str, env: dict[str, str], snapshot: str, sql: str,
             def write(self, data: Any) -> int:
                 self.buffer += data
                 if len(self.buffer) >= BLOCK:
-                    emit(bytes(self.buffer))
-                    self.buffer.clear()
+                    self.flush_block()
                 return len(data)
+
+            def flush_block(self) -> None:
+                block = bytes(self.buffer)
+                self.buffer.clear()
+                if rows is not None:
+                    rows[0] += block.count(b"\n")
+                emit(block)
 
         blocks = _Blocks()
         stream_out([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password", *script], env,
                    cast("IO[bytes]", blocks), secrets=secrets)
         if blocks.buffer:
-            emit(bytes(blocks.buffer))
+            blocks.flush_block()
 
     return produce
 
 
 def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[str, Any], *,
                  tool_env: EnvFactory, pg_dump: str, workers: int) -> dict[str, Any]:
-    """Write the chainable dump of the connected database into ``sink``; return what it holds."""
+    """Write the chainable dump of the connected database into ``sink``; return what it holds.
+
+    With ``options["base_dump"]`` (the dump metadata of an incremental's
+    base) key ranges proven unchanged reuse the base's chunks (see above).
+    """
     url = connection.url
     psql = find_tool(["psql"], "install the PostgreSQL client tools (psql comes with pg_dump)")
     exporter = connection.dialect.connect(url, autocommit=True)
@@ -189,8 +291,16 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cur.execute("SELECT pg_catalog.pg_export_snapshot()")
         snapshot = str(cur.fetchone()[0])
+        cur.execute("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint")
+        snapshot_xmin = int(cur.fetchone()[0])
+        identity = _dump_identity(cur)
         tables = _tables(cur)
         sequences = _sequences(cur)
+        base_dump = options.get("base_dump")
+        base_xmin = _base_xmin(cur, base_dump, identity)
+        base_ranges: dict[str, Any] = (base_dump or {}).get("ranges") or {} if base_xmin is not None else {}
+        ranged: dict[str, dict[str, Any]] = {}
+        reused = exported = 0
         with tool_env(url) as env:
             schema_argv = [pg_dump, "--format=custom", "--compress=0", "--no-password", "--schema-only",
                            f"--snapshot={snapshot}"]
@@ -202,19 +312,48 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
 
             # The schema dump is the first part, so it runs alongside the first tables' COPYs.
             parts: list[Part] = [Part(schema, prefix=MAGIC)]
+            spans: list[tuple[str, int, int]] = []  # (table, range number, index of its part)
+            counters: dict[tuple[str, int], list[int]] = {}
             for table in tables:
                 qualified = f"{_q(table['schema'])}.{_q(table['name'])}"
                 order = f" ORDER BY {', '.join(_q(k) for k in table['key'])}" if table["key"] else ""
                 cols = ", ".join(_q(c) for c in table["columns"])
-                clauses = _ranges(cur, table, workers * 2)
-                head = {k: table[k] for k in ("schema", "name", "columns", "key")}
-                for i, where in enumerate(clauses):
-                    sql = f"COPY (SELECT {cols} FROM ONLY {qualified}{where}{order}) TO STDOUT"
-                    parts.append(Part(_copy_part(psql, dict(env), snapshot, sql, [url.password]),
-                                      prefix=b"#table " + json.dumps(head, sort_keys=True).encode() + b"\n"
-                                      if i == 0 else b"",
-                                      suffix=b"\\.\n" if i == len(clauses) - 1 else b""))
-            write_ordered(sink, parts, workers)
+                header = b"#table " + json.dumps({k: table[k] for k in ("schema", "name", "columns", "key")},
+                                                 sort_keys=True).encode() + b"\n"
+                name = f"{table['schema']}.{table['name']}"
+                base = base_ranges.get(name)
+                columns_identity = _columns_identity(cur, table) if base is not None or len(table["key"]) == 1 else ""
+                if base is not None and (base.get("columns") != columns_identity or base.get("key") != table["key"]):
+                    base = None
+                bounds = [int(b) for b in base["bounds"]] if base is not None else _bounds(cur, table)
+                if bounds is None:
+                    sql = f"COPY (SELECT {cols} FROM ONLY {qualified}{order}) TO STDOUT"
+                    parts.append(Part(_copy_part(psql, dict(env), snapshot, sql, [url.password]), prefix=header,
+                                      suffix=b"\\.\n"))
+                    continue
+                unchanged = _unchanged_ranges(cur, table, base, base_xmin or 0) if base is not None else \
+                    [False] * (len(bounds) + 1)
+                ranged[name] = {"key": table["key"], "columns": columns_identity, "bounds": bounds,
+                                "rows": [], "spans": []}
+                parts.append(Part(prefix=header))
+                for i, where in enumerate(_clauses(_q(table["key"][0]), bounds)):
+                    spans.append((name, i, len(parts)))
+                    if unchanged[i] and base is not None:
+                        start, end = base["spans"][i]
+                        counters[(name, i)] = [int(base["rows"][i])]
+                        parts.append(Part(cut=True, reuse=(int(start), int(end))))
+                        reused += 1
+                    else:
+                        counter = counters[(name, i)] = [0]
+                        sql = f"COPY (SELECT {cols} FROM ONLY {qualified}{where}{order}) TO STDOUT"
+                        parts.append(Part(_copy_part(psql, dict(env), snapshot, sql, [url.password], rows=counter),
+                                          cut=True))
+                        exported += 1
+                parts.append(Part(prefix=b"\\.\n", cut=True))
+            positions = write_ordered(sink, parts, workers)
+        for name, i, part in spans:
+            ranged[name]["rows"].append(counters[(name, i)][0])
+            ranged[name]["spans"].append([positions[part], positions[part + 1]])
         large_objects = _large_objects(cur, sink)
         sink.write(b"#sequences " + json.dumps(sequences).encode() + b"\n")
         sink.write(b"#post\n#end\n")
@@ -222,7 +361,8 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
     finally:
         exporter.close()
     return {"format": FORMAT, "chainable": True, "tables": len(tables), "workers": workers,
-            "large_objects": large_objects,
+            "large_objects": large_objects, "snapshot_xmin": snapshot_xmin, "identity": identity,
+            "ranges": ranged, "ranges_reused": reused, "ranges_exported": exported,
             "unordered_tables": [f"{t['schema']}.{t['name']}" for t in tables if not t["key"]]}
 
 
