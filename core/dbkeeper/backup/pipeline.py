@@ -89,7 +89,16 @@ def _encode(codec: Codec, cipher: FrameCipher | None, index: int, data: bytes) -
 
 
 class ChunkSink(io.RawIOBase):
-    """A write-only binary stream that turns whatever is written into archive frames."""
+    """A write-only binary stream that turns whatever is written into archive frames.
+
+    The writing thread only cuts chunks (the chunker is Python code, bound to
+    the GIL); everything that hashes or compresses runs on other threads,
+    since hashlib, zstd, zlib and AES-GCM release the GIL: the whole-stream
+    SHA-256 on one hashing thread (fed in order), chunk ids on the pool, then,
+    in stream order, the decision to store or reference each chunk and, for
+    stored ones, compression and sealing on the pool. At most ``2 x workers``
+    chunks wait in each stage.
+    """
 
     def __init__(self, writer: ArchiveWriter, codec: Codec, cipher: FrameCipher | None, *,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
@@ -103,6 +112,9 @@ class ChunkSink(io.RawIOBase):
         self.index = index
         self._workers = workers or default_workers()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="dbkeeper-backup")
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="dbkeeper-backup-sha256")
+        self._hashing: deque[Future[None]] = deque()
+        self._unplaced: deque[tuple[bytes, Future[str]]] = deque()
         self._pending: deque[tuple[int, int, str | None, Future[tuple[bytes, str]]]] = deque()
         self._next = 0
         self._plain_hash = hashlib.sha256()
@@ -117,25 +129,48 @@ class ChunkSink(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        n = len(view)
-        self._plain_hash.update(view)
+        block = data if isinstance(data, bytes) else bytes(memoryview(data).cast("B"))  # the caller may reuse it
+        n = len(block)
+        if not n:
+            return 0
+        self._hashing.append(self._hasher.submit(self._plain_hash.update, block))
+        while len(self._hashing) > 2 * self._workers:
+            self._hashing.popleft().result()
         self.plain_size += n
-        for piece in self._chunker.feed(view):
+        for piece in self._chunker.feed(block):
             self._submit(piece)
         if self._progress is not None:
             self._progress(self.plain_size)
         return n
 
     def _submit(self, piece: bytes) -> None:
-        cid = None
+        if self.index is None:
+            self._store(piece, None)
+            return
+        self._unplaced.append((piece, self._pool.submit(chunk_id, self.index.key, piece)))
+        while len(self._unplaced) > 2 * self._workers:
+            self._place_one()
+
+    def _settle(self) -> None:
+        """Place every chunk cut so far (the sequence is then complete up to here)."""
+        while self._unplaced:
+            self._place_one()
+
+    def _place_one(self) -> None:
+        """In stream order: reference the oldest identified chunk if it is known, else store it."""
+        piece, future = self._unplaced.popleft()
+        cid = future.result()
         if self.index is not None:
-            cid = chunk_id(self.index.key, piece)
             where = self.index.known.get(cid)
             if where is not None:  # the base (or this backup) already holds it: reference, do not store
                 self.index.sequence.append([where[0], where[1], cid])
                 self.index.reused_bytes += len(piece)
                 return
+        self._store(piece, cid)
+
+    def _store(self, piece: bytes, cid: str | None) -> None:
+        """Give ``piece`` the next frame: compressed and sealed on the pool, written in order."""
+        if self.index is not None and cid is not None:
             if self.index.chained:
                 self.index.known[cid] = (self.index.backup_id, self._next)
             self.index.sequence.append([self.index.backup_id, self._next, cid])
@@ -164,6 +199,7 @@ class ChunkSink(io.RawIOBase):
         rest = self._chunker.flush()
         if rest:
             self._submit(rest)
+        self._settle()
         return len(self.index.sequence)
 
     def reuse_base(self, start: int, end: int) -> None:
@@ -174,6 +210,7 @@ class ChunkSink(io.RawIOBase):
         rest = self._chunker.flush()  # the span starts a chunk: bytes written since the last cut end theirs
         if rest:
             self._submit(rest)
+        self._settle()
         for ref, frame, cid in index.base_sequence[start:end]:
             size = index.facts[cid][1]
             index.sequence.append([ref, frame, cid])
@@ -196,16 +233,24 @@ class ChunkSink(io.RawIOBase):
         rest = self._chunker.flush()
         if rest:
             self._submit(rest)
+        self._settle()
         while self._pending:
             self._drain_one()
+        while self._hashing:
+            self._hashing.popleft().result()
         self._pool.shutdown()
+        self._hasher.shutdown()
 
     def abort(self) -> None:
         """Drop pending work after a failure."""
         for *_, future in self._pending:
             future.cancel()
+        for _piece, identified in self._unplaced:
+            identified.cancel()
         self._pending.clear()
+        self._unplaced.clear()
         self._pool.shutdown(cancel_futures=True)
+        self._hasher.shutdown(cancel_futures=True)
 
     @property
     def plain_sha256(self) -> str:
