@@ -8,7 +8,11 @@ Dump: ``mariadb-dump`` (or ``mysqldump``) with ``--single-transaction
 With ``options["chainable"]`` (every full and incremental backup, since the
 dialect has the ``incremental`` capability) the rows are exported by
 :mod:`dbkeeper_mysql.incremental` instead: the same kind of SQL, but in
-primary-key order, one row per line, in one consistent snapshot.
+primary-key order, one row per line, in one consistent snapshot, read by
+``options["workers"]`` client sessions in parallel when the caller asks for
+more than one (parallel sessions share their snapshot through a brief
+``FLUSH TABLES WITH READ LOCK``, so it is opt-in: on two CPUs shared with
+the server it did not pay off, 5.26 s with one worker against 5.38 s).
 
 Restore: the ``mariadb`` (or ``mysql``) client reads the verified stream
 on stdin. A non-empty target is refused unless ``replace`` is set, in
@@ -99,7 +103,8 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         client, _ = _check_tool(["mariadb", "mysql"] if mariadb else ["mysql", "mariadb"], server_version, mariadb)
         with _defaults_file(url) as cnf:
             meta = dump_ordered(connection, sink, dump_tool=path, client=client, defaults_file=str(cnf),
-                                database=url.database, secrets=[url.password])
+                                database=url.database, secrets=[url.password],
+                                workers=int(options.get("workers") or 1))
         return {"tool": f"{Path(path).name} + {Path(client).name}", "tool_version": version,
                 "server_version": server_version, "content": "full", "non_table_objects": objects, **meta}
     with _defaults_file(url) as cnf:
