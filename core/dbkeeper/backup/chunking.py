@@ -18,15 +18,22 @@ content must produce the same chunks from one backup to the next:
   is what fixed-size chunking of a logical dump gets wrong (an insert shifts
   every later chunk).
 
-Chunk names (:func:`chunk_id`) are keyed BLAKE2b hashes: the key is a random
+Chunk names (:func:`identify`) are keyed hashes: the key is a random
 secret of the chain (kept in its encrypted manifests), so two unrelated
-encrypted backups holding equal plaintext still name it differently.
+encrypted backups holding equal plaintext still name it differently. Chains
+started by this version use HMAC-SHA-256 over the chunk's SHA-256
+(``sha256-hmac``): the SHA-256 is the chunk record's plain digest anyway, so
+naming a chunk costs one SHA-256 pass (1.6 GB/s with the CPU's SHA
+instructions, against 0.7 GB/s for BLAKE2b). Older chains keep keyed
+BLAKE2b-256 (``blake2b``): the scheme is the chain's, recorded in its
+manifests as ``chunk_id``.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import hmac
 import itertools
 import operator
 import zlib
@@ -164,6 +171,21 @@ def make_chunker(spec: Mapping[str, Any]) -> Chunker:
     raise BackupError(f"unknown chunking {kind!r}; upgrade dbkeeper")
 
 
+#: Chunk id schemes: the one new chains use, and the one a manifest without ``chunk_id`` used.
+ID_SCHEME = "sha256-hmac"
+LEGACY_ID_SCHEME = "blake2b"
+
+
 def chunk_id(key: bytes, data: bytes) -> str:
-    """The keyed content address of a chunk (hex BLAKE2b-256 under the chain's key)."""
+    """The keyed content address of a chunk under the legacy scheme (hex BLAKE2b-256 under the chain's key)."""
     return hashlib.blake2b(data, key=key, digest_size=32).hexdigest()
+
+
+def identify(key: bytes, data: bytes, scheme: str) -> tuple[str, str | None]:
+    """``(chunk id, plain SHA-256 hex or None)`` of ``data`` under the chain's ``key`` and id ``scheme``."""
+    if scheme == ID_SCHEME:
+        digest = hashlib.sha256(data).digest()
+        return hmac.new(key, digest, "sha256").hexdigest(), digest.hex()
+    if scheme == LEGACY_ID_SCHEME:
+        return chunk_id(key, data), None
+    raise BackupError(f"unknown chunk id scheme {scheme!r}; upgrade dbkeeper")

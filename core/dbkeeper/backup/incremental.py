@@ -23,6 +23,7 @@ from typing import Any
 
 from dbkeeper.backup.catalog import Catalog
 from dbkeeper.backup.chain import resolve
+from dbkeeper.backup.chunking import LEGACY_ID_SCHEME
 from dbkeeper.backup.crypto import EncryptionSettings
 from dbkeeper.backup.errors import BackupError, ChainError
 from dbkeeper.backup.pipeline import ChunkIndex
@@ -72,7 +73,8 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
         raise ChainError(f"the base backup {base.backup_id} is not a chainable dump; take a chainable full backup "
                          "first (create_backup(..., chainable=True), dbkeeper backup create --chainable)")
     index = ChunkIndex(new_id, base64.b64decode(manifest["chunk_key"]), chained=True,
-                       base_sequence=list(manifest["sequence"]))
+                       base_sequence=list(manifest["sequence"]),
+                       id_scheme=str(manifest.get("chunk_id") or LEGACY_ID_SCHEME))
     for ref, frame, cid in manifest["sequence"]:
         index.known.setdefault(cid, (ref, frame))
     for archive in chain.archives.values():

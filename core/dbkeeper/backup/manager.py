@@ -229,6 +229,7 @@ class BackupManager:
                     "compression": core["compression"], "encryption": _public_kdf(header),
                     "chunk_size": core["chunk_size"], "chunks": [c.to_dict() for c in sink.chunks],
                     "chunking": chunker.spec, "chunk_key": base64.b64encode(index.key).decode(),
+                    "chunk_id": index.id_scheme,
                     "sequence": index.sequence, "reused_bytes": index.reused_bytes, "data_offset": data_offset,
                     "plain_size": sink.plain_size, "plain_sha256": plain_sha256,
                     "sequence_sha256": sink.sequence_sha256(),

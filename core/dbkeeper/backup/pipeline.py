@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbkeeper.backup.archive import KIND_CHUNK, KIND_END, KIND_MANIFEST, ArchiveReader, ArchiveWriter
-from dbkeeper.backup.chunking import Chunker, FixedChunker, chunk_id
+from dbkeeper.backup.chunking import ID_SCHEME, Chunker, FixedChunker, identify
 from dbkeeper.backup.codecs import Codec, get_codec
 from dbkeeper.backup.crypto import EncryptionSettings, FrameCipher, derive_kek, unwrap_key
 from dbkeeper.backup.errors import CorruptBackupError, EncryptionError
@@ -78,10 +78,14 @@ class ChunkIndex:
     base_sequence: list[list[Any]] = field(default_factory=list)
     #: Chunk id -> ``(plain SHA-256, plain size)`` of every chunk the base chain stores.
     facts: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: How chunk ids are computed (:func:`dbkeeper.backup.chunking.identify`): the chain's scheme.
+    id_scheme: str = ID_SCHEME
 
 
-def _encode(codec: Codec, cipher: FrameCipher | None, index: int, data: bytes) -> tuple[bytes, str]:
-    digest = hashlib.sha256(data).hexdigest()
+def _encode(codec: Codec, cipher: FrameCipher | None, index: int, data: bytes,
+            digest: str | None = None) -> tuple[bytes, str]:
+    if digest is None:
+        digest = hashlib.sha256(data).hexdigest()
     payload = codec.compress(data)
     if cipher is not None:
         payload = cipher.seal(KIND_CHUNK, index, payload)
@@ -114,7 +118,7 @@ class ChunkSink(io.RawIOBase):
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="dbkeeper-backup")
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="dbkeeper-backup-sha256")
         self._hashing: deque[Future[None]] = deque()
-        self._unplaced: deque[tuple[bytes, Future[str]]] = deque()
+        self._unplaced: deque[tuple[bytes, Future[tuple[str, str | None]]]] = deque()
         self._pending: deque[tuple[int, int, str | None, Future[tuple[bytes, str]]]] = deque()
         self._next = 0
         self._plain_hash = hashlib.sha256()
@@ -145,9 +149,9 @@ class ChunkSink(io.RawIOBase):
 
     def _submit(self, piece: bytes) -> None:
         if self.index is None:
-            self._store(piece, None)
+            self._store(piece, None, None)
             return
-        self._unplaced.append((piece, self._pool.submit(chunk_id, self.index.key, piece)))
+        self._unplaced.append((piece, self._pool.submit(identify, self.index.key, piece, self.index.id_scheme)))
         while len(self._unplaced) > 2 * self._workers:
             self._place_one()
 
@@ -159,16 +163,16 @@ class ChunkSink(io.RawIOBase):
     def _place_one(self) -> None:
         """In stream order: reference the oldest identified chunk if it is known, else store it."""
         piece, future = self._unplaced.popleft()
-        cid = future.result()
+        cid, digest = future.result()
         if self.index is not None:
             where = self.index.known.get(cid)
             if where is not None:  # the base (or this backup) already holds it: reference, do not store
                 self.index.sequence.append([where[0], where[1], cid])
                 self.index.reused_bytes += len(piece)
                 return
-        self._store(piece, cid)
+        self._store(piece, cid, digest)
 
-    def _store(self, piece: bytes, cid: str | None) -> None:
+    def _store(self, piece: bytes, cid: str | None, digest: str | None) -> None:
         """Give ``piece`` the next frame: compressed and sealed on the pool, written in order."""
         if self.index is not None and cid is not None:
             if self.index.chained:
@@ -177,7 +181,7 @@ class ChunkSink(io.RawIOBase):
         index = self._next
         self._next += 1
         self._pending.append((index, len(piece), cid,
-                              self._pool.submit(_encode, self._codec, self._cipher, index, piece)))
+                              self._pool.submit(_encode, self._codec, self._cipher, index, piece, digest)))
         while len(self._pending) > 2 * self._workers:
             self._drain_one()
 
