@@ -23,7 +23,7 @@ from dbkeeper.backup.archive import KIND_CHUNK, KIND_END, KIND_MANIFEST, Archive
 from dbkeeper.backup.chunking import ID_SCHEME, Chunker, FixedChunker, identify
 from dbkeeper.backup.codecs import Codec, get_codec
 from dbkeeper.backup.crypto import EncryptionSettings, FrameCipher, derive_kek, unwrap_key
-from dbkeeper.backup.errors import CorruptBackupError, EncryptionError
+from dbkeeper.backup.errors import BackupError, CorruptBackupError, EncryptionError
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 Progress = Callable[[int], None]
@@ -199,7 +199,7 @@ class ChunkSink(io.RawIOBase):
         cuts (:meth:`reuse_base`) when it proves those bytes unchanged.
         """
         if self.index is None:
-            raise ValueError("cut() needs a chunk index (chainable backups only)")
+            raise BackupError("cut() needs a chunk index (chainable backups only)")
         rest = self._chunker.flush()
         if rest:
             self._submit(rest)
@@ -210,7 +210,8 @@ class ChunkSink(io.RawIOBase):
         """Append the base's sequence entries ``start:end`` without their bytes (they are unchanged)."""
         index = self.index
         if index is None or not 0 <= start <= end <= len(index.base_sequence):
-            raise ValueError(f"no base sequence span {start}:{end} to reuse")
+            raise BackupError(f"the dump asked to reuse span {start}:{end} of a base sequence of "
+                              f"{0 if index is None else len(index.base_sequence)} chunks")
         rest = self._chunker.flush()  # the span starts a chunk: bytes written since the last cut end theirs
         if rest:
             self._submit(rest)
