@@ -79,11 +79,11 @@ def pg_target_server() -> DatabaseURL:
     return server_url("postgres")
 
 
-def dump_meta(manager: BackupManager, backup_id: str) -> dict[str, Any]:
+def dump_meta(manager: BackupManager, backup_id: str, encryption: Any = None) -> dict[str, Any]:
     """The dump metadata in a backup's manifest."""
     from dbkeeper.backup.chain import resolve
 
-    return dict(resolve(manager.catalog, manager.get_backup(backup_id), None).manifest["dump"])
+    return dict(resolve(manager.catalog, manager.get_backup(backup_id), encryption).manifest["dump"])
 
 
 @pytest.fixture(params=["whole tables", "key ranges"])
@@ -341,13 +341,17 @@ def test_postgres_chains_keep_large_objects(dbkeeper_postgres_url: DatabaseURL, 
                                 ).scalar() == 2
 
 
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_postgres_incrementals_export_only_the_key_ranges_that_changed(dbkeeper_postgres_url: DatabaseURL,
-                                                                       tmp_path: Path,
+                                                                       tmp_path: Path, encrypted: bool,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The change signal: row counts and row versions since the base snapshot, per key range, and its guards."""
+    from dbkeeper.backup import EncryptionSettings
     from dbkeeper_postgres import incremental
 
     monkeypatch.setattr(incremental, "RANGE_ROWS", 100)
+    enc = EncryptionSettings(passphrase="key ranges passphrase", kdf_params={"memory_kib": 1024, "iterations": 1}) \
+        if encrypted else None
     url = dbkeeper_postgres_url
     with DatabaseConnection.from_url(url) as conn:
         conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
@@ -360,18 +364,18 @@ def test_postgres_incrementals_export_only_the_key_ranges_that_changed(dbkeeper_
             with DatabaseConnection.from_url(url) as conn:
                 conn.execute(sql)
         result = manager.create_backup("app", backup_type="incremental" if manager.list_backups("app") else "full",
-                                       chainable=True, workers=2)
+                                       chainable=True, workers=2, encryption=enc)
         assert result.success, result.error_message
-        dump = dump_meta(manager, result.backup_id)
+        dump = dump_meta(manager, result.backup_id, enc)
         assert dump["ranges_reused"] + dump["ranges_exported"] == 16
         # Every changed range is exported (the restore below proves it). A range changed just before the base
         # may be exported once more: a transaction running elsewhere on the server holds the base snapshot's
         # xmin back, and row versions at or after it count as changed (the safe side).
         assert dump["ranges_exported"] >= exported, sql
         assert dump["ranges_reused"] >= reused - 2 if reused else dump["ranges_reused"] == 0, sql
-        assert manager.verify_backup(result.backup_id, "full").success
+        assert manager.verify_backup(result.backup_id, "full", encryption=enc).success
         with scratch_database(server_url("postgres"), prefix="dbk_ranges") as target:
-            manager.restore_backup(result.backup_id, target)
+            manager.restore_backup(result.backup_id, target, encryption=enc)
             assert _rows(target) == _rows(url)
 
     step(None, reused=0, exported=16)  # the full: 16 ranges of 100 ids
