@@ -116,7 +116,9 @@ def test_postgres_chain_of_depth_five_restores_every_point(dbkeeper_postgres_url
         dump = dump_meta(manager, backup_id)
         if pg_ranges:  # items' 16 key ranges: the updated, deleted-from and appended-to ones are exported again
             assert dump["ranges_reused"] + dump["ranges_exported"] == 16
-            assert dump["ranges_reused"] >= 12 and dump["ranges_exported"] >= 3
+            # At most 9 ranges ever change here; one changed at an earlier step may be exported again while
+            # another test's transaction holds the snapshot xmin back (see the test below).
+            assert dump["ranges_reused"] >= 7 and dump["ranges_exported"] >= 3
         else:
             assert dump["ranges_reused"] == dump["ranges_exported"] == 0
     for backup_id, expected in points:
@@ -359,37 +361,45 @@ def test_postgres_incrementals_export_only_the_key_ranges_that_changed(dbkeeper_
         conn.bulk_insert("t", [(i, ("sad", "ok", "happy")[i % 3], f"v{i}") for i in range(1600)], ["id", "m", "v"])
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
 
-    def step(sql: str | None, *, reused: int, exported: int) -> None:
+    touched: set[int] = set()  # ranges whose rows changed at some step
+
+    def step(sql: str | None, changes: set[int] | None = None, *, all_again: bool = False) -> None:
+        """Run ``sql``, which changes the rows of the ranges ``changes``; back up; check what was exported."""
         if sql:
             with DatabaseConnection.from_url(url) as conn:
                 conn.execute(sql)
+        touched.update(changes or ())
         result = manager.create_backup("app", backup_type="incremental" if manager.list_backups("app") else "full",
                                        chainable=True, workers=2, encryption=enc)
         assert result.success, result.error_message
         dump = dump_meta(manager, result.backup_id, enc)
         assert dump["ranges_reused"] + dump["ranges_exported"] == 16
-        # Every changed range is exported (the restore below proves it). A range changed just before the base
-        # may be exported once more: a transaction running elsewhere on the server holds the base snapshot's
-        # xmin back, and row versions at or after it count as changed (the safe side).
-        assert dump["ranges_exported"] >= exported, sql
-        assert dump["ranges_reused"] >= reused - 2 if reused else dump["ranges_reused"] == 0, sql
+        if all_again:
+            assert dump["ranges_reused"] == 0, sql
+        else:
+            # Every changed range is exported (the restore below proves it), and a range no step ever changed
+            # is always reused. A range changed at an earlier step may be exported again: a transaction running
+            # elsewhere on the server (tests run in parallel) holds the base snapshot's xmin back, and row
+            # versions at or after it count as changed (the safe side).
+            assert dump["ranges_exported"] >= len(changes or ()), sql
+            assert dump["ranges_reused"] >= 16 - len(touched), sql
         assert manager.verify_backup(result.backup_id, "full", encryption=enc).success
         with scratch_database(server_url("postgres"), prefix="dbk_ranges") as target:
             manager.restore_backup(result.backup_id, target, encryption=enc)
             assert _rows(target) == _rows(url)
 
-    step(None, reused=0, exported=16)  # the full: 16 ranges of 100 ids
-    step(None, reused=16, exported=0)  # nothing changed
-    step("DELETE FROM t WHERE id = 550", reused=15, exported=1)  # a delete lowers one range's count
-    step("UPDATE t SET v = v WHERE id = 1234", reused=15, exported=1)  # a new row version, same values
-    step("INSERT INTO t VALUES (5000, 'ok', 'appended')", reused=15, exported=1)  # into the last, open range
+    step(None, all_again=True)  # the full: 16 ranges of 100 ids
+    step(None)  # nothing changed
+    step("DELETE FROM t WHERE id = 550", {5})  # a delete lowers one range's count
+    step("UPDATE t SET v = v WHERE id = 1234", {12})  # a new row version, same values
+    step("INSERT INTO t VALUES (5000, 'ok', 'appended')", {15})  # into the last, open range
     with DatabaseConnection.from_url(url) as conn, pytest.raises(RuntimeError), conn.transaction():
         conn.execute("UPDATE t SET v = 'rolled back' WHERE id BETWEEN 100 AND 150")
         raise RuntimeError("abort")
-    step(None, reused=16, exported=0)  # an aborted update changed nothing
-    step("ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'", reused=0, exported=16)  # rows print differently
-    step("ALTER TABLE t ADD COLUMN w int DEFAULT 7", reused=0, exported=16)  # no rewrite, but a new column
-    step(None, reused=16, exported=0)
+    step(None)  # an aborted update changed nothing
+    step("ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'", all_again=True)  # rows print differently
+    step("ALTER TABLE t ADD COLUMN w int DEFAULT 7", all_again=True)  # no rewrite, but a new column
+    step(None)
 
 
 def _rows(url: DatabaseURL) -> list[tuple[Any, ...]]:

@@ -15,7 +15,9 @@ skips what did not change: ``cut`` ends the current chunk before the part,
 so the part's bytes start a chunk of their own (and the chunks between two
 cuts cover exactly what was written between them); ``reuse`` writes nothing
 and instead appends a span of the base backup's chunk sequence, recorded at
-the base's own cuts, for bytes the dialect proved unchanged.
+the base's own cuts, for bytes the dialect proved unchanged. A producer may
+decide that while it runs (set ``reuse`` on its part and emit nothing): the
+writer reads ``reuse`` after the part's producer has finished.
 :func:`write_ordered` returns the sequence position at every cut.
 """
 
@@ -107,13 +109,13 @@ def write_ordered(sink: IO[bytes], parts: Sequence[Part], workers: int, *,
                 current = queues.popleft()
                 positions.append(cast("ChunkingSink", sink).cut() if part.cut else None)
                 sink.write(part.prefix)
-                if part.reuse is not None:
-                    cast("ChunkingSink", sink).reuse_base(*part.reuse)
                 while current is not None and (item := current.get()) is not _DONE:
                     if isinstance(item, BaseException):
                         raise item
                     assert isinstance(item, bytes | bytearray | memoryview)
                     sink.write(item)
+                if part.reuse is not None:  # set up front, or by the producer before it finished
+                    cast("ChunkingSink", sink).reuse_base(*part.reuse)
                 sink.write(part.suffix)
         except BaseException:
             cancel.set()

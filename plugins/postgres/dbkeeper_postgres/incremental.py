@@ -73,7 +73,9 @@ import base64
 import io
 import itertools
 import json
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import IO, Any, cast
 
 from dbkeeper.backup.errors import CorruptBackupError
@@ -223,6 +225,48 @@ def _unchanged_ranges(cur: Any, table: dict[str, Any], base: dict[str, Any], bas
     return [seen.get(i, (0, False)) == (int(rows), False) for i, rows in enumerate(base["rows"])]
 
 
+def _start_signal(connection: DatabaseConnection, snapshot: str, checks: list[tuple[dict[str, Any], dict[str, Any]]],
+                  *, base_xmin: int, result: Future[dict[str, list[bool]]]) -> None:
+    """Compute :func:`_unchanged_ranges` for every table in ``checks`` on a thread; fill ``result``."""
+
+    def run() -> None:
+        try:
+            conn = connection.dialect.connect(connection.url, autocommit=True)
+            try:
+                cur = conn.cursor()
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                found = {f"{t['schema']}.{t['name']}": _unchanged_ranges(cur, t, base, base_xmin) for t, base in checks}
+                cur.execute("COMMIT")
+            finally:
+                conn.close()
+        except BaseException as exc:  # handed to every range part waiting for it
+            result.set_exception(exc)
+        else:
+            result.set_result(found)
+
+    threading.Thread(target=run, name="dbkeeper-change-signal", daemon=True).start()
+
+
+def _reusable(part: Part, copy: Callable[[Emit], None], *, signal: Future[dict[str, list[bool]]], name: str,
+              number: int, base: dict[str, Any], counter: list[int]) -> Callable[[Emit], None]:
+    """A range part's producer: reuse the base's span when the signal says unchanged, else run ``copy``.
+
+    It sets ``part.reuse`` before it finishes, which is when the ordered
+    writer looks at it (:func:`dbkeeper.backup.export.write_ordered`).
+    """
+
+    def produce(emit: Emit) -> None:
+        if signal.result()[name][number]:
+            start, end = base["spans"][number]
+            counter[0] = int(base["rows"][number])
+            part.reuse = (int(start), int(end))
+        else:
+            copy(emit)
+
+    return produce
+
+
 def _base_xmin(cur: Any, base_dump: dict[str, Any] | None, identity: str) -> int | None:
     """The base snapshot's ``xmin`` when its ranges may be reused, else ``None``."""
     if not base_dump or base_dump.get("format") != FORMAT or base_dump.get("identity") != identity:
@@ -300,7 +344,8 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
         base_xmin = _base_xmin(cur, base_dump, identity)
         base_ranges: dict[str, Any] = (base_dump or {}).get("ranges") or {} if base_xmin is not None else {}
         ranged: dict[str, dict[str, Any]] = {}
-        reused = exported = 0
+        checks: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        signal: Future[dict[str, list[bool]]] = Future()
         with tool_env(url) as env:
             schema_argv = [pg_dump, "--format=custom", "--compress=0", "--no-password", "--schema-only",
                            f"--snapshot={snapshot}"]
@@ -331,29 +376,33 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
                     parts.append(Part(_copy_part(psql, dict(env), snapshot, sql, [url.password]), prefix=header,
                                       suffix=b"\\.\n"))
                     continue
-                unchanged = _unchanged_ranges(cur, table, base, base_xmin or 0) if base is not None else \
-                    [False] * (len(bounds) + 1)
+                if base is not None:
+                    checks.append((table, base))
                 ranged[name] = {"key": table["key"], "columns": columns_identity, "bounds": bounds,
                                 "rows": [], "spans": []}
                 parts.append(Part(prefix=header))
                 for i, where in enumerate(_clauses(_q(table["key"][0]), bounds)):
                     spans.append((name, i, len(parts)))
-                    if unchanged[i] and base is not None:
-                        start, end = base["spans"][i]
-                        counters[(name, i)] = [int(base["rows"][i])]
-                        parts.append(Part(cut=True, reuse=(int(start), int(end))))
-                        reused += 1
-                    else:
-                        counter = counters[(name, i)] = [0]
-                        sql = f"COPY (SELECT {cols} FROM ONLY {qualified}{where}{order}) TO STDOUT"
-                        parts.append(Part(_copy_part(psql, dict(env), snapshot, sql, [url.password], rows=counter),
-                                          cut=True))
-                        exported += 1
+                    counter = counters[(name, i)] = [0]
+                    sql = f"COPY (SELECT {cols} FROM ONLY {qualified}{where}{order}) TO STDOUT"
+                    part = Part(cut=True)
+                    copy = _copy_part(psql, dict(env), snapshot, sql, [url.password], rows=counter)
+                    part.produce = copy if base is None else _reusable(part, copy, signal=signal, name=name, number=i,
+                                                                       base=base, counter=counter)
+                    parts.append(part)
                 parts.append(Part(prefix=b"\\.\n", cut=True))
+            # The change signal (one GROUP BY per table with a base) runs on a connection of its own in the same
+            # snapshot, alongside the schema dump and the other tables' COPYs; a range part waits for it.
+            if checks:
+                _start_signal(connection, snapshot, checks, base_xmin=base_xmin or 0, result=signal)
+            else:
+                signal.set_result({})
             positions = write_ordered(sink, parts, workers)
-        for name, i, part in spans:
+        reused = sum(1 for each in parts if each.reuse is not None)
+        exported = len(spans) - reused
+        for name, i, at in spans:
             ranged[name]["rows"].append(counters[(name, i)][0])
-            ranged[name]["spans"].append([positions[part], positions[part + 1]])
+            ranged[name]["spans"].append([positions[at], positions[at + 1]])
         large_objects = _large_objects(cur, sink)
         sink.write(b"#sequences " + json.dumps(sequences).encode() + b"\n")
         sink.write(b"#post\n#end\n")
