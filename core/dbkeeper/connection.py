@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dbkeeper")
 _DEBUG = logging.DEBUG
+#: Rewritten statement texts kept per connection (cleared when full: a cache, not a registry).
+_REWRITTEN_LIMIT = 1024
 _READ_ONLY_PREFIXES = ("select", "with", "show", "explain", "pragma", "values", "describe", "table")
 
 
@@ -139,6 +141,9 @@ class DatabaseConnection(CrudMethods):
     _stats_lock: threading.Lock = field(init=False, repr=False)
     _server_version: str | None = field(init=False, default=None, repr=False)
     _pyformat: bool = field(init=False, default=False, repr=False)
+    #: The dialect's backslash rule when it cannot change per session (``None``: ask the dialect every time).
+    _static_escapes: bool | None = field(init=False, default=None, repr=False)
+    _rewritten: dict[tuple[str, bool], str] = field(init=False, default_factory=dict, repr=False)
     _reuse_cursors: bool = field(init=False, default=False, repr=False)
     queries_executed: int = field(init=False, default=0, repr=False)
     errors: int = field(init=False, default=0, repr=False)
@@ -235,6 +240,10 @@ class DatabaseConnection(CrudMethods):
             return self
         dialect = self.dialect
         self._pyformat = dialect.paramstyle == "pyformat"
+        from dbkeeper.dialect import Dialect as BaseDialect
+
+        static = type(dialect).uses_backslash_escapes is BaseDialect.uses_backslash_escapes
+        self._static_escapes = bool(dialect.backslash_escapes) if static else None
         self._reuse_cursors = dialect.reusable_cursors
         single = dialect.single_connection(self._url)
         pool = ConnectionPool(
@@ -353,10 +362,21 @@ class DatabaseConnection(CrudMethods):
             raise self._connection_error(exc) from None
 
     def _prepare(self, query: str, params: Any, raw: DBAPIConnection) -> str:
-        """Rewrite portable placeholders for a pyformat driver (cached per statement text)."""
+        """Rewrite portable placeholders for a pyformat driver (cached per statement text).
+
+        The common case, a tuple or list of values, skips the ``Mapping``
+        check (an ABC ``isinstance`` costs a Python-level call); where the
+        dialect's backslash rule cannot change per session, the rewritten
+        text comes from a per-connection dict in one lookup.
+        """
         if params is None or not self._pyformat:
             return query
-        if isinstance(params, Mapping):
+        kind = type(params)
+        if kind is tuple or kind is list:
+            if "?" not in query:
+                return query
+            named = False
+        elif isinstance(params, Mapping):
             if ":" not in query:
                 return query
             named = True
@@ -364,6 +384,15 @@ class DatabaseConnection(CrudMethods):
             named = False
         else:
             return query
+        if self._static_escapes is not None:
+            key = (query, named)
+            rewritten = self._rewritten.get(key)
+            if rewritten is None:
+                if len(self._rewritten) >= _REWRITTEN_LIMIT:
+                    self._rewritten.clear()
+                rewritten = self._rewritten[key] = to_pyformat(query, named=named,
+                                                               backslash_escapes=self._static_escapes)
+            return rewritten
         return to_pyformat(query, named=named, backslash_escapes=self.dialect.uses_backslash_escapes(raw))
 
     def _run(self, raw: DBAPIConnection, query: str, params: Any, entry: PooledConnection | None = None

@@ -64,6 +64,10 @@ _DISCONNECT_MESSAGES = (
 _CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost")
 
 
+#: client_encoding name (as libpq reports it) -> Python codec, filled on first sight.
+_CODECS: dict[bytes | None, str] = {}
+
+
 class PostgresDialect(PostgresMigrationSupport, Dialect):
     """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
 
@@ -126,7 +130,12 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         result = cursor.pgresult
         if result is None or not (result.nfields or result.status in _ROWS_STATUSES):  # as ``description``
             return None
-        encoding = cursor.connection.info.encoding
+        # The session's client_encoding as libpq reports it now (a SET changes it), mapped to a Python codec
+        # once per name: ``connection.info.encoding`` builds a ConnectionInfo object on every call.
+        name = cursor.connection.pgconn.parameter_status(b"client_encoding")
+        encoding = _CODECS.get(name)
+        if encoding is None:
+            encoding = _CODECS[name] = cursor.connection.info.encoding
         return [result.fname(i).decode(encoding) for i in range(result.nfields)]
 
     # -- errors -----------------------------------------------------------------------

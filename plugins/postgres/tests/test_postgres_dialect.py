@@ -647,3 +647,22 @@ def test_result_columns_read_from_libpq_match_the_dbapi_description(db: Database
     finally:
         raw.close()
     assert db.execute(sql).columns == (expected or [])
+
+
+def test_column_names_follow_the_sessions_client_encoding(url: DatabaseURL) -> None:
+    """Names are decoded with the encoding libpq reports now, also after a SET changes it on the session."""
+    conn = DatabaseConnection.from_url(url, pool_size=1, max_overflow=0)
+    with conn:
+        assert conn.execute('SELECT 1 AS "prix_é", 2 AS "ß"').columns == ["prix_é", "ß"]
+        conn.execute("SET client_encoding TO 'LATIN1'")
+        assert conn.execute('SELECT 1 AS "prix_é", 2 AS "ß"').columns == ["prix_é", "ß"]
+        conn.execute("SET client_encoding TO 'UTF8'")
+        assert conn.execute('SELECT 1 AS "prix_é"').columns == ["prix_é"]
+
+
+def test_portable_placeholders_in_tuples_lists_and_mappings(db: DatabaseConnection) -> None:
+    """The fast path for tuple and list parameters rewrites ``?`` like the general one; ``:name`` needs a mapping."""
+    assert db.execute("SELECT ? AS a, ? AS b", (1, "x")).tuples() == [(1, "x")]
+    assert db.execute("SELECT ? AS a, ? AS b", [2, "y"]).tuples() == [(2, "y")]
+    assert db.execute("SELECT :a AS a, '?' AS q, '50%' AS p", {"a": 3}).tuples() == [(3, "?", "50%")]
+    assert db.execute("SELECT %s AS a", (4,)).tuples() == [(4,)]  # native placeholders pass through
