@@ -103,14 +103,10 @@ class QueryRecorder:
             entries = self.drain()
             if not entries:
                 return 0
-            shapes: dict[str, str] = {}
+            shapes = {query: fingerprint(query) for query in {entry[1] for entry in entries}}
             offset = self._wall0 - self._perf0
-            rows = []
-            for name, query, start, seconds, count, failed in entries:
-                shape = shapes.get(query)
-                if shape is None:
-                    shape = shapes[query] = fingerprint(query)
-                rows.append((name, offset + start, shape, seconds * 1000.0, count, 1 if failed else 0))
+            rows = [(name, offset + start, shapes[query], seconds * 1000.0, count, 1 if failed else 0)
+                    for name, query, start, seconds, count, failed in entries]
             return MetricsStore.in_workspace(self.workspace_dir).append_rows(rows, now=time.time())
 
     def flush_quietly(self) -> None:

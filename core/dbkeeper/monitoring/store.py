@@ -15,6 +15,7 @@ or another -- can turn cumulative counters into rates.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS query_samples (
     error INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS query_samples_conn_ts ON query_samples (connection, ts);
+CREATE TABLE IF NOT EXISTS sample_connections (connection TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS native_snapshots (
     connection TEXT NOT NULL,
     ts REAL NOT NULL,
@@ -51,6 +53,15 @@ MAX_AGE_ENV = "DBKEEPER_MONITORING_STORE_MAX_AGE"
 MAX_ROWS_ENV = "DBKEEPER_MONITORING_STORE_MAX_ROWS"
 #: Native snapshots kept per connection (only the newest is needed for rates; a few help debugging).
 SNAPSHOTS_KEPT = 10
+#: Samples per multi-row INSERT when the recorder flushes (6 values each: 792 bound values).
+INSERT_BATCH = 132
+
+
+def _insert(rows: int) -> str:
+    return "INSERT INTO query_samples VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+
+
+_INSERT_MANY = _insert(INSERT_BATCH)
 
 
 def env_number(name: str, default: float) -> float:
@@ -135,9 +146,22 @@ class MetricsStore:
         The recorder's flush path: no per-row objects.
         """
         with self._open(create=True) as conn:
-            conn.executemany("INSERT INTO query_samples VALUES (?, ?, ?, ?, ?, ?)", rows)
-            conn.execute("DELETE FROM query_samples WHERE ts < ?", (now - self.max_age,))
-            for name in {r[0] for r in rows}:
+            # Multi-row INSERTs of INSERT_BATCH rows: SQLite's per-statement work once per batch, not per row
+            # (executemany cost 2.35 us a row here, a third of a fast SQLite statement being recorded).
+            full = len(rows) - len(rows) % INSERT_BATCH
+            if full:
+                conn.executemany(_INSERT_MANY, (tuple(itertools.chain.from_iterable(rows[i:i + INSERT_BATCH]))
+                                                for i in range(0, full, INSERT_BATCH)))
+            if full < len(rows):
+                rest = rows[full:]
+                conn.execute(_insert(len(rest)), tuple(itertools.chain.from_iterable(rest)))
+            names = {r[0] for r in rows}
+            conn.executemany("INSERT OR IGNORE INTO sample_connections VALUES (?)", [(n,) for n in names])
+            # Retention through the (connection, ts) index: a bare ``ts <`` would scan the whole store each flush.
+            known = [name for (name,) in conn.execute("SELECT connection FROM sample_connections")]
+            conn.executemany("DELETE FROM query_samples WHERE connection = ? AND ts < ?",
+                             [(name, now - self.max_age) for name in known])
+            for name in names:
                 conn.execute(
                     "DELETE FROM query_samples WHERE connection = ? AND ts < (SELECT ts FROM query_samples "
                     "WHERE connection = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)", (name, name, self.max_rows - 1))
