@@ -105,10 +105,18 @@ def dbkeeper_dump(dialect: Dialect, connection: DatabaseConnection, sink: IO[byt
 
     ``sink`` is a binary stream opened for writing; write to it in pieces,
     never building the whole dump in memory. ``options`` carries
-    ``include_schema`` and ``include_data`` (bools) and dialect-specific
-    settings. Return a dict of metadata for the manifest (tool and server
-    versions, format) that holds nothing secret, or ``None`` to defer. First
-    non-``None`` result wins; the fallback calls ``dialect.dump(...)``.
+    ``include_schema`` and ``include_data`` (bools), ``backup_type``,
+    ``workers``, ``chainable`` (dialects with the ``incremental``
+    capability: write a deterministic stream and return ``"chainable":
+    True``) and, for incrementals and differentials, ``base_dump``: the
+    metadata the base's dump returned. The backup's sink also offers
+    ``cut()`` (end the current chunk; returns the position in the chunk
+    sequence) and ``reuse_base(start, end)`` (append that span of the base's
+    sequence unread), for dialects that can prove parts unchanged since the
+    base (:mod:`dbkeeper.backup.export`). Return a dict of metadata for the
+    manifest (tool and server versions, format) that holds nothing secret,
+    or ``None`` to defer. First non-``None`` result wins; the fallback calls
+    ``dialect.dump(...)``.
     """
 
 
