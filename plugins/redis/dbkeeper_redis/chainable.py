@@ -10,8 +10,10 @@ records hold newlines anywhere, and its expiry times are computed from
 to the next. This framing (version 2) fixes all three:
 
 * every key name is collected with ``SCAN`` first, de-duplicated and sorted
-  bytewise (memory: the key names, not the values), then dumped in that
-  order in pipelined batches, like the plain dump;
+  bytewise (in memory up to :data:`SORT_RUN_KEYS` names, beyond that by an
+  external merge sort through private temporary files, so memory stays
+  bounded), then dumped in that order in pipelined batches, like the plain
+  dump;
 * each record is one line: the tag, the record escaped so that it holds no
   newline (``0x01`` becomes ``0x01 0x02``, ``0x0A`` becomes ``0x01 0x03``;
   both directions are two ``bytes.replace`` calls), then ``\\n``; a chunk
@@ -41,11 +43,17 @@ Framing (version 2)::
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import io
+import itertools
 import json
 import struct
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dbkeeper_redis.errors import RedisDumpError, RedisDumpFormatError
@@ -57,6 +65,8 @@ MAGIC = b"DBKRDS\x00\x02"
 FRAMING_VERSION = 2
 #: Key names per ``SCAN`` round trip while the key list is collected.
 SCAN_COUNT = 1_000
+#: Key names sorted in memory at once (about 40 MB of names); more are merged from sorted run files.
+SORT_RUN_KEYS = 500_000
 
 _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
@@ -108,20 +118,64 @@ def has_pexpiretime(version: str) -> bool:
         return False
 
 
-def sorted_keys(client: redis.Redis, skip: bytes) -> list[bytes]:
-    """Every key name of the selected database except ``skip``, once each, in bytewise order."""
-    keys: set[bytes] = set()
-    cursor: Any = 0
-    while True:
-        cursor, found = client.scan(cursor, count=SCAN_COUNT)
-        keys.update(k if isinstance(k, bytes) else k.encode() for k in found)
-        if int(cursor) == 0:
-            break
-    keys.discard(skip)
-    return sorted(keys)
+@contextmanager
+def sorted_keys(client: redis.Redis, skip: bytes) -> Iterator[Iterator[bytes]]:
+    """Every key name of the selected database except ``skip``, once each, in bytewise order.
+
+    Memory stays bounded whatever the keyspace: up to :data:`SORT_RUN_KEYS`
+    names are sorted in memory; beyond that each full batch is written, sorted,
+    to a run file in a private temporary directory, and the runs are merged
+    as the names are read (an external merge sort).
+    """
+    with tempfile.TemporaryDirectory(prefix="dbkeeper-redis-keys-") as tmp:
+        runs: list[Path] = []
+        batch: set[bytes] = set()
+        cursor: Any = 0
+        while True:
+            cursor, found = client.scan(cursor, count=SCAN_COUNT)
+            batch.update(k if isinstance(k, bytes) else k.encode() for k in found)
+            if len(batch) >= SORT_RUN_KEYS:
+                runs.append(_spill(batch, Path(tmp), len(runs)))
+                batch = set()
+            if int(cursor) == 0:
+                break
+        batch.discard(skip)
+        if not runs:
+            yield iter(sorted(batch))
+            return
+        if batch:
+            runs.append(_spill(batch, Path(tmp), len(runs)))
+        with contextlib.ExitStack() as files:
+            readers = [_read_run(files.enter_context(open(run, "rb", buffering=1 << 16))) for run in runs]
+            yield _unique(key for key in heapq.merge(*readers) if key != skip)
 
 
-def dump_sorted(client: redis.Redis, sink: IO[bytes], keys: list[bytes], *, absolute_expiry: bool,
+def _spill(keys: set[bytes], directory: Path, number: int) -> Path:
+    """Write ``keys`` sorted to a run file (each name: u32 length, bytes)."""
+    path = directory / f"run-{number}"
+    with open(path, "wb", buffering=1 << 20) as f:
+        for key in sorted(keys):
+            f.write(_U32.pack(len(key)) + key)
+    return path
+
+
+def _read_run(f: IO[bytes]) -> Iterator[bytes]:
+    """The names of one run file, in its (sorted) order."""
+    while head := f.read(4):
+        (length,) = _U32.unpack(head)
+        yield f.read(length)
+
+
+def _unique(keys: Iterator[bytes]) -> Iterator[bytes]:
+    """Drop repeats in a sorted stream (SCAN may return a name twice, in two runs)."""
+    last = None
+    for key in keys:
+        if key != last:
+            yield key
+            last = key
+
+
+def dump_sorted(client: redis.Redis, sink: IO[bytes], keys: Iterator[bytes], *, absolute_expiry: bool,
                 batch_keys: int, batch_bytes: int) -> tuple[int, int, Counter[str]]:
     """Write one line per key of ``keys``, in order: ``(records, skipped_deleted, types)``.
 
@@ -134,11 +188,8 @@ def dump_sorted(client: redis.Redis, sink: IO[bytes], keys: list[bytes], *, abso
     types: Counter[str] = Counter()
     records = skipped = 0
     per_batch = batch_keys
-    position = 0
     expiry_command = "PEXPIRETIME" if absolute_expiry else "PTTL"
-    while position < len(keys):
-        batch = keys[position:position + per_batch]
-        position += len(batch)
+    while batch := list(itertools.islice(keys, per_batch)):
         pipe = client.pipeline(transaction=False)
         pipe.time()
         for key in batch:

@@ -57,6 +57,7 @@ says so in its warnings; a refusal then leaves the keys loaded so far.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -185,9 +186,10 @@ def _dump_chainable(connection: DatabaseConnection, sink: IO[bytes], include_dat
         sink.write(chainable.header_line({
             "format": FORMAT, "version": chainable.FRAMING_VERSION, "server_version": version, "db": raw.db,
             "chainable": True, "started_at_ms": int(started[0]) * 1000 + int(started[1]) // 1000}))
-        keys = chainable.sorted_keys(client, MARKER_KEY) if include_data else []
-        records, skipped, types = chainable.dump_sorted(client, sink, keys, absolute_expiry=absolute,
-                                                        batch_keys=DUMP_BATCH, batch_bytes=DUMP_BATCH_BYTES)
+        with contextlib.ExitStack() as stack:
+            keys = stack.enter_context(chainable.sorted_keys(client, MARKER_KEY)) if include_data else iter(())
+            records, skipped, types = chainable.dump_sorted(client, sink, keys, absolute_expiry=absolute,
+                                                            batch_keys=DUMP_BATCH, batch_bytes=DUMP_BATCH_BYTES)
         sink.write(chainable.end_line(records, {"types": dict(sorted(types.items())), "skipped_deleted": skipped}))
     return {"tool": "redis-py (SCAN, sorted, + DUMP)", "tool_version": redis_module.__version__,
             "server_version": version, "format": f"{FORMAT}/{chainable.FRAMING_VERSION}",

@@ -209,3 +209,23 @@ def test_damaged_line_streams_are_refused() -> None:
         with pytest.raises(RedisDumpFormatError, match=message):
             _header, records, _trailer = read_dump(io.BytesIO(bad))
             list(records)
+
+
+def test_a_keyspace_larger_than_one_sort_run_is_merged_from_run_files(redis_url: DatabaseURL,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond SORT_RUN_KEYS names the key list is sorted through run files: the same bytes, bounded memory."""
+    from dbkeeper_redis import chainable
+
+    seed(client_for(redis_url), n=3_000)
+    connection = DatabaseConnection.from_url(redis_url)
+    connection.connect()
+    try:
+        in_memory, merged = io.BytesIO(), io.BytesIO()
+        dump(connection, in_memory, {"chainable": True})
+        monkeypatch.setattr(chainable, "SORT_RUN_KEYS", 700)  # five runs of sorted names, merged on read
+        dump(connection, merged, {"chainable": True})
+    finally:
+        connection.disconnect()
+    assert merged.getvalue().split(b"\n")[1:] == in_memory.getvalue().split(b"\n")[1:]
+    keys = [key for _kind, key, _expire, _payload in read_dump(io.BytesIO(merged.getvalue()))[1]]
+    assert keys == sorted(set(keys)) and len(keys) == 3_000 + 5
