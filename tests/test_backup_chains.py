@@ -86,6 +86,23 @@ def dump_meta(manager: BackupManager, backup_id: str, encryption: Any = None) ->
     return dict(resolve(manager.catalog, manager.get_backup(backup_id), encryption).manifest["dump"])
 
 
+def settle_xmin(url: DatabaseURL, timeout: float = 60.0) -> None:
+    """Wait until every transaction older than now has ended on the server.
+
+    Other tests run on the same server in parallel; one of their transactions
+    still open when a base backup is taken holds the base snapshot's xmin
+    back, and rows written just before (the test's own seed) then count as
+    changed in the next incremental: safe, but not what a test of reuse means
+    to measure.
+    """
+    with DatabaseConnection.from_url(url) as conn:
+        mark = int(conn.execute("SELECT pg_current_xact_id()::text::bigint AS x").scalar())
+        deadline = time.monotonic() + timeout
+        while int(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x").scalar()) <= mark:
+            assert time.monotonic() < deadline, "a transaction on the test server stayed open for a minute"
+            time.sleep(0.05)
+
+
 @pytest.fixture(params=["whole tables", "key ranges"])
 def pg_ranges(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Run a test twice: tables exported whole, and (threshold lowered) as key ranges an incremental can reuse."""
@@ -100,6 +117,7 @@ def test_postgres_chain_of_depth_five_restores_every_point(dbkeeper_postgres_url
                                                            pg_ranges: bool) -> None:
     url = dbkeeper_postgres_url
     pg_fill(url)
+    settle_xmin(url)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
     points = []
     for step in range(6):
@@ -359,6 +377,7 @@ def test_postgres_incrementals_export_only_the_key_ranges_that_changed(dbkeeper_
         conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
         conn.execute("CREATE TABLE t (id int PRIMARY KEY, m mood, v text)")
         conn.bulk_insert("t", [(i, ("sad", "ok", "happy")[i % 3], f"v{i}") for i in range(1600)], ["id", "m", "v"])
+    settle_xmin(url)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
 
     touched: set[int] = set()  # ranges whose rows changed at some step

@@ -367,8 +367,8 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
                                                  sort_keys=True).encode() + b"\n"
                 name = f"{table['schema']}.{table['name']}"
                 base = base_ranges.get(name)
-                columns_identity = _columns_identity(cur, table) if base is not None or len(table["key"]) == 1 else ""
-                if base is not None and (base.get("columns") != columns_identity or base.get("key") != table["key"]):
+                if base is not None and (base.get("key") != table["key"]
+                                         or base.get("columns") != _columns_identity(cur, table)):
                     base = None
                 bounds = [int(b) for b in base["bounds"]] if base is not None else _bounds(cur, table)
                 if bounds is None:
@@ -376,6 +376,7 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
                     parts.append(Part(_copy_part(psql, dict(env), snapshot, sql, [url.password]), prefix=header,
                                       suffix=b"\\.\n"))
                     continue
+                columns_identity = base["columns"] if base is not None else _columns_identity(cur, table)
                 if base is not None:
                     checks.append((table, base))
                 ranged[name] = {"key": table["key"], "columns": columns_identity, "bounds": bounds,
