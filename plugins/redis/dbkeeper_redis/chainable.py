@@ -47,8 +47,6 @@ import contextlib
 import heapq
 import io
 import itertools
-import json
-import struct
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -56,6 +54,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from dbkeeper_redis.dump import U32, U64, FrameReader, json_block, read_end, read_record, record_body
 from dbkeeper_redis.errors import RedisDumpError, RedisDumpFormatError
 
 if TYPE_CHECKING:
@@ -68,10 +67,6 @@ SCAN_COUNT = 1_000
 #: Key names sorted in memory at once (about 40 MB of names); more are merged from sorted run files.
 SORT_RUN_KEYS = 500_000
 
-_U8 = struct.Struct(">B")
-_U32 = struct.Struct(">I")
-_I64 = struct.Struct(">q")
-_U64 = struct.Struct(">Q")
 
 
 def escape(data: bytes) -> bytes:
@@ -88,26 +83,19 @@ def _line(tag: bytes, body: bytes) -> bytes:
     return tag + escape(body) + b"\n"
 
 
-def _json_body(data: dict[str, Any]) -> bytes:
-    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return _U32.pack(len(body)) + body
-
-
 def header_line(header: dict[str, Any]) -> bytes:
     """The magic number and the header line."""
-    return MAGIC + _line(b"H", _json_body(header))
+    return MAGIC + _line(b"H", json_block(header))
 
 
 def record_line(kind: str, key: bytes, expire_at_ms: int, payload: bytes) -> bytes:
     """One key's line."""
-    kind_bytes = kind.encode("ascii", "replace")[:255]
-    return _line(b"K", b"".join((_U8.pack(len(kind_bytes)), kind_bytes, _U32.pack(len(key)), key,
-                                 _I64.pack(expire_at_ms), _U32.pack(len(payload)), payload)))
+    return _line(b"K", record_body(kind, key, expire_at_ms, payload))
 
 
 def end_line(records: int, trailer: dict[str, Any]) -> bytes:
     """The last line: the record count and the trailer."""
-    return _line(b"E", _U64.pack(records) + _json_body(trailer))
+    return _line(b"E", U64.pack(records) + json_block(trailer))
 
 
 def has_pexpiretime(version: str) -> bool:
@@ -155,14 +143,14 @@ def _spill(keys: set[bytes], directory: Path, number: int) -> Path:
     path = directory / f"run-{number}"
     with open(path, "wb", buffering=1 << 20) as f:
         for key in sorted(keys):
-            f.write(_U32.pack(len(key)) + key)
+            f.write(U32.pack(len(key)) + key)
     return path
 
 
 def _read_run(f: IO[bytes]) -> Iterator[bytes]:
     """The names of one run file, in its (sorted) order."""
     while head := f.read(4):
-        (length,) = _U32.unpack(head)
+        (length,) = U32.unpack(head)
         yield f.read(length)
 
 
@@ -243,73 +231,44 @@ class _LineReader:
         return bool(self._source.read(1) == b"")
 
 
-class _Body:
-    """Exact reads from one unescaped line's body."""
+def _body(data: bytes) -> FrameReader:
+    """Exact reads from one unescaped line's body, with the plain framing's reader."""
+    return FrameReader(io.BytesIO(data))
 
-    def __init__(self, data: bytes, what: str) -> None:
-        self.data, self.offset, self.what = data, 0, what
 
-    def take(self, n: int) -> bytes:
-        if self.offset + n > len(self.data):
-            raise RedisDumpFormatError(f"the Redis dump's {self.what} is cut short")
-        chunk = self.data[self.offset:self.offset + n]
-        self.offset += n
-        return chunk
-
-    def json(self) -> dict[str, Any]:
-        (length,) = _U32.unpack(self.take(4))
-        try:
-            value = json.loads(self.take(length))
-        except ValueError:
-            raise RedisDumpFormatError(f"the Redis dump's {self.what} is not valid JSON") from None
-        if not isinstance(value, dict):
-            raise RedisDumpFormatError(f"the Redis dump's {self.what} is not a JSON object")
-        return value
-
-    def done(self) -> None:
-        if self.offset != len(self.data):
-            raise RedisDumpFormatError(f"the Redis dump's {self.what} has trailing bytes")
+def _finished(body: FrameReader, what: str) -> None:
+    if not body.at_end():
+        raise RedisDumpFormatError(f"the Redis dump's {what} has trailing bytes")
 
 
 def read_lines(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[tuple[str, bytes, int, bytes]], dict[str, Any]]:
     """Parse a version 2 stream whose magic number was already read: ``(header, records, trailer)``."""
-    reader = _LineReader(source)
-    tag, body = reader.line("the header")
+    lines = _LineReader(source)
+    tag, data = lines.line("the header")
     if tag != b"H":
         raise RedisDumpFormatError(f"the Redis dump starts with record tag {tag!r}, not a header")
-    header_body = _Body(body, "header")
-    header = header_body.json()
-    header_body.done()
+    body = _body(data)
+    header = body.json("header")
+    _finished(body, "header")
     trailer: dict[str, Any] = {}
 
     def records() -> Iterator[tuple[str, bytes, int, bytes]]:
         count = 0
         while True:
-            tag, data = reader.line("a record")
+            tag, data = lines.line("a record")
+            body = _body(data)
             if tag == b"E":
-                end = _Body(data, "end record")
-                (expected,) = _U64.unpack(end.take(8))
-                trailer.update(end.json())
-                end.done()
-                if expected != count:
-                    raise RedisDumpFormatError(f"the Redis dump holds {count} keys but its end record says "
-                                               f"{expected}")
-                if not reader.at_end():
+                read_end(body, count, trailer)
+                _finished(body, "end record")
+                if not lines.at_end():
                     raise RedisDumpFormatError("data follows the end record of the Redis dump")
                 trailer["records"] = count
                 return
             if tag != b"K":
                 raise RedisDumpFormatError(f"unknown record tag {tag!r} in the Redis dump")
-            record = _Body(data, "record")
-            (kind_len,) = _U8.unpack(record.take(1))
-            kind = record.take(kind_len).decode("ascii", "replace")
-            (key_len,) = _U32.unpack(record.take(4))
-            key = record.take(key_len)
-            (expire_at,) = _I64.unpack(record.take(8))
-            (payload_len,) = _U32.unpack(record.take(4))
-            payload = record.take(payload_len)
-            record.done()
+            record = read_record(body)
+            _finished(body, "record")
             count += 1
-            yield kind, key, expire_at, payload
+            yield record
 
     return header, records(), trailer

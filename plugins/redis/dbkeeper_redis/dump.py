@@ -88,23 +88,29 @@ DUMP_BATCH_BYTES = 8 << 20
 RESTORE_BATCH_KEYS = 500
 RESTORE_BATCH_BYTES = 8 << 20
 
-_U8 = struct.Struct(">B")
-_U32 = struct.Struct(">I")
-_I64 = struct.Struct(">q")
-_U64 = struct.Struct(">Q")
+U8 = struct.Struct(">B")
+U32 = struct.Struct(">I")
+I64 = struct.Struct(">q")
+U64 = struct.Struct(">Q")
 
 
 # -- writing -------------------------------------------------------------------------------------
-def _json(data: Mapping[str, Any]) -> bytes:
+def json_block(data: Mapping[str, Any]) -> bytes:
+    """A JSON object as the framing stores it: u32 length, canonical JSON (both framings)."""
     body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    return _U32.pack(len(body)) + body
+    return U32.pack(len(body)) + body
+
+
+def record_body(kind: str, key: bytes, expire_at_ms: int, payload: bytes) -> bytes:
+    """A record after its tag: type, key, expiry, payload (the same in both framings)."""
+    kind_bytes = kind.encode("ascii", "replace")[:255]
+    return b"".join((U8.pack(len(kind_bytes)), kind_bytes, U32.pack(len(key)), key,
+                     I64.pack(expire_at_ms), U32.pack(len(payload)), payload))
 
 
 def encode_record(kind: str, key: bytes, expire_at_ms: int, payload: bytes) -> bytes:
     """One ``K`` record of the framing above."""
-    kind_bytes = kind.encode("ascii", "replace")[:255]
-    return b"".join((b"K", _U8.pack(len(kind_bytes)), kind_bytes, _U32.pack(len(key)), key,
-                     _I64.pack(expire_at_ms), _U32.pack(len(payload)), payload))
+    return b"K" + record_body(kind, key, expire_at_ms, payload)
 
 
 def _server_version(client: redis.Redis) -> str:
@@ -123,7 +129,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         client = raw.client
         version = _server_version(client)
         started: Any = client.time()
-        sink.write(MAGIC + _json({"format": FORMAT, "version": FORMAT_VERSION, "server_version": version,
+        sink.write(MAGIC + json_block({"format": FORMAT, "version": FORMAT_VERSION, "server_version": version,
                                   "db": raw.db, "started_at_ms": int(started[0]) * 1000 + int(started[1]) // 1000}))
         types: Counter[str] = Counter()
         records = skipped = 0
@@ -165,7 +171,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
             if int(cursor) == 0:
                 break
         trailer = {"types": dict(sorted(types.items())), "skipped_deleted": skipped}
-        sink.write(b"E" + _U64.pack(records) + _json(trailer))
+        sink.write(b"E" + U64.pack(records) + json_block(trailer))
     return {"tool": "redis-py (SCAN + DUMP)", "tool_version": redis_module.__version__, "server_version": version,
             "format": f"{FORMAT}/{FORMAT_VERSION}", "content": "full" if include_data else "schema",
             "db": raw.db, "keys": records, "types": dict(sorted(types.items())), "skipped_deleted": skipped,
@@ -200,7 +206,7 @@ def _dump_chainable(connection: DatabaseConnection, sink: IO[bytes], include_dat
 
 
 # -- reading -------------------------------------------------------------------------------------
-class _Reader:
+class FrameReader:
     """Exact reads from the plain dump stream; a short read is a format error, never a silent stop."""
 
     def __init__(self, source: IO[bytes]) -> None:
@@ -218,7 +224,7 @@ class _Reader:
         return data
 
     def json(self, what: str) -> dict[str, Any]:
-        (length,) = _U32.unpack(self.exact(4, what))
+        (length,) = U32.unpack(self.exact(4, what))
         try:
             value = json.loads(self.exact(length, what))
         except ValueError:
@@ -229,6 +235,25 @@ class _Reader:
 
     def at_end(self) -> bool:
         return bool(self._source.read(1) == b"")
+
+
+def read_record(reader: FrameReader) -> tuple[str, bytes, int, bytes]:
+    """A record after its tag: ``(type, key, expire_at_ms, payload)`` (the same in both framings)."""
+    (kind_len,) = U8.unpack(reader.exact(1, "a record"))
+    kind = reader.exact(kind_len, "a record").decode("ascii", "replace")
+    (key_len,) = U32.unpack(reader.exact(4, "a record"))
+    key = reader.exact(key_len, "a key")
+    (expire_at,) = I64.unpack(reader.exact(8, "a record"))
+    (payload_len,) = U32.unpack(reader.exact(4, "a record"))
+    return kind, key, expire_at, reader.exact(payload_len, "a value")
+
+
+def read_end(reader: FrameReader, count: int, trailer: dict[str, Any]) -> None:
+    """The end record after its tag: check its count against ``count``; its JSON goes into ``trailer``."""
+    (expected,) = U64.unpack(reader.exact(8, "the end record"))
+    trailer.update(reader.json("end record"))
+    if expected != count:
+        raise RedisDumpFormatError(f"the Redis dump holds {count} keys but its end record says {expected}")
 
 
 def read_dump(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[tuple[str, bytes, int, bytes]], dict[str, Any]]:
@@ -243,7 +268,7 @@ def read_dump(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[tuple[str, by
     """
     from dbkeeper_redis import chainable
 
-    reader = _Reader(source)
+    reader = FrameReader(source)
     magic = reader.exact(len(MAGIC), "the magic number")
     if magic[:6] != MAGIC[:6]:
         raise RedisDumpFormatError("not a dbkeeper Redis dump (bad magic number)")
@@ -260,26 +285,16 @@ def read_dump(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[tuple[str, by
         while True:
             tag = reader.exact(1, "a record tag")
             if tag == b"E":
-                (expected,) = _U64.unpack(reader.exact(8, "the end record"))
-                trailer.update(reader.json("end record"))
-                if expected != count:
-                    raise RedisDumpFormatError(f"the Redis dump holds {count} keys but its end record says "
-                                               f"{expected}")
+                read_end(reader, count, trailer)
                 if not reader.at_end():
                     raise RedisDumpFormatError("data follows the end record of the Redis dump")
                 trailer["records"] = count
                 return
             if tag != b"K":
                 raise RedisDumpFormatError(f"unknown record tag {tag!r} in the Redis dump")
-            (kind_len,) = _U8.unpack(reader.exact(1, "a record"))
-            kind = reader.exact(kind_len, "a record").decode("ascii", "replace")
-            (key_len,) = _U32.unpack(reader.exact(4, "a record"))
-            key = reader.exact(key_len, "a key")
-            (expire_at,) = _I64.unpack(reader.exact(8, "a record"))
-            (payload_len,) = _U32.unpack(reader.exact(4, "a record"))
-            payload = reader.exact(payload_len, "a value")
+            record = read_record(reader)
             count += 1
-            yield kind, key, expire_at, payload
+            yield record
 
     return header, records(), trailer
 
