@@ -46,16 +46,14 @@ from __future__ import annotations
 import contextlib
 import heapq
 import io
-import itertools
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dbkeeper_redis.dump import U32, U64, FrameReader, json_block, read_end, read_record, record_body
-from dbkeeper_redis.errors import RedisDumpError, RedisDumpFormatError
+from dbkeeper_redis.errors import RedisDumpFormatError
 
 if TYPE_CHECKING:
     import redis
@@ -161,58 +159,6 @@ def _unique(keys: Iterator[bytes]) -> Iterator[bytes]:
         if key != last:
             yield key
             last = key
-
-
-def dump_sorted(client: redis.Redis, sink: IO[bytes], keys: Iterator[bytes], *, absolute_expiry: bool,
-                batch_keys: int, batch_bytes: int) -> tuple[int, int, Counter[str]]:
-    """Write one line per key of ``keys``, in order: ``(records, skipped_deleted, types)``.
-
-    Batches of keys go in one pipeline of ``TIME`` plus ``TYPE``, the expiry
-    (``PEXPIRETIME``, or ``PTTL``) and ``DUMP`` per key; batches shrink when
-    values are large, so memory holds about ``batch_bytes`` of values.
-    """
-    import redis as redis_module
-
-    types: Counter[str] = Counter()
-    records = skipped = 0
-    per_batch = batch_keys
-    expiry_command = "PEXPIRETIME" if absolute_expiry else "PTTL"
-    while batch := list(itertools.islice(keys, per_batch)):
-        pipe = client.pipeline(transaction=False)
-        pipe.time()
-        for key in batch:
-            pipe.type(key)
-            pipe.execute_command(expiry_command, key)  # type: ignore[no-untyped-call]
-            pipe.dump(key)
-        replies = pipe.execute(raise_on_error=False)
-        failure = next((r for r in replies if isinstance(r, Exception)), None)
-        if isinstance(failure, redis_module.ConnectionError | redis_module.TimeoutError):
-            raise failure
-        if failure is not None:
-            raise RedisDumpError(f"the server refused a command the dump needs (TYPE, {expiry_command}, DUMP): "
-                                 f"{failure}; check the user's ACL (it needs +scan +type "
-                                 f"+{expiry_command.lower()} +dump +time)")
-        now_ms = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
-        out = bytearray()
-        for i, key in enumerate(batch):
-            kind, expiry, payload = replies[1 + 3 * i:4 + 3 * i]
-            if payload is None or expiry == -2 or kind == b"none":
-                skipped += 1
-                continue
-            if expiry < 0:
-                expire_at = -1
-            elif absolute_expiry:
-                expire_at = int(expiry)
-            else:
-                expire_at = now_ms + int(expiry)
-            kind_text = kind.decode() if isinstance(kind, bytes) else str(kind)
-            out += record_line(kind_text, key, expire_at, payload)
-            types[kind_text] += 1
-            records += 1
-        sink.write(bytes(out))
-        average = max(1, len(out) // max(1, len(batch)))
-        per_batch = max(1, min(batch_keys, batch_bytes // average))
-    return records, skipped, types
 
 
 class _LineReader:

@@ -59,11 +59,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import secrets
 import struct
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from dbkeeper.backup.errors import RestoreTargetError
@@ -131,51 +132,78 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         started: Any = client.time()
         sink.write(MAGIC + json_block({"format": FORMAT, "version": FORMAT_VERSION, "server_version": version,
                                   "db": raw.db, "started_at_ms": int(started[0]) * 1000 + int(started[1]) // 1000}))
-        types: Counter[str] = Counter()
-        records = skipped = 0
-        cursor: Any = 0
-        per_batch = DUMP_BATCH
-        while include_data:
-            cursor, found = client.scan(cursor, count=DUMP_BATCH)
-            pending = [k if isinstance(k, bytes) else k.encode() for k in found if k != MARKER_KEY]
-            while pending:
-                keys, pending = pending[:per_batch], pending[per_batch:]
-                pipe = client.pipeline(transaction=False)
-                pipe.time()
-                for key in keys:
-                    pipe.type(key)
-                    pipe.pttl(key)
-                    pipe.dump(key)
-                replies = pipe.execute(raise_on_error=False)
-                failure = next((r for r in replies if isinstance(r, Exception)), None)
-                if isinstance(failure, redis_module.ConnectionError | redis_module.TimeoutError):
-                    raise failure
-                if failure is not None:
-                    raise RedisDumpError(f"the server refused a command the dump needs (TYPE, PTTL, DUMP): "
-                                         f"{failure}; check the user's ACL (it needs +scan +type +pttl +dump "
-                                         "+time)")
-                now_ms = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
-                out = bytearray()
-                for i, key in enumerate(keys):
-                    kind, ttl, payload = replies[1 + 3 * i:4 + 3 * i]
-                    if payload is None or ttl == -2 or kind == b"none":
-                        skipped += 1
-                        continue
-                    kind_text = kind.decode() if isinstance(kind, bytes) else str(kind)
-                    out += encode_record(kind_text, key, -1 if ttl < 0 else now_ms + int(ttl), payload)
-                    types[kind_text] += 1
-                    records += 1
-                sink.write(bytes(out))
-                average = max(1, len(out) // max(1, len(keys)))
-                per_batch = max(1, min(DUMP_BATCH, DUMP_BATCH_BYTES // average))
-            if int(cursor) == 0:
-                break
+        keys = _scanned_keys(client) if include_data else iter(())
+        records, skipped, types = dump_keys(client, sink, keys, encode=encode_record, absolute_expiry=False)
         trailer = {"types": dict(sorted(types.items())), "skipped_deleted": skipped}
         sink.write(b"E" + U64.pack(records) + json_block(trailer))
     return {"tool": "redis-py (SCAN + DUMP)", "tool_version": redis_module.__version__, "server_version": version,
             "format": f"{FORMAT}/{FORMAT_VERSION}", "content": "full" if include_data else "schema",
             "db": raw.db, "keys": records, "types": dict(sorted(types.items())), "skipped_deleted": skipped,
             "chainable": False, "consistency": "scan: not a point-in-time snapshot (see dbkeeper_redis.dump)"}
+
+
+def _scanned_keys(client: redis.Redis) -> Iterator[bytes]:
+    """Key names as ``SCAN`` returns them (a name may come twice while the server rehashes), page by page."""
+    cursor: Any = 0
+    while True:
+        cursor, found = client.scan(cursor, count=DUMP_BATCH)
+        yield from (k if isinstance(k, bytes) else k.encode() for k in found if k != MARKER_KEY)
+        if int(cursor) == 0:
+            return
+
+
+def dump_keys(client: redis.Redis, sink: IO[bytes], keys: Iterator[bytes], *,
+              encode: Callable[[str, bytes, int, bytes], bytes],
+              absolute_expiry: bool) -> tuple[int, int, Counter[str]]:
+    """Write one record per key of ``keys``, in order, framed by ``encode``: ``(records, skipped_deleted, types)``.
+
+    Batches of keys go in one pipeline of ``TIME`` plus ``TYPE``, the expiry
+    (``PEXPIRETIME`` when ``absolute_expiry``, else ``PTTL`` added to the
+    server's ``TIME``) and ``DUMP`` per key; batches shrink when values are
+    large, so memory holds about :data:`DUMP_BATCH_BYTES` of values.
+    """
+    import redis as redis_module
+
+    types: Counter[str] = Counter()
+    records = skipped = 0
+    per_batch = DUMP_BATCH
+    expiry_command = "PEXPIRETIME" if absolute_expiry else "PTTL"
+    while batch := list(itertools.islice(keys, per_batch)):
+        pipe = client.pipeline(transaction=False)
+        pipe.time()
+        for key in batch:
+            pipe.type(key)
+            pipe.execute_command(expiry_command, key)  # type: ignore[no-untyped-call]
+            pipe.dump(key)
+        replies = pipe.execute(raise_on_error=False)
+        failure = next((r for r in replies if isinstance(r, Exception)), None)
+        if isinstance(failure, redis_module.ConnectionError | redis_module.TimeoutError):
+            raise failure
+        if failure is not None:
+            raise RedisDumpError(f"the server refused a command the dump needs (TYPE, {expiry_command}, DUMP): "
+                                 f"{failure}; check the user's ACL (it needs +scan +type "
+                                 f"+{expiry_command.lower()} +dump +time)")
+        now_ms = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
+        out = bytearray()
+        for i, key in enumerate(batch):
+            kind, expiry, payload = replies[1 + 3 * i:4 + 3 * i]
+            if payload is None or expiry == -2 or kind == b"none":
+                skipped += 1
+                continue
+            if expiry < 0:
+                expire_at = -1
+            elif absolute_expiry:
+                expire_at = int(expiry)
+            else:
+                expire_at = now_ms + int(expiry)
+            kind_text = kind.decode() if isinstance(kind, bytes) else str(kind)
+            out += encode(kind_text, key, expire_at, payload)
+            types[kind_text] += 1
+            records += 1
+        sink.write(bytes(out))
+        average = max(1, len(out) // max(1, len(batch)))
+        per_batch = max(1, min(DUMP_BATCH, DUMP_BATCH_BYTES // average))
+    return records, skipped, types
 
 
 def _dump_chainable(connection: DatabaseConnection, sink: IO[bytes], include_data: bool) -> dict[str, Any]:
@@ -194,8 +222,8 @@ def _dump_chainable(connection: DatabaseConnection, sink: IO[bytes], include_dat
             "chainable": True, "started_at_ms": int(started[0]) * 1000 + int(started[1]) // 1000}))
         with contextlib.ExitStack() as stack:
             keys = stack.enter_context(chainable.sorted_keys(client, MARKER_KEY)) if include_data else iter(())
-            records, skipped, types = chainable.dump_sorted(client, sink, keys, absolute_expiry=absolute,
-                                                            batch_keys=DUMP_BATCH, batch_bytes=DUMP_BATCH_BYTES)
+            records, skipped, types = dump_keys(client, sink, keys, encode=chainable.record_line,
+                                                absolute_expiry=absolute)
         sink.write(chainable.end_line(records, {"types": dict(sorted(types.items())), "skipped_deleted": skipped}))
     return {"tool": "redis-py (SCAN, sorted, + DUMP)", "tool_version": redis_module.__version__,
             "server_version": version, "format": f"{FORMAT}/{chainable.FRAMING_VERSION}",
