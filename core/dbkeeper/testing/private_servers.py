@@ -258,30 +258,11 @@ def _environment(directory: Path) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], run_as: _RunAs, directory: Path, log: Path, what: str) -> None:
-    """Run an initialisation command to completion, its output appended to ``log``."""
-    with open(log, "ab") as out:
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=directory,
-            env=_environment(directory),
-            timeout=START_TIMEOUT,
-            check=False,
-            user=run_as.uid,
-            group=run_as.gid,
-            extra_groups=run_as.extra_groups,
-        )
-    if result.returncode != 0:
-        raise PrivateServerError(f"{what} failed (exit {result.returncode}):\n{_tail(log)}")
-
-
 def _spawn(command: list[str], run_as: _RunAs, directory: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start the server in a session (and process group) of its own, so all of it can be ended at once."""
+    """Start ``command`` as ``run_as`` in ``directory``, its output appended to ``log``, in a session (and
+    process group) of its own, so all of it can be ended at once."""
     with open(log, "ab") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -293,7 +274,18 @@ def _spawn(command: list[str], run_as: _RunAs, directory: Path, log: Path) -> su
             group=run_as.gid,
             extra_groups=run_as.extra_groups,
         )
-    return process
+
+
+def _run(command: list[str], run_as: _RunAs, directory: Path, log: Path, what: str) -> None:
+    """Run an initialisation command to completion (killed after ``START_TIMEOUT``)."""
+    process = _spawn(command, run_as, directory, log)
+    try:
+        code = process.wait(timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _terminate(process, signal.SIGKILL, 5.0)
+        raise PrivateServerError(f"{what} did not finish within {START_TIMEOUT:g} s:\n{_tail(log)}") from None
+    if code != 0:
+        raise PrivateServerError(f"{what} failed (exit {code}):\n{_tail(log)}")
 
 
 def _terminate(process: subprocess.Popen[bytes], first: signal.Signals, timeout: float) -> None:
