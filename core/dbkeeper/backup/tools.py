@@ -74,7 +74,7 @@ def _fail(name: str, code: int, stderr: IO[bytes], secrets: Sequence[str | None]
     return ToolError(f"{name} failed (exit code {code}): {redact(text, secrets) or 'no error output'}")
 
 
-def _widen_pipe(fileobj: IO[bytes] | None) -> None:
+def widen_pipe(fileobj: IO[bytes] | None) -> None:
     """Grow a pipe to 1 MiB on Linux (``F_SETPIPE_SZ``): fewer wake-ups between us and the tool."""
     if fileobj is None:
         return
@@ -99,7 +99,7 @@ def stream_out(argv: Sequence[str], env: Mapping[str, str], sink: IO[bytes], *,
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                 env=dict(env))
         assert proc.stdout is not None
-        _widen_pipe(proc.stdout)
+        widen_pipe(proc.stdout)
         try:
             while piece := proc.stdout.read(PIECE):
                 sink.write(piece)
@@ -120,7 +120,7 @@ def stream_in(argv: Sequence[str], env: Mapping[str, str], source: IO[bytes], *,
         proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
                                 env=dict(env))
         assert proc.stdin is not None
-        _widen_pipe(proc.stdin)
+        widen_pipe(proc.stdin)
         try:
             while piece := source.read(PIECE):
                 proc.stdin.write(piece)

@@ -6,6 +6,10 @@
   subclasses :class:`~dbkeeper.testing.suite.DialectConformance`, provides a
   ``database_url`` fixture, and inherits every test; the dialect's
   :class:`~dbkeeper.dialect.Capabilities` switch off what it does not support.
+- :mod:`dbkeeper.testing.private_servers`: throw-away PostgreSQL and MariaDB
+  instances in a temporary directory, for tests that need a server setting
+  the shared ones lack (``pg_stat_statements`` preloaded,
+  ``performance_schema`` on).
 - :mod:`dbkeeper.testing.pytest_plugin`: fixtures (``dbkeeper_sqlite_url``,
   ``dbkeeper_postgres_url``, ``dbkeeper_mysql_url``), registered with pytest
   through the ``pytest11`` entry point.

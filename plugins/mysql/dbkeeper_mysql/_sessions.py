@@ -37,6 +37,7 @@ from typing import Any
 
 from dbkeeper.backup.errors import ToolError
 from dbkeeper.backup.export import Emit
+from dbkeeper.backup.tools import widen_pipe
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.redaction import redact
 
@@ -54,14 +55,6 @@ SESSION_TIMEOUT = 31_536_000
 
 class SnapshotUnavailable(Exception):
     """The sessions could not be given one snapshot; ``str()`` says why (already redacted)."""
-
-
-def _widen_pipe(fd: int) -> None:
-    """Grow a pipe to 1 MiB on Linux (``F_SETPIPE_SZ``): fewer wake-ups between us and the client."""
-    with contextlib.suppress(OSError, ValueError, AttributeError, ImportError):
-        import fcntl
-
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), BLOCK)
 
 
 class ClientSession:
@@ -85,7 +78,7 @@ class ClientSession:
         self._stdin = self._proc.stdin
         self._stdout_file = self._proc.stdout
         self._stdout = self._stdout_file.fileno()
-        _widen_pipe(self._stdout)
+        widen_pipe(self._stdout_file)
         self._broken = False
 
     def run(self, statements: Sequence[str], emit: Emit | None = None) -> None:
