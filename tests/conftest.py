@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.plugins import PluginRegistry, set_registry
 from dbkeeper.testing import private_servers, servers
 from dbkeeper.testing.pytest_plugin import unavailable
@@ -41,6 +42,18 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.syspath_prepend(str(path))
     return path
+
+
+# -- monitoring --------------------------------------------------------------------------------------------
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh workspace; whatever other tests left in the process recorder is dropped first."""
+    path = tmp_path / "workspace"
+    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
+    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
+    get_recorder().drain()
+    yield path
+    get_recorder().drain()
 
 
 # -- private servers ----------------------------------------------------------------------------------------

@@ -23,21 +23,11 @@ from dbkeeper.monitoring import optimize_database
 from dbkeeper.monitoring.advisor import Advice, Recommendation, Thresholds, advise
 from dbkeeper.monitoring.api import DatabasePerformanceMonitor
 from dbkeeper.monitoring.plans import indexed_tables, scanned_tables
-from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.urls import DatabaseURL
 
 DIALECTS = ["sqlite", "postgres", "mysql"]
 ROWS = 5_000
 
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "workspace"
-    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
-    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
-    get_recorder().drain()
-    yield path
-    get_recorder().drain()
 
 
 @pytest.fixture(params=DIALECTS)

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.monitoring import DatabaseMetrics, DatabasePerformanceMonitor, monitor_database, optimize_database
 from dbkeeper.monitoring.analysis import analyze_samples, percentile
-from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.monitoring.store import Sample
 from dbkeeper.urls import DatabaseURL
 
 SECTIONS = {"query_performance", "database_performance", "alerts", "recommendations"}
 
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "workspace"
-    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
-    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
-    get_recorder().drain()
-    yield path
-    get_recorder().drain()
 
 
 def test_monitor_database_without_metrics_returns_the_empty_analysis(workspace: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,14 @@ from click.testing import CliRunner
 
 from dbkeeper.manager import DatabaseManager
 from dbkeeper.monitoring.cli import monitor, optimize
-from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.urls import DatabaseURL
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "workspace"
-    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
-    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
+def workspace(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared fresh workspace (``tests/conftest.py``), and no default connection from the environment."""
     monkeypatch.delenv("DBKEEPER_URL", raising=False)
-    get_recorder().drain()
-    yield path
-    get_recorder().drain()
+    return workspace
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,8 @@ import pytest
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.monitoring.advisor import advise
 from dbkeeper.monitoring.api import DatabasePerformanceMonitor
-from dbkeeper.monitoring.native import collect_native, counter_rates
-from dbkeeper.monitoring.recorder import get_recorder
+from dbkeeper.monitoring.native import collect_native, counter_rates, unexplained
 from dbkeeper.urls import DatabaseURL
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "workspace"
-    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
-    get_recorder().drain()
-    yield path
-    get_recorder().drain()
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
@@ -32,18 +21,13 @@ def url(request: pytest.FixtureRequest, workspace: Path) -> DatabaseURL:
     return value
 
 
-def assert_none_has_a_reason(native: dict[str, Any]) -> None:
-    """Every statistic that is ``None`` says why under ``unavailable``."""
-    missing = [key for key, value in native.items() if value is None and key not in native["unavailable"]]
-    assert missing == [], native["unavailable"]
-
 
 def test_every_unavailable_statistic_has_a_reason(url: DatabaseURL) -> None:
     with DatabaseConnection.from_url(url) as conn:
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)")
         native = collect_native(conn)
     assert native["supported"] is True
-    assert_none_has_a_reason(native)
+    assert unexplained(native) == [], native["unavailable"]
     assert isinstance(native["table_stats"], list)
     assert [t["table"] for t in native["table_stats"]] == ["t"]
     if conn.dialect.name == "sqlite":
@@ -90,7 +74,7 @@ def test_postgres_role_without_pg_read_all_stats_sees_hidden_sessions_as_unavail
     assert "pg_read_all_stats" in native["unavailable"]["sessions_hidden"]
     assert "pg_read_all_stats" in advice.unavailable["long_running_query"]
     assert "pg_read_all_stats" in advice.unavailable["idle_in_transaction"]
-    assert_none_has_a_reason(native)
+    assert unexplained(native) == [], native["unavailable"]
 
 
 def test_mysql_without_performance_schema_or_process_privilege_reports_unavailable(
@@ -113,7 +97,7 @@ def test_mysql_without_performance_schema_or_process_privilege_reports_unavailab
         finally:
             admin.execute(f"DROP USER '{user}'@'%'")
             admin.execute(f"DROP USER '{user}'@'localhost'")
-    assert_none_has_a_reason(native)
+    assert unexplained(native) == [], native["unavailable"]
     assert native["sessions"] is None
     assert "PROCESS" in native["unavailable"]["sessions"]
     assert "PROCESS" in advice.unavailable["long_running_query"]

@@ -14,7 +14,6 @@ preloaded, performance_schema OFF) are tested on the shared servers in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +22,14 @@ import pytest
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.monitoring.advisor import Advice, advise
 from dbkeeper.monitoring.api import DatabasePerformanceMonitor
-from dbkeeper.monitoring.native import collect_native
+from dbkeeper.monitoring.native import collect_native, unexplained
 from dbkeeper.monitoring.plans import indexed_tables
-from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.urls import DatabaseURL
 
 CALLS = 30
 ROWS = 5_000
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "workspace"
-    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
-    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
-    get_recorder().drain()
-    yield path
-    get_recorder().drain()
-
-
-def assert_none_has_a_reason(native: dict[str, Any]) -> None:
-    """Every statistic that is ``None`` says why under ``unavailable``."""
-    missing = [key for key, value in native.items() if value is None and key not in native["unavailable"]]
-    assert missing == [], native["unavailable"]
 
 
 def as_user(url: DatabaseURL, admin: str, user: str) -> DatabaseURL:
@@ -90,7 +74,7 @@ def test_pg_stat_statements_reports_the_statements_this_test_ran(
     assert counted == [20_000 // d for d in range(2, 2 + CALLS)]
     assert "pg_stat_statements" not in native["unavailable"]
     assert native["pg_stat_statements_hidden"] == 0
-    assert_none_has_a_reason(native)
+    assert unexplained(native) == [], native["unavailable"]
     statements = native["pg_stat_statements"]
     totals = [s["total_ms"] for s in statements]
     assert totals == sorted(totals, reverse=True)  # the top statements by total time
@@ -111,7 +95,7 @@ def test_pg_stat_statements_preloaded_but_not_created_in_the_database_is_unavail
         native = collect_native(conn)
         assert native["pg_stat_statements"] is None
         assert "CREATE EXTENSION pg_stat_statements" in native["unavailable"]["pg_stat_statements"]
-        assert_none_has_a_reason(native)
+        assert unexplained(native) == [], native["unavailable"]
         # Created in a schema off the search path, as extension-hygienic setups do: still found.
         conn.execute("CREATE SCHEMA tools")
         conn.execute("CREATE EXTENSION pg_stat_statements SCHEMA tools")
@@ -147,7 +131,7 @@ def test_pg_stat_statements_of_other_roles_are_hidden_without_pg_read_all_stats(
     assert not by_text(limited["pg_stat_statements"], "insufficient privilege")
     assert limited["pg_stat_statements_hidden"] >= 1
     assert "pg_read_all_stats" in limited["unavailable"]["pg_stat_statements_hidden"]
-    assert_none_has_a_reason(limited)
+    assert unexplained(limited) == [], limited["unavailable"]
     # With it, nothing is hidden and the superuser's statement is there with its calls.
     assert granted["pg_stat_statements_hidden"] == 0
     assert "pg_stat_statements_hidden" not in granted["unavailable"]
@@ -171,7 +155,7 @@ def test_performance_schema_digests_report_the_statements_this_test_ran(
     assert counted == [2 * (1000 - floor * 10) for floor in range(CALLS)]
     assert native["performance_schema_digests"] is True
     assert "statement_digests" not in native["unavailable"]
-    assert_none_has_a_reason(native)
+    assert unexplained(native) == [], native["unavailable"]
     digests = native["statement_digests"]
     totals = [d["total_ms"] for d in digests]
     assert totals == sorted(totals, reverse=True)
@@ -271,7 +255,7 @@ def test_performance_schema_without_select_on_it_is_unavailable(
         assert "GRANT SELECT ON performance_schema" in denied["unavailable"][key], denied["unavailable"]
     assert "GRANT SELECT ON performance_schema" in denied_advice.unavailable["unused_index"]
     assert unused(denied_advice) == []
-    assert_none_has_a_reason(denied)
+    assert unexplained(denied) == [], denied["unavailable"]
     # The grant is the whole fix: the seeded unused index is found.
     assert allowed["performance_schema_digests"] is True
     assert "unused_index" not in allowed_advice.unavailable

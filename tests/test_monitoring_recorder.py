@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,6 @@ from dbkeeper.monitoring.fingerprint import fingerprint
 from dbkeeper.monitoring.recorder import QueryRecorder, get_recorder
 from dbkeeper.monitoring.store import STORE_FILE, MetricsStore, Sample
 from dbkeeper.urls import DatabaseURL
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh workspace; whatever other tests left in the process recorder is dropped first."""
-    path = tmp_path / "workspace"
-    monkeypatch.setenv("DBKEEPER_WORKSPACE", str(path))
-    monkeypatch.delenv("DBKEEPER_MONITORING", raising=False)
-    get_recorder().drain()
-    yield path
-    get_recorder().drain()
 
 
 @pytest.mark.parametrize(("statement", "expected"), [

@@ -38,6 +38,15 @@ def collect_native(connection: DatabaseConnection) -> dict[str, Any]:
     return data
 
 
+def unexplained(native: Mapping[str, Any]) -> list[str]:
+    """Statistics reported as ``None`` with no reason under ``unavailable``: the contract above allows none.
+
+    The check a dialect's tests run on what ``dbkeeper_collect_metrics`` returns.
+    """
+    reasons = native.get("unavailable") or {}
+    return [key for key, value in native.items() if value is None and key not in reasons]
+
+
 def unavailable(metrics: dict[str, Any], key: str, reason: str) -> None:
     """Mark ``key`` unavailable in ``metrics``: the value ``None`` and the reason. For dialect authors."""
     metrics[key] = None
