@@ -46,12 +46,12 @@ from __future__ import annotations
 import contextlib
 import heapq
 import io
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from dbkeeper.backup.tools import private_dir
 from dbkeeper_redis.dump import U32, U64, FrameReader, json_block, read_end, read_record, record_body
 from dbkeeper_redis.errors import RedisDumpFormatError
 
@@ -113,7 +113,7 @@ def sorted_keys(client: redis.Redis, skip: bytes) -> Iterator[Iterator[bytes]]:
     to a run file in a private temporary directory, and the runs are merged
     as the names are read (an external merge sort).
     """
-    with tempfile.TemporaryDirectory(prefix="dbkeeper-redis-keys-") as tmp:
+    with private_dir() as tmp:
         runs: list[Path] = []
         batch: set[bytes] = set()
         cursor: Any = 0
@@ -121,7 +121,7 @@ def sorted_keys(client: redis.Redis, skip: bytes) -> Iterator[Iterator[bytes]]:
             cursor, found = client.scan(cursor, count=SCAN_COUNT)
             batch.update(k if isinstance(k, bytes) else k.encode() for k in found)
             if len(batch) >= SORT_RUN_KEYS:
-                runs.append(_spill(batch, Path(tmp), len(runs)))
+                runs.append(_spill(batch, tmp, len(runs)))
                 batch = set()
             if int(cursor) == 0:
                 break
@@ -130,7 +130,7 @@ def sorted_keys(client: redis.Redis, skip: bytes) -> Iterator[Iterator[bytes]]:
             yield iter(sorted(batch))
             return
         if batch:
-            runs.append(_spill(batch, Path(tmp), len(runs)))
+            runs.append(_spill(batch, tmp, len(runs)))
         with contextlib.ExitStack() as files:
             readers = [_read_run(files.enter_context(open(run, "rb", buffering=1 << 16))) for run in runs]
             yield _unique(key for key in heapq.merge(*readers) if key != skip)
