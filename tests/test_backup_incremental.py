@@ -163,6 +163,41 @@ def test_a_missing_or_damaged_parent_stops_the_restore_before_the_target_is_touc
     assert not manager.verify_backup(inc, "quick").success
 
 
+def test_a_new_incremental_reads_only_its_bases_manifests(tmp_path: Path) -> None:
+    """Taking an incremental checks the base chain's structure, manifests and sizes, not its chunks' bytes.
+
+    A flipped byte inside a base chunk is found by ``verify`` and by any
+    restore that needs the chunk (up front, the target untouched), as
+    restic's ``check --read-data`` would; a base that is truncated, has
+    grown, or lost its manifest stops the new backup at once.
+    """
+    db = tmp_path / "app.db"
+    _make(db)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=f"sqlite:///{db}")
+    full = manager.create_backup("app").backup_id
+    full_path = Path(manager.get_backup(full).file_path)
+    intact = full_path.read_bytes()
+    _mutate(db, 0)
+    for broken in (intact[:-100], intact + b"x", intact[:len(intact) // 2]):
+        full_path.write_bytes(broken)
+        with pytest.raises(ChainError, match=f"the base backup {full} cannot be used"):
+            manager.create_backup("app", backup_type="incremental")
+        assert [b.backup_id for b in manager.list_backups("app")] == [full]
+    damaged = bytearray(intact)
+    damaged[len(damaged) // 2] ^= 0x01  # inside a chunk's payload
+    full_path.write_bytes(bytes(damaged))
+    inc = manager.create_backup("app", backup_type="incremental")
+    assert inc.success, inc.error_message
+    assert not manager.verify_backup(full, "full").success
+    target = tmp_path / "target.db"
+    with pytest.raises(ChainError, match=f"needs backup {full}, which is damaged"):
+        manager.restore_backup(inc.backup_id, f"sqlite:///{target}")
+    assert not target.exists()
+    full_path.write_bytes(intact)
+    manager.restore_backup(inc.backup_id, f"sqlite:///{target}")
+    assert _dump(target) == _dump(db)
+
+
 def test_deleting_a_parent_is_refused_unless_cascaded(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     _make(db)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,16 +141,20 @@ class ArchiveReader:
         self.offset += n
         return data
 
-    def frames(self, *, check_digests: bool = True) -> Iterator[Frame]:
+    def frames(self, *, check_digests: bool = True, skip_chunks: bool = False) -> Iterator[Frame]:
         """Frames in order, checked: indices, kinds, digests, end marker and nothing after it.
 
         ``check_digests=False`` skips the stored-bytes SHA-256 (and the
         whole-file hash): only for a second pass over a file whose digests
         were just checked, whose chunks are then checked by content.
+        ``skip_chunks=True`` seeks past chunk payloads (yielded with an empty
+        payload, unchecked) and checks only the manifest and end frames and
+        the frame structure: enough to learn what an archive holds without
+        reading its data (the base of a new incremental).
         """
         expected = 0
         seen_manifest = False
-        self.hashing = check_digests
+        self.hashing = check_digests and not skip_chunks
         while True:
             start = self.offset
             head = self._file.read(_FRAME_HEAD.size)
@@ -164,11 +169,15 @@ class ArchiveReader:
             kind, index, length = _FRAME_HEAD.unpack(head)
             if kind not in (KIND_CHUNK, KIND_MANIFEST, KIND_END) or length > MAX_FRAME:
                 raise CorruptBackupError(f"{self._where}: damaged frame header at byte {start}")
-            payload = self._read(length, f"frame {index}")
-            stored = self._read(32, f"frame {index} checksum")
-            if check_digests and frame_digest(self.digest, kind, index, payload) != stored:
-                raise CorruptBackupError(f"{self._where}: frame {index} at byte {start} failed its SHA-256 check "
-                                         "(flipped bytes, or a frame from another position or backup)")
+            if skip_chunks and kind == KIND_CHUNK:
+                self.offset = self._file.seek(length + 32, os.SEEK_CUR)  # past the end: the next read finds it
+                payload = b""
+            else:
+                payload = self._read(length, f"frame {index}")
+                stored = self._read(32, f"frame {index} checksum")
+                if (check_digests or skip_chunks) and frame_digest(self.digest, kind, index, payload) != stored:
+                    raise CorruptBackupError(f"{self._where}: frame {index} at byte {start} failed its SHA-256 "
+                                             "check (flipped bytes, or a frame from another position or backup)")
             if index != expected:
                 raise CorruptBackupError(f"{self._where}: frame {index} found where frame {expected} belongs "
                                          "(frames reordered or dropped)")

@@ -63,16 +63,25 @@ def check_checksum(backup: Backup, sha256: str) -> None:
                                  f"({backup.file_path} was changed after it was written)")
 
 
-def open_scanned(backup: Backup, encryption: EncryptionSettings | None, *, need_key: bool = True) -> OpenedArchive:
-    """Open one archive, check every stored byte and its catalog checksum."""
+def open_scanned(backup: Backup, encryption: EncryptionSettings | None, *, need_key: bool = True,
+                 data: bool = True) -> OpenedArchive:
+    """Open one archive, check every stored byte and its catalog checksum.
+
+    ``data=False`` checks its structure, manifest and completion marker and
+    that its size is the catalog's, without reading the chunks.
+    """
     archive = open_archive(backup.file_path, encryption, need_key=need_key)
-    scan(archive)
-    check_checksum(backup, archive.file_sha256)
+    scan(archive, data=data)
+    if data:
+        check_checksum(backup, archive.file_sha256)
+    elif os.path.getsize(backup.file_path) != int(backup.metadata.get("size_bytes", -1)):
+        raise CorruptBackupError(f"backup {backup.backup_id}: {backup.file_path} is not the size the catalog "
+                                 "recorded (it was changed after it was written)")
     return archive
 
 
 def _dependency(catalog: Catalog, child: str, ref: str, encryption: EncryptionSettings | None,
-                need_key: bool) -> OpenedArchive:
+                *, need_key: bool, data: bool) -> OpenedArchive:
     try:
         backup = catalog.get(ref)
     except BackupNotFoundError:
@@ -81,7 +90,7 @@ def _dependency(catalog: Catalog, child: str, ref: str, encryption: EncryptionSe
     if not Path(backup.file_path).is_file():
         raise ChainError(f"backup {child} needs backup {ref}, whose archive {backup.file_path} is missing") from None
     try:
-        return open_scanned(backup, encryption, need_key=need_key)
+        return open_scanned(backup, encryption, need_key=need_key, data=data)
     except EncryptionError as exc:
         raise ChainError(f"backup {child} needs backup {ref}, which does not open with the key given: {exc}") \
             from None
@@ -90,17 +99,23 @@ def _dependency(catalog: Catalog, child: str, ref: str, encryption: EncryptionSe
 
 
 def resolve(catalog: Catalog, backup: Backup, encryption: EncryptionSettings | None, *,
-            need_key: bool = True) -> Chain:
-    """Scan ``backup`` and every archive it reads from; raise before any byte is restored."""
-    archive = open_scanned(backup, encryption, need_key=need_key)
+            need_key: bool = True, data: bool = True) -> Chain:
+    """Scan ``backup`` and every archive it reads from; raise before any byte is restored.
+
+    ``data=False`` (the base of a new incremental, which needs the manifests
+    only) checks each archive's structure, manifest, completion marker and
+    size but not its chunks' bytes: those are checked when a restore or
+    ``verify`` reads them.
+    """
+    archive = open_scanned(backup, encryption, need_key=need_key, data=data)
     chain = Chain(backup.backup_id, archive.manifest, {backup.backup_id: archive})
     if not archive.manifest:  # encrypted and no key (quick verification): check what the catalog knows
         for ref in sorted(catalog.depends_on(backup.backup_id)):
-            chain.archives[ref] = _dependency(catalog, backup.backup_id, ref, encryption, need_key)
+            chain.archives[ref] = _dependency(catalog, backup.backup_id, ref, encryption, need_key=need_key, data=data)
         return chain
     sequence = archive.manifest.get("sequence") or []
     for ref in sorted({entry[0] for entry in sequence} - {backup.backup_id}):
-        chain.archives[ref] = _dependency(catalog, backup.backup_id, ref, encryption, need_key)
+        chain.archives[ref] = _dependency(catalog, backup.backup_id, ref, encryption, need_key=need_key, data=data)
     for position, (ref, frame, cid) in enumerate(sequence):
         chunks = chain.archives[ref].manifest.get("chunks") or []
         if not (0 <= frame < len(chunks)) or chunks[frame].get("id") != cid:

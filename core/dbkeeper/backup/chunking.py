@@ -71,6 +71,11 @@ class FixedChunker:
         self._buffer = bytearray()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        if not self._buffer:  # the usual case (pieces are multiples of the size): cut straight from ``data``
+            view = memoryview(data).cast("B")
+            whole = len(view) - len(view) % self.size
+            self._buffer += view[whole:]
+            return [bytes(view[start:start + self.size]) for start in range(0, whole, self.size)]
         self._buffer += data
         out: list[bytes] = []
         if len(self._buffer) < self.size:

@@ -60,7 +60,7 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
         raise ChainError(f"the base backup {base.backup_id} is not encrypted, so an encrypted {backup_type} "
                          "would leave the data it shares unencrypted; take an encrypted full backup first")
     try:
-        chain = resolve(catalog, base, encryption)
+        chain = resolve(catalog, base, encryption, data=False)
         manifest = chain.manifest
     except ChainError:
         raise

@@ -98,7 +98,8 @@ class ChunkSink(io.RawIOBase):
     The writing thread only cuts chunks (the chunker is Python code, bound to
     the GIL); everything that hashes or compresses runs on other threads,
     since hashlib, zstd, zlib and AES-GCM release the GIL: the whole-stream
-    SHA-256 on one hashing thread (fed in order), chunk ids on the pool, then,
+    SHA-256 (full backups only) on one hashing thread (fed in order), chunk
+    ids on the pool, then,
     in stream order, the decision to store or reference each chunk and, for
     stored ones, compression and sealing on the pool. At most ``2 x workers``
     chunks wait in each stage.
@@ -125,9 +126,10 @@ class ChunkSink(io.RawIOBase):
         self.plain_size = 0
         self.chunks: list[ChunkRecord] = []
         self._progress = progress
-        #: False once a span of the base was reused: its bytes never passed through, so ``plain_sha256`` is
-        #: unknown and the manifest's ``sequence_sha256`` alone pins the stream.
-        self.hash_complete = True
+        #: Whether ``plain_sha256`` is known. An incremental or differential does not take it: every chunk's
+        #: plain SHA-256 is checked when it is read and ``sequence_sha256`` pins their order, so a second pass
+        #: over every byte would check nothing more (and spans of the base it reuses are never read anyway).
+        self.hash_complete = index is None or not index.chained
 
     def writable(self) -> bool:
         return True
@@ -137,9 +139,10 @@ class ChunkSink(io.RawIOBase):
         n = len(block)
         if not n:
             return 0
-        self._hashing.append(self._hasher.submit(self._plain_hash.update, block))
-        while len(self._hashing) > 2 * self._workers:
-            self._hashing.popleft().result()
+        if self.hash_complete:
+            self._hashing.append(self._hasher.submit(self._plain_hash.update, block))
+            while len(self._hashing) > 2 * self._workers:
+                self._hashing.popleft().result()
         self.plain_size += n
         for piece in self._chunker.feed(block):
             self._submit(piece)
@@ -346,17 +349,20 @@ def _open_json(archive: OpenedArchive, kind: bytes, index: int, payload: bytes) 
     return value
 
 
-def scan(archive: OpenedArchive, *, progress: Progress | None = None) -> dict[str, Any]:
+def scan(archive: OpenedArchive, *, progress: Progress | None = None, data: bool = True) -> dict[str, Any]:
     """Quick pass: every stored-bytes hash, the frame order, the completion marker.
 
     Returns the manifest (when the key is available or the archive is not
     encrypted; otherwise an empty dict) and records the file's SHA-256.
+    ``data=False`` seeks past the chunks instead of hashing them: the
+    structure, manifest and completion marker are still checked, the file's
+    SHA-256 is not known (left empty).
     """
     manifest: dict[str, Any] = {}
     chunks = 0
-    with open(archive.path, "rb", buffering=1 << 20) as f:
+    with open(archive.path, "rb", buffering=1 << 20 if data else 1 << 16) as f:
         reader = ArchiveReader(f, where=archive.path)
-        for frame in reader.frames():
+        for frame in reader.frames(skip_chunks=not data):
             if progress is not None:
                 progress(reader.offset)
             if frame.kind == KIND_CHUNK:
@@ -367,7 +373,7 @@ def scan(archive: OpenedArchive, *, progress: Progress | None = None) -> dict[st
                 end = _open_json(archive, frame.kind, frame.index, frame.payload)
                 if end.get("chunks") != chunks or end.get("manifest_chunks") != len(manifest.get("chunks", [])):
                     raise CorruptBackupError(f"{archive.path}: the completion marker does not match the chunks")
-        archive.file_sha256 = reader.sha256
+        archive.file_sha256 = reader.sha256 if data else ""
     if manifest and len(manifest.get("chunks", [])) != chunks:
         raise CorruptBackupError(f"{archive.path}: manifest lists {len(manifest['chunks'])} chunks, file has {chunks}")
     archive.manifest = manifest
