@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,8 +92,8 @@ def test_recorder_keeps_only_the_newest_entries_and_drops_old_ones(tmp_path: Pat
     recorder = QueryRecorder(max_entries=3, max_age=60.0, flush_interval=0, workspace_dir=tmp_path)
     now = recorder._perf0 + 1000.0
     for i in range(5):
-        recorder.record(("db", f"SELECT {i}", now, 0.001, 1, False))
-    recorder.record(("db", "SELECT old", now - 10_000.0, 0.001, 1, False))  # older than max_age
+        recorder.record(("db", f"SELECT {i}", now, 0.001, 1))
+    recorder.record(("db", "SELECT old", now - 10_000.0, 0.001, 1))  # older than max_age
     kept = recorder.drain()
     assert [e[1] for e in kept] == ["SELECT 3", "SELECT 4"]
 
@@ -102,6 +103,50 @@ def test_store_retention_by_age_and_count(tmp_path: Path) -> None:
     store.append([Sample("db", 1.0, "old", 1.0, 0, False)], now=50.0)
     store.append([Sample("db", 200.0 + i, f"q{i}", 1.0, 0, False) for i in range(5)], now=205.0)
     assert [s.fingerprint for s in store.samples("db")] == ["q2", "q3", "q4"]
+
+
+def test_a_flush_stores_each_connections_samples_exactly(tmp_path: Path) -> None:
+    """Interleaved connections are split into their own batches; values survive the packing bit for bit."""
+    recorder = QueryRecorder(max_age=60.0, flush_interval=0, workspace_dir=tmp_path)
+    now = time.perf_counter() - 10.0  # statements are recorded after they started
+    wall = recorder.wall_time
+    recorder.record(("a", "SELECT 1", now, 0.25, 1))
+    recorder.record(("b", "UPDATE t SET x = 2", now + 0.5, 0.125, 7))
+    recorder.record(("a", "SELECT 3", now + 1.0, 0.5, -1))  # failed
+    recorder.record(("b", "SELECT ancient", now - 10_000.0, 0.1, 0))  # older than max_age: dropped
+    assert recorder.flush() == 3
+    store = MetricsStore.in_workspace(tmp_path)
+    assert store.samples("a") == [Sample("a", wall(now), "SELECT ?", 250.0, 1, False),
+                                  Sample("a", wall(now + 1.0), "SELECT ?", 500.0, 0, True)]
+    assert store.samples("b") == [Sample("b", wall(now + 0.5), "UPDATE t SET x = ?", 125.0, 7, False)]
+    assert store.samples("a", since=wall(now + 0.5)) == store.samples("a")[1:]
+    assert store.count() == 3 and store.connections() == ["a", "b"]
+    recorder.stop()
+
+
+def test_store_retention_by_count_spans_batches(tmp_path: Path) -> None:
+    store = MetricsStore(tmp_path / STORE_FILE, max_age=1e9, max_rows=5)
+    for batch in range(3):
+        store.append([Sample("db", 100.0 + 3 * batch + i, f"q{3 * batch + i}", 1.0, 0, False) for i in range(3)],
+                     now=200.0)
+        store.append([Sample("other", 100.0 + batch, "o", 1.0, 0, False)], now=200.0)
+    assert [s.fingerprint for s in store.samples("db")] == ["q4", "q5", "q6", "q7", "q8"]
+    assert store.count("db") == 5 and store.count("other") == 3
+
+
+def test_the_recorders_kept_store_connection_follows_a_replaced_file(tmp_path: Path) -> None:
+    """The writer keeps its SQLite connection between flushes, but never writes into a deleted file."""
+    recorder = QueryRecorder(flush_interval=0, workspace_dir=tmp_path)
+    start = time.perf_counter() - 10.0
+    recorder.record(("db", "SELECT 1", start, 0.001, 1))
+    recorder.flush()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path / STORE_FILE}{suffix}").unlink(missing_ok=True)
+    recorder.record(("db", "SELECT 2", start + 1, 0.001, 1))
+    recorder.flush()
+    assert [s.ts for s in MetricsStore.in_workspace(tmp_path).samples("db")] == [recorder.wall_time(start + 1)]
+    assert stat.S_IMODE(os.stat(tmp_path / STORE_FILE).st_mode) == 0o600
+    recorder.stop()
 
 
 def test_retention_bounds_hold_under_100000_recorded_queries(

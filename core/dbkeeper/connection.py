@@ -427,7 +427,7 @@ class DatabaseConnection(CrudMethods):
             lastrowid = getattr(cursor, "lastrowid", None)
         except Exception:
             if self._record is not None:
-                self._record((self.name, query, start, time.perf_counter() - start, 0, True))
+                self._record((self.name, query, start, time.perf_counter() - start, -1))
             if reuse:  # a failed statement gets a fresh cursor next time, whatever state it left
                 entry.cursor = None  # type: ignore[union-attr]
                 reuse = False
@@ -443,7 +443,7 @@ class DatabaseConnection(CrudMethods):
             self.queries_executed += 1
             self.total_time += elapsed
         if self._record is not None:
-            self._record((self.name, query, start, elapsed, len(rows) if columns else result.row_count, False))
+            self._record((self.name, query, start, elapsed, len(rows) if columns else max(result.row_count, 0)))
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, %d rows: %s", self.name, elapsed * 1000, result.row_count, _shorten(query))
         return result
@@ -769,7 +769,7 @@ class Transaction(CrudMethods):
         except Exception as exc:
             owner._count_error()
             if owner._record is not None:
-                owner._record((owner.name, query, start, time.perf_counter() - start, 0, True))
+                owner._record((owner.name, query, start, time.perf_counter() - start, -1))
             if owner.dialect.is_disconnect(exc):
                 self._broken = True
                 owner._after_disconnect()
@@ -783,7 +783,7 @@ class Transaction(CrudMethods):
             owner.queries_executed += 1
             owner.total_time += elapsed
         if owner._record is not None:
-            owner._record((owner.name, query, start, elapsed, affected if affected >= 0 else len(params_seq), False))
+            owner._record((owner.name, query, start, elapsed, affected if affected >= 0 else len(params_seq)))
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, executemany x%d: %s", owner.name, elapsed * 1000, len(params_seq),
                          _shorten(query))
