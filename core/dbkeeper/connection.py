@@ -406,25 +406,38 @@ class DatabaseConnection(CrudMethods):
             params = None
         sql = self._prepare(query, params, raw) if self._pyformat else query
         reuse = entry is not None and self._reuse_cursors
-        if reuse:
-            cursor = entry.cursor  # type: ignore[union-attr]
-            if cursor is None:
-                cursor = entry.cursor = raw.cursor()  # type: ignore[union-attr]
-        else:
-            cursor = raw.cursor()
+        runner = None
+        if entry is not None and params is not None:
+            runner = entry.runner
+            if runner is None:
+                runner = entry.runner = self.dialect.prepared_runner(raw) or False
+        cursor = None
         start = time.perf_counter()
         try:
-            if params is None:
-                cursor.execute(sql)
+            got = runner.run(sql, params) if runner else None
+            if got is not None:  # the dialect's prepared-statement runner took it
+                names, tuples, rowcount = got
+                columns = names or []
+                rows = [dict(zip(columns, row, strict=False)) for row in tuples] if names else []
+                lastrowid = None
             else:
-                cursor.execute(sql, params)
-            columns = self.dialect.result_columns(cursor)
-            if columns:
-                rows = [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
-            else:
-                columns, rows = [], []
-            rowcount = cursor.rowcount
-            lastrowid = getattr(cursor, "lastrowid", None)
+                if reuse:
+                    cursor = entry.cursor  # type: ignore[union-attr]
+                    if cursor is None:
+                        cursor = entry.cursor = raw.cursor()  # type: ignore[union-attr]
+                else:
+                    cursor = raw.cursor()
+                if params is None:
+                    cursor.execute(sql)
+                else:
+                    cursor.execute(sql, params)
+                columns = self.dialect.result_columns(cursor)
+                if columns:
+                    rows = [dict(zip(columns, row, strict=False)) for row in cursor.fetchall()]
+                else:
+                    columns, rows = [], []
+                rowcount = cursor.rowcount
+                lastrowid = getattr(cursor, "lastrowid", None)
         except Exception:
             if self._record is not None:
                 self._record((self.name, query, start, time.perf_counter() - start, -1))
@@ -433,7 +446,7 @@ class DatabaseConnection(CrudMethods):
                 reuse = False
             raise
         finally:
-            if not reuse:
+            if not reuse and cursor is not None:
                 cursor.close()
             if self.query_cache is not None:
                 self.query_cache.after_statement(self, query)
@@ -443,7 +456,7 @@ class DatabaseConnection(CrudMethods):
             self.queries_executed += 1
             self.total_time += elapsed
         if self._record is not None:
-            self._record((self.name, query, start, elapsed, len(rows) if columns else max(result.row_count, 0)))
+            self._record((self.name, query, start, elapsed, len(rows)))
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, %d rows: %s", self.name, elapsed * 1000, result.row_count, _shorten(query))
         return result

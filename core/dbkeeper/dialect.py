@@ -192,6 +192,17 @@ class Dialect:
 
         return default_connection_name(url)
 
+    def prepared_runner(self, conn: DBAPIConnection) -> Any:
+        """An object running repeated statements on ``conn`` faster than a cursor, or ``None`` (the default).
+
+        Created once per pooled connection. Its ``run(sql, params)`` returns
+        ``(column names or None, row tuples, rows affected)``, or ``None`` to
+        let the cursor run the statement; it raises the driver's exceptions.
+        ``sql`` is in the driver's parameter style. The PostgreSQL plugin's
+        runs repeated statements as libpq prepared statements.
+        """
+        return None
+
     def result_columns(self, cursor: Any) -> list[str] | None:
         """Column names of ``cursor``'s current result, or ``None`` when the statement returned no rows.
 

@@ -31,7 +31,7 @@ class PooledConnection:
     disconnect, so the pool closes it instead of reusing it.
     """
 
-    __slots__ = ("created", "cursor", "generation", "invalid", "pool", "raw")
+    __slots__ = ("created", "cursor", "generation", "invalid", "pool", "raw", "runner")
 
     def __init__(self, pool: ConnectionPool, raw: DBAPIConnection, generation: int) -> None:
         self.pool = pool
@@ -41,6 +41,9 @@ class PooledConnection:
         self.invalid = False
         #: A driver cursor kept for reuse with this connection (see ``Dialect.reusable_cursors``).
         self.cursor: Any = None
+        #: The dialect's prepared-statement runner for this connection (``Dialect.prepared_runner``):
+        #: None until first asked for, False when the dialect has none.
+        self.runner: Any = None
 
     def invalidate(self) -> None:
         """Mark the connection dead: it is closed on release, never reused."""

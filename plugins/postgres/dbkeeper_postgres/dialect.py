@@ -124,6 +124,23 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         else:
             super().ping(conn)
 
+    def prepared_runner(self, conn: DBAPIConnection) -> Any:
+        """Repeated statements as libpq prepared statements below psycopg's cursor (:mod:`.prepared`).
+
+        ``None`` when the connection's ``prepare_threshold`` is ``None``
+        (never prepare: PgBouncer in transaction mode).
+        """
+        threshold = conn.prepare_threshold
+        if threshold is None:
+            return None
+        from dbkeeper_postgres.prepared import PreparedRunner
+
+        name = conn.pgconn.parameter_status(b"client_encoding")
+        encoding = _CODECS.get(name)
+        if encoding is None:
+            encoding = _CODECS[name] = conn.info.encoding
+        return PreparedRunner(conn, threshold, encoding)
+
     def result_columns(self, cursor: Any) -> list[str] | None:
         """Names straight from the libpq result: ``cursor.description`` builds a ``Column``
         object (with type lookups) per column on every statement, about 9 us for four columns."""
