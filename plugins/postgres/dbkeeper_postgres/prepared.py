@@ -101,7 +101,7 @@ class PreparedRunner:
         self.transformer = Transformer(raw)
         self._auto = PyFormat.AUTO
         self._error_from_result = errors.error_from_result
-        #: statement text -> (runs so far, its $n form encoded, or None when the cursor must run it)
+        #: statement text -> [runs so far, its $n form encoded (None: the cursor runs it), placeholders]
         self._texts: dict[str, list[Any]] = {}
         #: ($n text, parameter types) -> prepared statement name
         self._prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
@@ -118,8 +118,8 @@ class PreparedRunner:
         if query is None or entry[0] < self.threshold or self.pgconn.transaction_status != _IDLE:
             return None
         kind = type(params)
-        if kind is not tuple and kind is not list:
-            return None
+        if (kind is not tuple and kind is not list) or len(params) != entry[2]:
+            return None  # named values, or a count psycopg would refuse: the cursor raises its error
         tx = self.transformer
         values = tx.dump_sequence(params, [self._auto] * len(params))
         key = (query, tx.types)
@@ -158,7 +158,8 @@ class PreparedRunner:
         if len(self._texts) >= _MAX_TEXTS:
             self._texts.clear()
         query = numbered(sql) if sql.lstrip()[:6].upper().startswith(_PREPARABLE) else None
-        entry = self._texts[sql] = [0, query.encode(self.encoding) if query is not None else None]
+        entry = self._texts[sql] = [0, query.encode(self.encoding) if query is not None else None,
+                                    sql.replace("%%", "").count("%s")]
         return entry
 
     def _prepare(self, query: bytes, types: tuple[int, ...]) -> bytes | None:

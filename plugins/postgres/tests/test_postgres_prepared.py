@@ -124,6 +124,15 @@ def test_writes_errors_and_rowcounts_match_the_cursor(conn: DatabaseConnection) 
     assert len(ours(conn)) >= 3
 
 
+def test_a_wrong_number_of_values_is_psycopgs_error_every_time(conn: DatabaseConnection) -> None:
+    for _ in range(RUNS):
+        with pytest.raises(QueryError, match="placeholders"):
+            conn.execute("SELECT %s::int AS a, %s::int AS b", (1,))
+        with pytest.raises(QueryError, match="placeholders"):
+            conn.execute("SELECT 1 AS a", (1,))
+    assert ours(conn) == []
+
+
 def test_a_statement_the_server_cannot_prepare_is_left_to_the_cursor(conn: DatabaseConnection) -> None:
     for _ in range(RUNS):
         with pytest.raises(QueryError, match="does not exist"):
