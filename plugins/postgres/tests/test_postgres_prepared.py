@@ -131,6 +131,7 @@ def test_a_wrong_number_of_values_is_psycopgs_error_every_time(conn: DatabaseCon
         with pytest.raises(QueryError, match="placeholders"):
             conn.execute("SELECT 1 AS a", (1,))
     assert ours(conn) == []
+    assert conn.reconnects == 0  # a server-side bind error (SQLSTATE 08P01) would read as a lost connection
 
 
 def test_a_statement_the_server_cannot_prepare_is_left_to_the_cursor(conn: DatabaseConnection) -> None:
