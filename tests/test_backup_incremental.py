@@ -163,6 +163,29 @@ def test_a_missing_or_damaged_parent_stops_the_restore_before_the_target_is_touc
     assert not manager.verify_backup(inc, "quick").success
 
 
+def test_an_incremental_that_stores_every_chunk_itself_verifies_and_restores(tmp_path: Path) -> None:
+    """Nothing shared with the base: the archive alone is the stream, checked against ``sequence_sha256``."""
+    db = tmp_path / "app.db"
+    _make(db, rows=2000)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=f"sqlite:///{db}")
+    assert manager.create_backup("app").success
+    db.unlink()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA page_size = 8192")  # every page differs from the base's
+    conn.execute("CREATE TABLE other (v TEXT)")
+    conn.executemany("INSERT INTO other VALUES (?)", [(f"value {i}",) for i in range(3000)])
+    conn.commit()
+    conn.close()
+    inc = manager.create_backup("app", backup_type="incremental")
+    assert inc.success, inc.error_message
+    backup = manager.get_backup(inc.backup_id)
+    assert backup.metadata["reused_bytes"] == 0 and backup.metadata["plain_sha256"] is None
+    assert manager.verify_backup(inc.backup_id, "full").success
+    target = tmp_path / "target.db"
+    manager.restore_backup(inc.backup_id, f"sqlite:///{target}")
+    assert _dump(target) == _dump(db)
+
+
 def test_a_new_incremental_reads_only_its_bases_manifests(tmp_path: Path) -> None:
     """Taking an incremental checks the base chain's structure, manifests and sizes, not its chunks' bytes.
 

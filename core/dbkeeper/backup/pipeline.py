@@ -398,9 +398,18 @@ def plain_chunks(archive: OpenedArchive, *, workers: int | None = None, progress
     before it is yielded. With ``rescan`` (verification) the frame digests and
     the whole plain stream's SHA-256 are checked again too; a restore, which
     has just run :func:`scan`, skips those two redundant passes: the
-    per-chunk plain SHA-256 already pins every byte it hands on.
+    per-chunk plain SHA-256 already pins every byte it hands on. A manifest
+    without ``plain_sha256`` (an incremental that happens to store every
+    chunk of its stream itself) is checked against ``sequence_sha256``.
     """
     records = archive.manifest["chunks"]
+    expected = archive.manifest.get("plain_sha256")
+    if rescan and expected is None:
+        if sequence_digest([r["sha256"] for r in records]) != archive.manifest.get("sequence_sha256"):
+            raise CorruptBackupError(f"{archive.path}: the chunk list does not match the manifest's sequence digest")
+        rescan_stream = False
+    else:
+        rescan_stream = rescan
     total_hash = hashlib.sha256()
     n = workers or default_workers()
     done = 0
@@ -415,7 +424,7 @@ def plain_chunks(archive: OpenedArchive, *, workers: int | None = None, progress
             pending.append(pool.submit(_decode, archive, frame.index, frame.payload, records[frame.index]))
             if len(pending) > 2 * n:
                 plain = pending.popleft().result()
-                if rescan:
+                if rescan_stream:
                     total_hash.update(plain)
                 done += len(plain)
                 if progress is not None:
@@ -425,13 +434,13 @@ def plain_chunks(archive: OpenedArchive, *, workers: int | None = None, progress
             del rest
         while pending:
             plain = pending.popleft().result()
-            if rescan:
+            if rescan_stream:
                 total_hash.update(plain)
             done += len(plain)
             if progress is not None:
                 progress(done)
             yield plain
-    if rescan and total_hash.hexdigest() != archive.manifest["plain_sha256"]:
+    if rescan_stream and total_hash.hexdigest() != expected:
         raise CorruptBackupError(f"{archive.path}: the restored stream does not match its SHA-256")
 
 
