@@ -150,6 +150,9 @@ class DatabaseConnection(CrudMethods):
     total_time: float = field(init=False, default=0.0, repr=False)
     reconnects: int = field(init=False, default=0, repr=False)
     _crud_state: CrudState | None = field(init=False, default=None, repr=False)
+    #: The read cache's namespace of this connection (``query_cache.namespace``), computed on first use.
+    _cache_namespace: tuple[str, str | None, int | None, str | None] | None = field(init=False, default=None,
+                                                                                  repr=False)
     _recorder: QueryRecorder | None = field(init=False, default=None, repr=False)
     _record: RecordFn | None = field(init=False, default=None, repr=False)
 

@@ -59,10 +59,15 @@ def namespace(connection: DatabaseConnection) -> Namespace:
     """Which database a connection's entries belong to: dialect, host, port, database.
 
     Connections to the same database that share one cache invalidate each
-    other's entries; connections to different databases never do.
+    other's entries; connections to different databases never do. A
+    connection's URL and dialect never change, so it is computed once (every
+    cache hit needs it).
     """
-    url = connection.url
-    return (connection.dialect.name, url.host, url.port, url.database)
+    ns = connection._cache_namespace
+    if ns is None:
+        url = connection.url
+        ns = connection._cache_namespace = (connection.dialect.name, url.host, url.port, url.database)
+    return ns
 
 
 def in_transaction(connection: DatabaseConnection) -> bool:
@@ -143,6 +148,25 @@ class QueryCache:
         if len(result.rows) <= self.max_rows:
             self._store(ns, full_key, result, tags, token)
         return result
+
+    def peek_rows(self, connection: DatabaseConnection, key: Hashable) -> list[dict[str, Any]] | None:
+        """Copies of the rows cached under ``key`` (a hit), else ``None`` without counting a miss.
+
+        The hit path of ``get()``: no ``QueryResult``, no dependency tags.
+        On ``None`` the caller goes through :meth:`fetch`, which counts the
+        miss (or finds an entry stored meanwhile).
+        """
+        full_key = (namespace(connection), key)
+        with self._lock:
+            try:
+                entry = self._entries.get(full_key)
+            except TypeError:  # an unhashable parameter value: fetch() counts it as uncacheable
+                return None
+            if entry is None or entry.expires <= self._clock():
+                return None
+            self._entries.move_to_end(full_key)
+            self.hits += 1
+        return [dict(row) for row in entry.rows]
 
     def _lookup(self, full_key: Hashable) -> _Entry | None:
         with self._lock:
