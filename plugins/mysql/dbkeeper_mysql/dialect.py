@@ -105,7 +105,9 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         import pymysql
         from pymysql.constants import CLIENT
 
-        conn = pymysql.connect(client_flag=CLIENT.FOUND_ROWS, **kwargs)
+        from dbkeeper_mysql._results import Connection
+
+        conn = Connection(client_flag=CLIENT.FOUND_ROWS, **kwargs)
         if tls.required and not _encrypted(conn):
             # PyMySQL before 1.2 silently continues in plain text when the server offers no TLS.
             conn.close()
