@@ -34,7 +34,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dbkeeper.errors import ConfigurationError, DbKeeperError, IntegrityError, QueryError
-from dbkeeper.query_cache import freeze_params
+from dbkeeper.query_cache import freeze_params, in_transaction
 from dbkeeper.table_meta import TableMeta, TableMetaCache
 from dbkeeper.where import ParamSink, WhereClause, build_where, parse_where
 
@@ -177,7 +177,7 @@ class CrudMethods:
                 state.forget(table)
                 raise
         else:
-            hit = None if connection._local.__dict__.get("stack") else connection.query_cache.peek_rows(
+            hit = None if in_transaction(connection) else connection.query_cache.peek_rows(
                 connection, (sql, params))  # outside a transaction: the cache's hit path, else _read()
             rows = hit if hit is not None else _read(target, state, table, sql, params).rows
         if len(rows) > 1:
@@ -239,7 +239,7 @@ def _execute(state: CrudState, executor: Executor, table: str, sql: str, params:
 def _read(target: Target, state: CrudState, table: str, sql: str, params: Any) -> QueryResult:
     connection, executor, pinned = target
     cache = connection.query_cache
-    if cache is None or pinned or connection._local.__dict__.get("stack"):  # in_transaction(), inlined: every hit
+    if cache is None or pinned or in_transaction(connection):
         return _execute(state, executor, table, sql, params)
     key = (sql, params if type(params) is tuple else freeze_params(params))
     return cache.fetch(connection, key, state.tables.dependency_tags(table),
