@@ -15,7 +15,10 @@ because it uses the same adapters, formats and loaders:
   other types gets a prepared statement of its own), as psycopg does;
 * results are requested in text format and loaded by
   ``Transformer.load_rows``, as the cursor's default does;
-* errors become the exceptions psycopg raises (``errors.error_from_result``).
+* errors become the exceptions psycopg raises (``errors.error_from_result``);
+* after a ``SET client_encoding`` (checked on every run, as the session
+  reports it) texts, values and names are encoded the new way, as a new
+  psycopg cursor would.
 
 What it takes on, and what stays with the cursor (``run`` returns ``None``):
 
@@ -98,6 +101,8 @@ class PreparedRunner:
         self.pgconn = raw.pgconn
         self.threshold = max(threshold, 1)
         self.encoding = encoding
+        self._client_encoding = self.pgconn.parameter_status(b"client_encoding")
+        self._new_transformer = Transformer
         self.transformer = Transformer(raw)
         self._auto = PyFormat.AUTO
         self._error_from_result = errors.error_from_result
@@ -120,6 +125,9 @@ class PreparedRunner:
         kind = type(params)
         if (kind is not tuple and kind is not list) or len(params) != entry[2]:
             return None  # named values, or a count psycopg would refuse: the cursor raises its error
+        if self.pgconn.parameter_status(b"client_encoding") != self._client_encoding:
+            self._encoding_changed()
+            return None  # this run through the cursor; statements texts are re-encoded from the next one
         tx = self.transformer
         values = tx.dump_sequence(params, [self._auto] * len(params))
         key = (query, tx.types)
@@ -154,6 +162,14 @@ class PreparedRunner:
         raise self._error(result)
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _encoding_changed(self) -> None:
+        """``SET client_encoding`` ran: encode texts and values, and decode names, the new way from now on."""
+        self._client_encoding = self.pgconn.parameter_status(b"client_encoding")
+        self.encoding = self.raw.info.encoding
+        self.transformer = self._new_transformer(self.raw)
+        self._texts.clear()
+        self._prepared.clear()  # keyed by the old encoding's bytes; the server-side statements stay valid
+
     def _learn(self, sql: str) -> list[Any]:
         if len(self._texts) >= _MAX_TEXTS:
             self._texts.clear()

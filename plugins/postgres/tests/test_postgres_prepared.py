@@ -171,6 +171,17 @@ def test_discard_all_and_a_changed_table_are_survived(conn: DatabaseConnection) 
     assert repeat(conn, "SELECT * FROM d WHERE id = ?", (1,), runs=3) == [[{"id": 1, "v": "one", "extra": 7}]] * 3
 
 
+def test_a_changed_client_encoding_is_followed(conn: DatabaseConnection) -> None:
+    conn.execute("CREATE TABLE words (w text)")
+    conn.execute("INSERT INTO words VALUES (%s)", ("café ü",))
+    sql = "SELECT w, length(w) AS n FROM words WHERE w = %s"
+    assert repeat(conn, sql, ("café ü",))[-1] == [{"w": "café ü", "n": 6}]
+    conn.execute("SET client_encoding = 'LATIN1'")
+    assert repeat(conn, sql, ("café ü",)) == [[{"w": "café ü", "n": 6}]] * RUNS
+    conn.execute("SET client_encoding = 'UTF8'")
+    assert repeat(conn, sql, ("café ü",)) == [[{"w": "café ü", "n": 6}]] * RUNS
+
+
 def test_ctrl_c_cancels_a_long_prepared_statement_and_the_connection_stays_usable(conn: DatabaseConnection) -> None:
     repeat(conn, "SELECT pg_sleep(%s) AS slept", (0,))
     assert ours(conn)
