@@ -127,7 +127,7 @@ class PreparedRunner:
             return None  # named values, or a count psycopg would refuse: the cursor raises its error
         if self.pgconn.parameter_status(b"client_encoding") != self._client_encoding:
             self._encoding_changed()
-            return None  # this run through the cursor; statements texts are re-encoded from the next one
+            return None  # this run through the cursor; statement texts are re-encoded from the next one
         tx = self.transformer
         values = tx.dump_sequence(params, [self._auto] * len(params))
         key = (query, tx.types)
