@@ -247,7 +247,10 @@ def test_encryption_must_match_the_base(tmp_path: Path) -> None:
         manager.create_backup("app", backup_type="incremental", encryption=enc)
 
 
-def test_a_dialect_without_the_capability_gets_a_clear_error(tmp_path: Path) -> None:
+def test_a_dialect_without_the_capability_gets_a_clear_error(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
     from dbkeeper.backup.errors import BackupError
     from dbkeeper.connection import DatabaseConnection
 
@@ -255,16 +258,10 @@ def test_a_dialect_without_the_capability_gets_a_clear_error(tmp_path: Path) -> 
     _make(db)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=f"sqlite:///{db}")
     dialect_type = type(DatabaseConnection.from_url(f"sqlite:///{db}").dialect)
-    caps = dialect_type.capabilities
-    import dataclasses
-
-    dialect_type.capabilities = dataclasses.replace(caps, incremental=False)  # type: ignore[misc]
-    try:
-        with pytest.raises(BackupError, match="does not support incremental backups"):
-            manager.create_backup("app", backup_type="incremental")
-        assert manager.create_backup("app").success
-    finally:
-        dialect_type.capabilities = caps  # type: ignore[misc]
+    monkeypatch.setattr(dialect_type, "capabilities", dataclasses.replace(dialect_type.capabilities, incremental=False))
+    with pytest.raises(BackupError, match="does not support incremental backups"):
+        manager.create_backup("app", backup_type="incremental")
+    assert manager.create_backup("app").success
 
 
 _KILL_CHILD = """
