@@ -121,6 +121,20 @@ _RUNNING: set[PrivateServer] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
+def _ready(server: PrivateServer, began: float, setup: Sequence[tuple[DatabaseURL, Sequence[str]]]) -> PrivateServer:
+    """Register a listening ``server`` (stopped at exit), run its set-up statements, stop it if they fail."""
+    with _RUNNING_LOCK:
+        _RUNNING.add(server)
+    try:
+        for url, statements in setup:
+            _execute(url, statements)
+    except BaseException:
+        server.stop()
+        raise
+    server.startup_seconds = round(time.monotonic() - began, 3)
+    return server
+
+
 @atexit.register
 def _stop_all() -> None:
     """Last resort when a test run ends without its fixture finalisers (an interrupted session)."""
@@ -425,16 +439,9 @@ def start_postgres(
         shutil.rmtree(directory, ignore_errors=True)
         raise
     server = PrivateServer("postgres", url, directory, process, log)
-    with _RUNNING_LOCK:
-        _RUNNING.add(server)
-    try:
-        for database in ("template1", "postgres"):
-            _execute(url.with_database(database), [f'CREATE EXTENSION IF NOT EXISTS "{name}"' for name in extensions])
-    except BaseException:
-        server.stop()
-        raise
-    server.startup_seconds = round(time.monotonic() - began, 3)
-    return server
+    return _ready(server, began, [(url.with_database(database),
+                                   [f'CREATE EXTENSION IF NOT EXISTS "{name}"' for name in extensions])
+                                  for database in ("template1", "postgres")])
 
 
 @contextlib.contextmanager
@@ -506,15 +513,7 @@ def start_mariadb(*, options: Sequence[str] = MARIADB_OPTIONS, timeout: float = 
         shutil.rmtree(directory, ignore_errors=True)
         raise
     server = PrivateServer("mysql", url.with_database("test"), directory, process, log)
-    with _RUNNING_LOCK:
-        _RUNNING.add(server)
-    try:
-        _execute(url, ["CREATE DATABASE IF NOT EXISTS test"])
-    except BaseException:
-        server.stop()
-        raise
-    server.startup_seconds = round(time.monotonic() - began, 3)
-    return server
+    return _ready(server, began, [(url, ["CREATE DATABASE IF NOT EXISTS test"])])
 
 
 @contextlib.contextmanager
