@@ -231,16 +231,15 @@ MY_SETUP = [
 ]
 
 
-def _my_cnf(url: DatabaseURL, tmp_path: Path) -> str:
-    cnf = tmp_path / f"client-{url.database}.cnf"
-    cnf.write_text(f"[client]\nuser={url.username or 'root'}\nhost={url.host or '127.0.0.1'}\n"
-                   f"port={url.port or 3306}\nprotocol=TCP\n" + (f"password={url.password}\n" if url.password else ""))
-    return str(cnf)
-
-
 def my_state(url: DatabaseURL, tmp_path: Path) -> dict[str, str]:
     """The schema from mariadb-dump and every table's rows in key order from the mariadb client."""
-    cnf = _my_cnf(url, tmp_path)
+    from dbkeeper_mysql.dump import defaults_file  # the plugin's own 0600 options file
+
+    with defaults_file(url) as cnf:
+        return _my_state(url, str(cnf))
+
+
+def _my_state(url: DatabaseURL, cnf: str) -> dict[str, str]:
     schema = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--no-data", "--skip-dump-date",
                              "--triggers", "--", url.database or ""], check=True, capture_output=True,
                             text=True).stdout

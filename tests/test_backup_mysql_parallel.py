@@ -41,6 +41,7 @@ from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import incremental
 from dbkeeper_mysql._sessions import ClientSession
+from dbkeeper_mysql.dump import defaults_file
 
 #: Rows of the table that gets split into key ranges (above ``incremental.RANGE_ROWS`` after ANALYZE).
 BIG_ROWS = 150_000
@@ -95,20 +96,13 @@ def dump_stream(url: DatabaseURL, workers: int) -> tuple[bytes, dict[str, Any]]:
     return sink.getvalue(), meta
 
 
-def _cnf(url: DatabaseURL, tmp_path: Path) -> str:
-    cnf = tmp_path / f"client-{secrets.token_hex(4)}.cnf"
-    cnf.write_text(f"[client]\nuser={url.username or 'root'}\nhost={url.host or '127.0.0.1'}\n"
-                   f"port={url.port or 3306}\nprotocol=TCP\n" + (f"password={url.password}\n" if url.password else ""))
-    cnf.chmod(0o600)
-    return str(cnf)
-
-
 def client_dump(url: DatabaseURL, tmp_path: Path) -> str:
     """What the real ``mariadb-dump`` sees: schema, routines, triggers and rows in key order."""
-    out = subprocess.run(["mariadb-dump", f"--defaults-extra-file={_cnf(url, tmp_path)}", "--skip-dump-date",
-                          "--skip-comments", "--order-by-primary", "--hex-blob", "--skip-extended-insert",
-                          "--routines", "--triggers", "--", url.database or ""],
-                         check=True, capture_output=True).stdout.decode("utf-8", "backslashreplace")
+    with defaults_file(url) as cnf:
+        out = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--skip-dump-date",
+                              "--skip-comments", "--order-by-primary", "--hex-blob", "--skip-extended-insert",
+                              "--routines", "--triggers", "--", url.database or ""],
+                             check=True, capture_output=True).stdout.decode("utf-8", "backslashreplace")
     return out.replace(f"`{url.database}`", "`DB`")
 
 
@@ -181,19 +175,20 @@ def test_any_split_of_a_table_into_ranges_prints_the_whole_table(filled: Databas
         table = next(t for t in incremental._tables(conn, filled.database or "") if t["name"] == "big")
     cuts = [" WHERE `id` < -60000", " WHERE `id` >= -60000 AND `id` < -49000", " WHERE `id` >= -49000 AND `id` < 7",
             " WHERE `id` >= 7 AND `id` < 8", " WHERE `id` >= 8 AND `id` < 400000", " WHERE `id` >= 400000"]
-    argv = ["mariadb", f"--defaults-extra-file={_cnf(filled, tmp_path)}", "--default-character-set=utf8mb4",
-            "--batch", "--raw", "--skip-column-names", "--quick", "--unbuffered", f"--database={filled.database}"]
-    session = ClientSession(argv, dict(os.environ), [])
     blocks: list[bytes] = []
-    try:
-        session.run(["SET time_zone = '+00:00'", "START TRANSACTION WITH CONSISTENT SNAPSHOT"])
-        session.run(incremental._select(table), blocks.append)
-        whole = b"".join(blocks)
-        blocks.clear()
-        for i, where in enumerate(cuts):
-            session.run(incremental._select(table, where, last=i == len(cuts) - 1), blocks.append)
-    finally:
-        session.close()
+    with defaults_file(filled) as cnf:
+        argv = ["mariadb", f"--defaults-extra-file={cnf}", "--default-character-set=utf8mb4", "--batch", "--raw",
+                "--skip-column-names", "--quick", "--unbuffered", f"--database={filled.database}"]
+        session = ClientSession(argv, dict(os.environ), [])
+        try:
+            session.run(["SET time_zone = '+00:00'", "START TRANSACTION WITH CONSISTENT SNAPSHOT"])
+            session.run(incremental._select(table), blocks.append)
+            whole = b"".join(blocks)
+            blocks.clear()
+            for i, where in enumerate(cuts):
+                session.run(incremental._select(table, where, last=i == len(cuts) - 1), blocks.append)
+        finally:
+            session.close()
     assert b"".join(blocks) == whole
     assert whole.startswith(b"INSERT INTO `big`") and whole.endswith(b"\n;\n")
     assert whole.count(b"\n") == BIG_ROWS + 1

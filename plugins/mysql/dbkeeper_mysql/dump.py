@@ -53,7 +53,12 @@ def _option_value(value: str) -> str:
 
 
 @contextlib.contextmanager
-def _defaults_file(url: DatabaseURL) -> Iterator[Path]:
+def defaults_file(url: DatabaseURL) -> Iterator[Path]:
+    """A 0600 ``[client]`` options file for ``url`` in a private temp directory (removed afterwards).
+
+    The client tools read the credentials from it (``--defaults-extra-file``),
+    never from argv; values are quoted as the option-file syntax wants.
+    """
     lines = ["[client]"]
     if url.username:
         lines.append(f"user={_option_value(url.username)}")
@@ -101,13 +106,13 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         from dbkeeper_mysql.incremental import dump_ordered
 
         client, _ = _check_tool(["mariadb", "mysql"] if mariadb else ["mysql", "mariadb"], server_version, mariadb)
-        with _defaults_file(url) as cnf:
+        with defaults_file(url) as cnf:
             meta = dump_ordered(connection, sink, dump_tool=path, client=client, defaults_file=str(cnf),
                                 database=url.database, secrets=[url.password],
                                 workers=int(options.get("workers") or 1))
         return {"tool": f"{Path(path).name} + {Path(client).name}", "tool_version": version,
                 "server_version": server_version, "content": "full", "non_table_objects": objects, **meta}
-    with _defaults_file(url) as cnf:
+    with defaults_file(url) as cnf:
         argv = [path, f"--defaults-extra-file={cnf}", "--single-transaction", "--hex-blob", "--quick",
                 "--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"]
         if include_schema:
@@ -205,7 +210,7 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
 
 
 def _load(path: str, url: DatabaseURL, database: str, source: IO[bytes]) -> None:
-    with _defaults_file(url) as cnf:
+    with defaults_file(url) as cnf:
         argv = [path, f"--defaults-extra-file={cnf}", "--binary-mode", "--default-character-set=utf8mb4",
                 "--batch", f"--database={database}"]
         stream_in(argv, base_env(), source, secrets=[url.password])
