@@ -231,7 +231,7 @@ MY_SETUP = [
 ]
 
 
-def my_state(url: DatabaseURL, tmp_path: Path) -> dict[str, str]:
+def my_state(url: DatabaseURL) -> dict[str, str]:
     """The schema from mariadb-dump and every table's rows in key order from the mariadb client."""
     from dbkeeper_mysql.dump import defaults_file  # the plugin's own 0600 options file
 
@@ -283,7 +283,7 @@ def test_mysql_chain_of_depth_five_restores_every_point(dbkeeper_mysql_url: Data
         result = manager.create_backup("app", backup_type="full" if step == 0 else "incremental", chainable=True,
                                        compression="zstd", chunk_size=8192)
         assert result.success, result.error_message
-        points.append((result.backup_id, my_state(url, tmp_path)))
+        points.append((result.backup_id, my_state(url)))
         my_mutate(url, step)
     backups = {b.backup_id: b for b in manager.list_backups("app")}
     full_size = backups[points[0][0]].metadata["size_bytes"]
@@ -292,7 +292,7 @@ def test_mysql_chain_of_depth_five_restores_every_point(dbkeeper_mysql_url: Data
     for backup_id, expected in points:
         with scratch_database(server_url("mysql"), prefix="dbk_chain") as target:
             manager.restore_backup(backup_id, target, replace=True)
-            got = my_state(target, tmp_path)
+            got = my_state(target)
             assert got == {k: v.replace(url.database or "", target.database or "") for k, v in expected.items()}
 
 

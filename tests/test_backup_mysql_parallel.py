@@ -96,7 +96,7 @@ def dump_stream(url: DatabaseURL, workers: int) -> tuple[bytes, dict[str, Any]]:
     return sink.getvalue(), meta
 
 
-def client_dump(url: DatabaseURL, tmp_path: Path) -> str:
+def client_dump(url: DatabaseURL) -> str:
     """What the real ``mariadb-dump`` sees: schema, routines, triggers and rows in key order."""
     with defaults_file(url) as cnf:
         out = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--skip-dump-date",
@@ -203,7 +203,7 @@ def test_parallel_chain_restores_exactly(filled: DatabaseURL, tmp_path: Path) ->
                                        compression="zstd", workers=2, chunk_size=8192)
         assert result.success, result.error_message
         assert manifest_of(manager, result.backup_id)["dump"]["parallel"] is True
-        points.append((result.backup_id, client_dump(url, tmp_path)))
+        points.append((result.backup_id, client_dump(url)))
         if step == 3:
             break
         with DatabaseConnection.from_url(url) as conn:
@@ -223,7 +223,7 @@ def test_parallel_chain_restores_exactly(filled: DatabaseURL, tmp_path: Path) ->
     for backup_id, expected in points:
         with scratch_database(server_url("mysql"), prefix="dbk_par") as target:
             manager.restore_backup(backup_id, target, replace=True)
-            assert client_dump(target, tmp_path) == expected
+            assert client_dump(target) == expected
     # Nothing changed since the last backup: one worker writes the very bytes two workers wrote.
     again = manager.create_backup("app", backup_type="incremental", compression="zstd", workers=1)
     assert again.success, again.error_message
@@ -308,7 +308,7 @@ def test_without_reload_the_backup_falls_back_to_one_session(user_without_reload
     assert dump_stream(url, 2)[0] == dump_stream(filled, 2)[0]
     with scratch_database(server_url("mysql"), prefix="dbk_par") as target:
         manager.restore_backup(result.backup_id, target)
-        assert client_dump(target, tmp_path) == client_dump(filled, tmp_path)
+        assert client_dump(target) == client_dump(filled)
 
 
 def test_a_lock_that_waits_too_long_falls_back(filled: DatabaseURL, tmp_path: Path,
@@ -318,7 +318,7 @@ def test_a_lock_that_waits_too_long_falls_back(filled: DatabaseURL, tmp_path: Pa
     from dbkeeper_mysql import _sessions
 
     monkeypatch.setattr(_sessions, "LOCK_WAIT_TIMEOUT", 1)
-    expected = client_dump(filled, tmp_path)
+    expected = client_dump(filled)
     marker = f"slow-{secrets.token_hex(4)}"
 
     def slow_write() -> None:  # SLEEP() returns 0: the row does not change
@@ -344,7 +344,7 @@ def test_a_lock_that_waits_too_long_falls_back(filled: DatabaseURL, tmp_path: Pa
     assert "1205" in dump["parallel_fallback"]  # ER_LOCK_WAIT_TIMEOUT
     with scratch_database(server_url("mysql"), prefix="dbk_par") as target:
         manager.restore_backup(result.backup_id, target)
-        assert client_dump(target, tmp_path) == expected
+        assert client_dump(target) == expected
 
 
 def test_sessions_that_cannot_connect_fall_back(user_without_reload: DatabaseURL, filled: DatabaseURL,
@@ -366,7 +366,7 @@ def test_sessions_that_cannot_connect_fall_back(user_without_reload: DatabaseURL
     assert _mysql_children() == []
     with scratch_database(server_url("mysql"), prefix="dbk_par") as target:
         manager.restore_backup(result.backup_id, target)
-        assert client_dump(target, tmp_path) == client_dump(filled, tmp_path)
+        assert client_dump(target) == client_dump(filled)
 
 
 def test_a_failing_part_fails_the_backup_cleanly_without_the_password(user_without_reload: DatabaseURL,
