@@ -156,28 +156,22 @@ class QueryCache:
         On ``None`` the caller goes through :meth:`fetch`, which counts the
         miss (or finds an entry stored meanwhile).
         """
-        full_key = (namespace(connection), key)
-        with self._lock:
-            try:
-                entry = self._entries.get(full_key)
-            except TypeError:  # an unhashable parameter value: fetch() counts it as uncacheable
-                return None
-            if entry is None or entry.expires <= self._clock():
-                return None
-            self._entries.move_to_end(full_key)
-            self.hits += 1
-        return [dict(row) for row in entry.rows]
+        try:
+            entry = self._lookup((namespace(connection), key), count_miss=False)
+        except TypeError:  # an unhashable parameter value: fetch() counts it as uncacheable
+            return None
+        return None if entry is None else [dict(row) for row in entry.rows]
 
-    def _lookup(self, full_key: Hashable) -> _Entry | None:
+    def _lookup(self, full_key: Hashable, *, count_miss: bool = True) -> _Entry | None:
         with self._lock:
             entry = self._entries.get(full_key)
             if entry is None:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             if entry.expires <= self._clock():
                 self._drop(full_key, entry)
                 self.expirations += 1
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self._entries.move_to_end(full_key)
             self.hits += 1
