@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
 from dbkeeper_postgres.migration_support import PostgresMigrationSupport
+from dbkeeper_postgres.prepared import PreparedRunner, column_names, python_encoding
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,9 +64,6 @@ _DISCONNECT_MESSAGES = (
 #: Messages psycopg raises *before* sending anything, because it already knows the connection is closed.
 _CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost")
 
-
-#: client_encoding name (as libpq reports it) -> Python codec, filled on first sight.
-_CODECS: dict[bytes | None, str] = {}
 
 
 class PostgresDialect(PostgresMigrationSupport, Dialect):
@@ -133,13 +131,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         threshold = conn.prepare_threshold
         if threshold is None:
             return None
-        from dbkeeper_postgres.prepared import PreparedRunner
-
-        name = conn.pgconn.parameter_status(b"client_encoding")
-        encoding = _CODECS.get(name)
-        if encoding is None:
-            encoding = _CODECS[name] = conn.info.encoding
-        return PreparedRunner(conn, threshold, encoding)
+        return PreparedRunner(conn, threshold, python_encoding(conn))
 
     def result_columns(self, cursor: Any) -> list[str] | None:
         """Names straight from the libpq result: ``cursor.description`` builds a ``Column``
@@ -147,13 +139,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         result = cursor.pgresult
         if result is None or not (result.nfields or result.status in _ROWS_STATUSES):  # as ``description``
             return None
-        # The session's client_encoding as libpq reports it now (a SET changes it), mapped to a Python codec
-        # once per name: ``connection.info.encoding`` builds a ConnectionInfo object on every call.
-        name = cursor.connection.pgconn.parameter_status(b"client_encoding")
-        encoding = _CODECS.get(name)
-        if encoding is None:
-            encoding = _CODECS[name] = cursor.connection.info.encoding
-        return [result.fname(i).decode(encoding) for i in range(result.nfields)]
+        return column_names(result, python_encoding(cursor.connection))
 
     # -- errors -----------------------------------------------------------------------
     def is_disconnect(self, exc: BaseException) -> bool:

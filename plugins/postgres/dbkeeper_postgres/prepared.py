@@ -64,6 +64,28 @@ _MAX_PREPARED = 256
 _SQLSTATE_FIELD = 0x43  # PG_DIAG_SQLSTATE, 'C'
 
 
+#: client_encoding name (as libpq reports it) -> Python codec, filled on first sight.
+_CODECS: dict[bytes | None, str] = {}
+
+
+def python_encoding(conn: Any) -> str:
+    """The Python codec of the session's client_encoding as libpq reports it now (a ``SET`` changes it).
+
+    Mapped once per name: ``connection.info.encoding`` builds a
+    ``ConnectionInfo`` object on every call.
+    """
+    name = conn.pgconn.parameter_status(b"client_encoding")
+    encoding = _CODECS.get(name)
+    if encoding is None:
+        encoding = _CODECS[name] = conn.info.encoding
+    return encoding
+
+
+def column_names(result: Any, encoding: str) -> list[str]:
+    """A libpq result's column names (``cursor.description`` would build a ``Column`` object per column)."""
+    return [result.fname(i).decode(encoding) for i in range(result.nfields)]
+
+
 def numbered(sql: str) -> str | None:
     """``sql`` with psycopg's positional ``%s`` placeholders as ``$1``, ``$2``, ...; ``None`` if it has others.
 
@@ -143,8 +165,7 @@ class PreparedRunner:
         status = result.status
         if status == _TUPLES_OK:
             tx.set_pgresult(result)
-            encoding = self.encoding
-            columns = [result.fname(i).decode(encoding) for i in range(result.nfields)]
+            columns = column_names(result, self.encoding)
             rows = tx.load_rows(0, result.ntuples, tuple)
             count = result.command_tuples
             return columns, rows, count if count is not None else -1
@@ -165,7 +186,7 @@ class PreparedRunner:
     def _encoding_changed(self) -> None:
         """``SET client_encoding`` ran: encode texts and values, and decode names, the new way from now on."""
         self._client_encoding = self.pgconn.parameter_status(b"client_encoding")
-        self.encoding = self.raw.info.encoding
+        self.encoding = python_encoding(self.raw)
         self.transformer = self._new_transformer(self.raw)
         self._texts.clear()
         self._prepared.clear()  # keyed by the old encoding's bytes; the server-side statements stay valid
