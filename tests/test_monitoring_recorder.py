@@ -88,14 +88,29 @@ def test_recording_can_be_switched_off(workspace: Path, dbkeeper_sqlite_url: Dat
     assert MetricsStore.in_workspace(workspace).samples("quiet") == []
 
 
-def test_recorder_keeps_only_the_newest_entries_and_drops_old_ones(tmp_path: Path) -> None:
+def test_recorder_keeps_only_the_newest_entries_of_each_connection(tmp_path: Path) -> None:
     recorder = QueryRecorder(max_entries=3, max_age=60.0, flush_interval=0, workspace_dir=tmp_path)
-    now = recorder._perf0 + 1000.0
     for i in range(5):
-        recorder.record(("db", f"SELECT {i}", now, 0.001, 1))
-    recorder.record(("db", "SELECT old", now - 10_000.0, 0.001, 1))  # older than max_age
-    kept = recorder.drain()
-    assert [e[1] for e in kept] == ["SELECT 3", "SELECT 4"]
+        recorder.buffer_for("db").record((f"SELECT {i}", 0.001, 1))
+    recorder.buffer_for("other").record(("SELECT x", 0.002, 2))  # not pushed out by the busy one
+    assert recorder.pending == 4
+    assert recorder.drain() == [("db", "SELECT 2", 0.001, 1), ("db", "SELECT 3", 0.001, 1),
+                                ("db", "SELECT 4", 0.001, 1), ("other", "SELECT x", 0.002, 2)]
+    assert recorder.pending == 0
+
+
+def test_a_flush_drops_what_finished_more_than_max_age_ago(tmp_path: Path) -> None:
+    """Statements are spread over the interval since the buffer was last flushed; the part beyond max_age goes."""
+    recorder = QueryRecorder(max_age=60.0, flush_interval=0, workspace_dir=tmp_path)
+    buffer = recorder.buffer_for("db")
+    buffer.since -= 100.0  # last flushed 100 s ago: the two statements fall at about 75 s and 25 s ago
+    buffer.record(("SELECT a FROM t", 0.001, 1))
+    buffer.record(("SELECT b FROM t", 0.002, 1))
+    assert recorder.flush() == 1
+    [sample] = MetricsStore.in_workspace(tmp_path).samples("db")
+    assert (sample.fingerprint, sample.duration_ms) == ("SELECT b FROM t", 2.0)
+    assert time.time() - 26.0 < sample.ts < time.time() - 24.0
+    recorder.stop()
 
 
 def test_store_retention_by_age_and_count(tmp_path: Path) -> None:
@@ -105,22 +120,58 @@ def test_store_retention_by_age_and_count(tmp_path: Path) -> None:
     assert [s.fingerprint for s in store.samples("db")] == ["q2", "q3", "q4"]
 
 
-def test_a_flush_stores_each_connections_samples_exactly(tmp_path: Path) -> None:
-    """Interleaved connections are split into their own batches; values survive the packing bit for bit."""
+def test_a_flush_stores_each_connections_samples_timed_within_the_flush_interval(tmp_path: Path) -> None:
+    """Each connection gets its own batch; durations and row counts survive the packing bit for bit."""
     recorder = QueryRecorder(max_age=60.0, flush_interval=0, workspace_dir=tmp_path)
-    now = time.perf_counter() - 10.0  # statements are recorded after they started
-    wall = recorder.wall_time
-    recorder.record(("a", "SELECT 1", now, 0.25, 1))
-    recorder.record(("b", "UPDATE t SET x = 2", now + 0.5, 0.125, 7))
-    recorder.record(("a", "SELECT 3", now + 1.0, 0.5, -1))  # failed
-    recorder.record(("b", "SELECT ancient", now - 10_000.0, 0.1, 0))  # older than max_age: dropped
+    before = time.time()
+    recorder.buffer_for("a").record(("SELECT 1", 0.25, 1))
+    recorder.buffer_for("b").record(("UPDATE t SET x = 2", 0.125, 7))
+    recorder.buffer_for("a").record(("SELECT 3", 0.5, -1))  # failed
     assert recorder.flush() == 3
+    after = time.time()
     store = MetricsStore.in_workspace(tmp_path)
-    assert store.samples("a") == [Sample("a", wall(now), "SELECT ?", 250.0, 1, False),
-                                  Sample("a", wall(now + 1.0), "SELECT ?", 500.0, 0, True)]
-    assert store.samples("b") == [Sample("b", wall(now + 0.5), "UPDATE t SET x = ?", 125.0, 7, False)]
-    assert store.samples("a", since=wall(now + 0.5)) == store.samples("a")[1:]
+    a, b = store.samples("a"), store.samples("b")
+    assert [(s.connection, s.fingerprint, s.duration_ms, s.row_count, s.error) for s in a + b] == [
+        ("a", "SELECT ?", 250.0, 1, False), ("a", "SELECT ?", 500.0, 0, True),
+        ("b", "UPDATE t SET x = ?", 125.0, 7, False)]
+    assert before - 0.01 < a[0].ts < a[1].ts < after + 0.01 and before - 0.01 < b[0].ts < after + 0.01
+    assert store.samples("a", since=a[1].ts) == a[1:]
     assert store.count() == 3 and store.connections() == ["a", "b"]
+    recorder.stop()
+
+
+def test_statements_after_a_mark_are_timed_after_it(tmp_path: Path) -> None:
+    recorder = QueryRecorder(flush_interval=0, workspace_dir=tmp_path)
+    buffer = recorder.buffer_for("db")
+    buffer.since -= 1000.0  # not flushed for a long time
+    buffer.record(("SELECT old FROM t", 0.001, 1))
+    mark = recorder.mark("db")
+    buffer.record(("SELECT new FROM t", 0.001, 1))
+    recorder.flush()
+    store = MetricsStore.in_workspace(tmp_path)
+    assert [s.fingerprint for s in store.samples("db", since=mark)] == ["SELECT new FROM t"]
+    assert [s.fingerprint for s in store.samples("db")] == ["SELECT old FROM t", "SELECT new FROM t"]
+    recorder.stop()
+
+
+def test_buffers_of_connections_that_went_away_are_dropped_once_flushed(
+        tmp_path: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
+    from dbkeeper.monitoring.recorder import attach
+
+    recorder = QueryRecorder(flush_interval=0, workspace_dir=tmp_path)
+    with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="brief") as conn:
+        attach(conn, recorder)
+        conn.execute("SELECT 1")
+        recorder.flush()
+        recorder.flush()
+        assert "brief" in recorder._buffers  # empty, but the connection records into it
+        conn.execute("SELECT 2")
+        attach(conn, None)
+    assert "brief" in recorder._buffers  # what it recorded is still to be flushed
+    assert recorder.flush() == 1
+    recorder.flush()
+    assert "brief" not in recorder._buffers
+    assert MetricsStore.in_workspace(tmp_path).count("brief") == 2
     recorder.stop()
 
 
@@ -137,16 +188,57 @@ def test_store_retention_by_count_spans_batches(tmp_path: Path) -> None:
 def test_the_recorders_kept_store_connection_follows_a_replaced_file(tmp_path: Path) -> None:
     """The writer keeps its SQLite connection between flushes, but never writes into a deleted file."""
     recorder = QueryRecorder(flush_interval=0, workspace_dir=tmp_path)
-    start = time.perf_counter() - 10.0
-    recorder.record(("db", "SELECT 1", start, 0.001, 1))
+    recorder.buffer_for("db").record(("SELECT 1", 0.001, 1))
     recorder.flush()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{tmp_path / STORE_FILE}{suffix}").unlink(missing_ok=True)
-    recorder.record(("db", "SELECT 2", start + 1, 0.001, 1))
+    recorder.buffer_for("db").record(("SELECT 2", 0.002, 1))
     recorder.flush()
-    assert [s.ts for s in MetricsStore.in_workspace(tmp_path).samples("db")] == [recorder.wall_time(start + 1)]
+    assert [s.duration_ms for s in MetricsStore.in_workspace(tmp_path).samples("db")] == [2.0]
     assert stat.S_IMODE(os.stat(tmp_path / STORE_FILE).st_mode) == 0o600
     recorder.stop()
+
+
+def test_a_record_read_before_a_flush_still_lands(tmp_path: Path) -> None:
+    """A flush swaps buffers; a thread that read ``record`` just before may append after: nothing is lost."""
+    recorder = QueryRecorder(flush_interval=0, workspace_dir=tmp_path)
+    recorder.buffer_for("db").record(("SELECT 1", 0.001, 1))
+    held = recorder.buffer_for("db").record  # a thread between reading ``record`` and calling it
+    assert recorder.flush() == 0  # the old buffer is not read while something can still append to it
+    assert recorder.pending == 1
+    held(("SELECT 2", 0.002, 1))
+    recorder.buffer_for("db").record(("SELECT 3", 0.003, 1))
+    del held
+    assert recorder.flush() == 3
+    store = MetricsStore.in_workspace(tmp_path)
+    assert [s.duration_ms for s in store.samples("db")] == [1.0, 2.0, 3.0]
+    assert recorder.pending == 0
+    recorder.stop()
+
+
+def test_concurrent_recording_and_flushing_lose_and_repeat_nothing(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setenv("DBKEEPER_MONITORING_STORE_MAX_ROWS", "1000000")
+    recorder = QueryRecorder(max_entries=1_000_000, flush_interval=0.001, workspace_dir=tmp_path)
+    recorder.start()
+    per_thread = 20_000
+
+    def work(name: str) -> None:
+        buffer = recorder.buffer_for(name)  # as a connection keeps it
+        for i in range(per_thread):
+            buffer.record(("SELECT ?", 0.0, i))
+
+    threads = [threading.Thread(target=work, args=(f"t{k}",)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorder.stop()
+    store = MetricsStore.in_workspace(tmp_path)
+    for k in range(4):
+        assert sorted(s.row_count for s in store.samples(f"t{k}")) == list(range(per_thread))
 
 
 def test_retention_bounds_hold_under_100000_recorded_queries(
@@ -162,15 +254,15 @@ def test_retention_bounds_hold_under_100000_recorded_queries(
             for i in range(100_000):
                 conn.execute("SELECT ?", (i,))
                 if i % 10_000 == 0:
-                    assert len(recorder.buffer) <= 10_000
-            assert len(recorder.buffer) <= 10_000
+                    assert recorder.pending <= 10_000
+            assert recorder.pending <= 10_000
             attach(conn, None)
     finally:
         recorder.stop()
     store = MetricsStore.in_workspace(workspace)
     assert store.max_rows == 5000
     assert 0 < store.count("busy") <= 5000
-    assert len(recorder.buffer) == 0
+    assert recorder.pending == 0
     newest = store.samples("busy")[-1]
     assert newest.fingerprint == "SELECT ?"
 
@@ -194,11 +286,11 @@ def test_configure_replaces_the_process_recorder(workspace: Path, dbkeeper_sqlit
     try:
         new = recorder_module.configure(max_entries=5, max_age=60.0, flush_interval=0)
         assert get_recorder() is new and new is not old
-        assert new.buffer.maxlen == 5
+        assert new.max_entries == 5
         with DatabaseConnection.from_url(dbkeeper_sqlite_url, name="small") as conn:
             for _ in range(20):
                 conn.execute("SELECT 1")
-            assert len(new.buffer) == 5
+            assert new.pending == 5
     finally:
         recorder_module.configure()
     assert MetricsStore.in_workspace(workspace).count("small") == 5

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from dbkeeper.crud import CrudState
     from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
     from dbkeeper.introspection import TableInfo
-    from dbkeeper.monitoring.recorder import QueryRecorder, RecordFn
+    from dbkeeper.monitoring.recorder import QueryRecorder, RecordSink
     from dbkeeper.query_cache import QueryCache
 
 logger = logging.getLogger("dbkeeper")
@@ -154,7 +154,8 @@ class DatabaseConnection(CrudMethods):
     _cache_namespace: tuple[str, str | None, int | None, str | None] | None = field(init=False, default=None,
                                                                                   repr=False)
     _recorder: QueryRecorder | None = field(init=False, default=None, repr=False)
-    _record: RecordFn | None = field(init=False, default=None, repr=False)
+    #: What statements are recorded into (the recorder, or a filter in front of it); ``None``: not recorded.
+    _sink: RecordSink | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.db_type = DatabaseType.coerce(self.db_type)
@@ -275,7 +276,7 @@ class DatabaseConnection(CrudMethods):
         from dbkeeper.monitoring.recorder import recorder_for
 
         self._recorder = recorder_for(self) if self.record_queries else None
-        self._record = self._recorder.record if self._recorder is not None else None
+        self._sink = self._recorder.buffer_for(self.name) if self._recorder is not None else None
         logger.debug("connected %s (%s, server %s)", self.name, self._url.render(), self._server_version)
         return self
 
@@ -316,7 +317,7 @@ class DatabaseConnection(CrudMethods):
         if pool is not None:
             pool.close()
             logger.debug("disconnected %s", self.name)
-        recorder, self._recorder, self._record = self._recorder, None, None
+        recorder, self._recorder, self._sink = self._recorder, None, None
         if recorder is not None:
             recorder.flush_quietly()
 
@@ -442,8 +443,8 @@ class DatabaseConnection(CrudMethods):
                 rowcount = cursor.rowcount
                 lastrowid = getattr(cursor, "lastrowid", None)
         except Exception:
-            if self._record is not None:
-                self._record((self.name, query, start, time.perf_counter() - start, -1))
+            if self._sink is not None:
+                self._sink.record((query, time.perf_counter() - start, -1))
             if reuse:  # a failed statement gets a fresh cursor next time, whatever state it left
                 entry.cursor = None  # type: ignore[union-attr]
                 reuse = False
@@ -458,8 +459,11 @@ class DatabaseConnection(CrudMethods):
         with self._stats_lock:
             self.queries_executed += 1
             self.total_time += elapsed
-        if self._record is not None:
-            self._record((self.name, query, start, elapsed, len(rows)))
+        sink = self._sink
+        if sink is not None:
+            record = sink.record  # a local: calling an instance attribute directly is an unspecialised lookup
+            record((query, elapsed, len(rows)))
+            del record  # the recorder waits for nobody to hold it before it reads the buffer it fills
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, %d rows: %s", self.name, elapsed * 1000, result.row_count, _shorten(query))
         return result
@@ -784,8 +788,8 @@ class Transaction(CrudMethods):
             affected = owner.dialect.cursor_rowcount(cursor)
         except Exception as exc:
             owner._count_error()
-            if owner._record is not None:
-                owner._record((owner.name, query, start, time.perf_counter() - start, -1))
+            if owner._sink is not None:
+                owner._sink.record((query, time.perf_counter() - start, -1))
             if owner.dialect.is_disconnect(exc):
                 self._broken = True
                 owner._after_disconnect()
@@ -798,8 +802,8 @@ class Transaction(CrudMethods):
         with owner._stats_lock:
             owner.queries_executed += 1
             owner.total_time += elapsed
-        if owner._record is not None:
-            owner._record((owner.name, query, start, elapsed, affected if affected >= 0 else len(params_seq)))
+        if owner._sink is not None:
+            owner._sink.record((query, elapsed, affected if affected >= 0 else len(params_seq)))
         if logger.isEnabledFor(_DEBUG):
             logger.debug("%s: %.3f ms, executemany x%d: %s", owner.name, elapsed * 1000, len(params_seq),
                          _shorten(query))

@@ -188,7 +188,7 @@ def _flush_process_recorder(workspace_dir: str | os.PathLike[str] | None) -> Non
     from dbkeeper.workspace import resolve_workspace
 
     rec = recorder_module._recorder
-    if rec is not None and rec.buffer and resolve_workspace(rec.workspace_dir) == resolve_workspace(workspace_dir):
+    if rec is not None and rec.pending and resolve_workspace(rec.workspace_dir) == resolve_workspace(workspace_dir):
         rec.flush_quietly()
 
 

@@ -11,7 +11,6 @@ no recommendation, or a plan that still scans after the fix, fails the step.
 from __future__ import annotations
 
 import pathlib
-import time
 from collections.abc import Callable
 
 from dbkeeper.monitoring.errors import MonitoringError
@@ -52,7 +51,7 @@ def run_monitoring_demo(directory: pathlib.Path, database_url: str, say: Callabl
         say(f"{TABLE}: {ROWS:,} rows; the application looks rows up by customer_id, which has no index")
 
         attach(conn, recorder)
-        started = time.time()
+        started = recorder.mark(conn.name)
         for customer in range(CALLS):
             manager.execute(QUERY, (customer,))
         recorder.flush()
@@ -83,7 +82,7 @@ def run_monitoring_demo(directory: pathlib.Path, database_url: str, say: Callabl
         say(f"plan after:  {plan.text.splitlines()[0]}")
 
         attach(conn, recorder)
-        fixed_at = time.time()
+        fixed_at = recorder.mark(conn.name)
         for customer in range(CALLS):
             manager.execute(QUERY, (customer,))
         recorder.flush()

@@ -5,13 +5,15 @@ The recorder appends query samples here when it flushes; the analyser and
 workspace. WAL mode lets a reader and a writer work at once.
 
 Samples are stored in *batches*, one row per connection per flush, each
-column packed as a little-endian array (start times, durations, row counts
+column packed as a little-endian array (start times -- or none, when the
+samples are spread over the batch's time span --, durations, row counts
 with -1 for a failed statement, fingerprint numbers into the batch's list
 of distinct fingerprints). Why: a flush writes every statement the application ran, so
 its cost is part of what recording costs; a row per statement (even in
 multi-row INSERTs, with an index) cost 2.2-2.7 us a statement here, a
 quarter of a fast SQLite query, while packing columns costs about 0.1 us.
-Every sample is still kept exactly (percentiles, latency over time).
+Every duration is kept exactly (percentiles); a recorded statement's time
+is known to within its flush interval (latency over time, rates).
 
 Retention is applied on every write: samples older than ``max_age``
 seconds go, and each connection keeps at most ``max_rows`` samples (the
@@ -87,10 +89,14 @@ class SampleBatch:
     """Samples of one connection in columns: what a flush writes as one row.
 
     Stored as the recorder has them, so a flush does no arithmetic per
-    sample: ``start`` is a ``time.perf_counter()`` reading and ``offset``
-    turns it into a UNIX timestamp; ``seconds`` is the duration;
-    ``row_count`` is -1 for a statement that failed. ``shape[i]`` numbers
-    the fingerprint of sample ``i`` in ``fingerprints``.
+    sample: ``seconds`` is the duration; ``row_count`` is -1 for a
+    statement that failed; ``shape[i]`` numbers the fingerprint of sample
+    ``i`` in ``fingerprints``. Times are on a clock of the writer's
+    (``time.perf_counter()``) that ``offset`` turns into UNIX time: either
+    one ``start`` per sample, or, with ``start`` empty, only the ``span``
+    the samples ran in -- the recorder's case, which knows a statement's
+    time to within its flush interval and spreads the samples evenly over
+    the span, in the order they finished (see ``docs/monitoring.md``).
     """
 
     connection: str
@@ -100,30 +106,43 @@ class SampleBatch:
     row_count: Sequence[int]
     shape: Sequence[int]
     fingerprints: Sequence[str]
-    #: A ``start`` no sample is later than, when the writer knows one (the recorder: the clock when it
-    #: drained the buffer), which saves a pass over every sample; else the latest ``start``.
-    no_later_than: float | None = None
+    #: (earliest, latest) time of the samples, when ``start`` is empty.
+    span: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.seconds)
 
     @cached_property
-    def first(self) -> float:
-        """The earliest ``start``."""
-        return min(self.start)
+    def start_times(self) -> Sequence[float]:
+        """Each sample's time: ``start``, or the span's evenly spread points."""
+        if self.start or self.span is None:
+            return self.start
+        first, last = self.span
+        step = (last - first) / len(self)
+        return [first + step * (i + 0.5) for i in range(len(self))]
+
+    @cached_property
+    def bounds(self) -> tuple[float, float]:
+        """No sample is earlier than the first or later than the second (the span, else ``start``'s range)."""
+        if not self.start and self.span is not None:
+            return self.span
+        return min(self.start), max(self.start)
 
     def row(self) -> tuple[Any, ...]:
-        """The ``sample_batches`` row (``last_ts`` may be later than the last sample: see ``no_later_than``)."""
-        last = max(self.start) if self.no_later_than is None else self.no_later_than
-        return (self.connection, self.offset + self.first, self.offset + last, len(self.start),
+        """The ``sample_batches`` row (an empty ``start`` blob: spread over ``first_ts``..``last_ts``)."""
+        first, last = self.bounds
+        return (self.connection, self.offset + first, self.offset + last, len(self),
                 json.dumps(list(self.fingerprints)), self.offset, _pack("d", self.start), _pack("d", self.seconds),
                 _pack("q", self.row_count), _pack("I", self.shape))
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SampleBatch:
-        connection, fingerprints, offset, start, seconds, rows, shape = row
+        connection, first_ts, last_ts, fingerprints, offset, start, seconds, rows, shape = row
         return cls(connection, offset, _unpack("d", start), _unpack("d", seconds), _unpack("q", rows),
-                   _unpack("I", shape), json.loads(fingerprints))
+                   _unpack("I", shape), json.loads(fingerprints), span=(first_ts - offset, last_ts - offset))
 
     def timestamps(self) -> list[float]:
-        return [self.offset + t for t in self.start]
+        return [self.offset + t for t in self.start_times]
 
     def samples(self) -> list[Sample]:
         names = self.fingerprints
@@ -131,15 +150,16 @@ class SampleBatch:
                 for t, d, n, k in zip(self.timestamps(), self.seconds, self.row_count, self.shape, strict=True)]
 
     def keep(self, wanted: Sequence[int]) -> SampleBatch:
-        """The batch with only the samples at positions ``wanted``."""
-        return SampleBatch(self.connection, self.offset, [self.start[i] for i in wanted],
+        """The batch with only the samples at positions ``wanted`` (each with its own time from now on)."""
+        times = self.start_times
+        return SampleBatch(self.connection, self.offset, [times[i] for i in wanted],
                            [self.seconds[i] for i in wanted], [self.row_count[i] for i in wanted],
-                           [self.shape[i] for i in wanted], self.fingerprints, self.no_later_than)
+                           [self.shape[i] for i in wanted], self.fingerprints)
 
 
 _INSERT = ("INSERT INTO sample_batches (connection, first_ts, last_ts, n, fingerprints, ts_offset, start, seconds, "
            "row_count, shape) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_BATCH_COLUMNS = "connection, fingerprints, ts_offset, start, seconds, row_count, shape"
+_BATCH_COLUMNS = "connection, first_ts, last_ts, fingerprints, ts_offset, start, seconds, row_count, shape"
 
 
 def env_number(name: str, default: float) -> float:
@@ -283,13 +303,13 @@ class MetricsStore:
 
     def append_batches(self, batches: Sequence[SampleBatch], *, now: float) -> int:
         """Store each batch as one row, then apply retention (the recorder's flush path)."""
-        batches = [b for b in batches if len(b.start)]
+        batches = [b for b in batches if len(b)]
         if not batches:
             return 0
         with self._open(create=True) as conn:
             conn.executemany(_INSERT, [b.row() for b in batches])
             self._retain(conn, now, {b.connection for b in batches})
-        return sum(len(b.start) for b in batches)
+        return sum(len(b) for b in batches)
 
     def _retain(self, conn: sqlite3.Connection, now: float, written: set[str]) -> None:
         """Drop samples older than ``max_age`` (all connections) and beyond ``max_rows`` (those just written)."""
@@ -315,14 +335,14 @@ class MetricsStore:
                     row = conn.execute(f"SELECT {_BATCH_COLUMNS} FROM sample_batches WHERE rowid = ?",
                                        (rowid,)).fetchone()
                     batch = SampleBatch.from_row(row)
-                    newest = sorted(range(n), key=batch.start.__getitem__)[excess:]
+                    newest = sorted(range(n), key=batch.start_times.__getitem__)[excess:]
                     self._replace(conn, rowid, batch.keep(sorted(newest)))
                 break
 
     @staticmethod
     def _replace(conn: sqlite3.Connection, rowid: int, batch: SampleBatch) -> None:
         conn.execute("DELETE FROM sample_batches WHERE rowid = ?", (rowid,))
-        if len(batch.start):
+        if len(batch):
             conn.execute(_INSERT, batch.row())
 
     def samples(self, connection: str, *, since: float | None = None) -> list[Sample]:
