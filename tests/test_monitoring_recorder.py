@@ -216,6 +216,26 @@ def test_a_record_read_before_a_flush_still_lands(tmp_path: Path) -> None:
     recorder.stop()
 
 
+def test_without_a_gil_the_buffers_are_popped_and_nothing_is_retired(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Free-threaded Pythons: reference counts prove nothing there, so a flush pops each deque instead."""
+    from dbkeeper.monitoring import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "_GIL", False)
+    recorder = QueryRecorder(flush_interval=0, workspace_dir=tmp_path)
+    buffer = recorder.buffer_for("db")
+    held = buffer.record  # would keep a swapped deque retired; popping needs no swap
+    held(("SELECT 1", 0.001, 1))
+    buffer.record(("SELECT 2", 0.002, 2))
+    assert recorder.flush() == 2
+    assert buffer.record is held and recorder._retired == [] and recorder.pending == 0
+    held(("SELECT 3", 0.003, 3))
+    assert recorder.flush() == 1
+    samples = MetricsStore.in_workspace(tmp_path).samples("db")
+    assert [(s.duration_ms, s.row_count) for s in samples] == [(1.0, 1), (2.0, 2), (3.0, 3)]
+    recorder.stop()
+
+
 def test_concurrent_recording_and_flushing_lose_and_repeat_nothing(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
