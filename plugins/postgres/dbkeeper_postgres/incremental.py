@@ -80,9 +80,10 @@ from typing import IO, Any, cast
 
 from dbkeeper.backup.errors import CorruptBackupError
 from dbkeeper.backup.export import Emit, Part, write_ordered
-from dbkeeper.backup.tools import find_tool, stream_in, stream_out
+from dbkeeper.backup.tools import stream_in, stream_out
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_postgres.dump import client_tool
 
 FORMAT = "dbkeeper-pg-ordered"
 MAGIC = b"DBKPGORD 1\n"
@@ -328,7 +329,7 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
     base) key ranges proven unchanged reuse the base's chunks (see above).
     """
     url = connection.url
-    psql = find_tool(["psql"], "install the PostgreSQL client tools (psql comes with pg_dump)")
+    psql = client_tool("psql", "install the PostgreSQL client tools (psql comes with pg_dump)")
     exporter = connection.dialect.connect(url, autocommit=True)
     try:
         cur = exporter.cursor()
