@@ -154,7 +154,8 @@ class DatabaseConnection(CrudMethods):
     _cache_namespace: tuple[str, str | None, int | None, str | None] | None = field(init=False, default=None,
                                                                                   repr=False)
     _recorder: QueryRecorder | None = field(init=False, default=None, repr=False)
-    #: What statements are recorded into (the recorder, or a filter in front of it); ``None``: not recorded.
+    #: What statements are recorded into (its name's buffer in the recorder, or a filter in front of it); ``None``:
+    #: not recorded.
     _sink: RecordSink | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
