@@ -12,7 +12,9 @@ most 3 % of the size, 30 % of the time). For PostgreSQL and MySQL/MariaDB
 also a full backup of the single large table with 1 worker against 2
 workers (target: 2 workers at least 1.5x faster; the table is cut into key
 ranges read by sessions sharing one snapshot). Every number is one run on a
-shared machine.
+shared machine. MySQL/MariaDB incrementals read the binary log to find the
+key ranges that changed, so that section runs on a server with a row-based
+binary log (a private one when the shared server has none).
 
 Usage: ``python benchmarks/bench_incremental.py [--rows N] [--only postgres,mysql,sqlite]``.
 """
@@ -20,15 +22,18 @@ Usage: ``python benchmarks/bench_incremental.py [--rows N] [--only postgres,mysq
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench_backup import fill  # the same table as the full-backup benchmark
 
 from dbkeeper.backup import BackupManager
 from dbkeeper.connection import DatabaseConnection
+from dbkeeper.testing.private_servers import MARIADB_BINLOG_OPTIONS, MARIADB_OPTIONS, private_mariadb
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 
@@ -92,6 +97,28 @@ def run(url: DatabaseURL, kind: str, n: int, ws: Path) -> None:
         record(f"{kind}: single table, 1 worker / 2 workers", one / two, ">= 1.5", one / two >= 1.5)
 
 
+@contextlib.contextmanager
+def server(kind: str) -> Iterator[DatabaseURL]:
+    """The shared server; for MySQL/MariaDB one with a row-based binary log, which incrementals read.
+
+    When the shared MariaDB logs nothing (its default), a private one with
+    ``log_bin`` and ``binlog_format=ROW`` and the shared server's 128 MB
+    buffer pool is started for the run and removed afterwards.
+    """
+    url = server_url(kind)
+    if kind == "mysql":
+        with DatabaseConnection.from_url(url) as conn:
+            logging = int(conn.execute("SELECT @@log_bin AS b").rows[0]["b"])
+        if not logging:
+            options = (*MARIADB_OPTIONS, *MARIADB_BINLOG_OPTIONS, "--innodb-buffer-pool-size=128M")
+            with private_mariadb(options=options) as private:
+                print(f"  (a private MariaDB with {' '.join(MARIADB_BINLOG_OPTIONS)}: the shared one logs nothing)",
+                      flush=True)
+                yield private.url
+                return
+    yield url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -109,7 +136,7 @@ def main() -> None:
                 fill(url, kind, args.rows)
                 run(url, kind, args.rows, tmp / "ws-sqlite")
                 continue
-            with scratch_database(server_url(kind), prefix="dbk_bench") as url:
+            with server(kind) as admin, scratch_database(admin, prefix="dbk_bench") as url:
                 fill(url, kind, args.rows)
                 run(url, kind, args.rows, tmp / f"ws-{kind}")
     missed = [r for r in RESULTS if not r[3]]

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import secrets
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +41,7 @@ from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import incremental
 from dbkeeper_mysql._sessions import ClientSession
 from dbkeeper_mysql.dump import defaults_file
+from dbkeeper_mysql.testing import client_dump
 
 #: Rows of the table that gets split into key ranges (above ``incremental.RANGE_ROWS`` after ANALYZE).
 BIG_ROWS = 150_000
@@ -88,22 +88,24 @@ def fill(url: DatabaseURL) -> None:
         conn.execute("ANALYZE TABLE big")  # the split decision reads the table's row estimate
 
 
+class CuttingSink(io.BytesIO):
+    """A sink that records where the dump asks for chunk cuts (the backup's chunk sink ends a chunk there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cuts: list[int] = []
+
+    def cut(self) -> int:
+        self.cuts.append(self.tell())
+        return len(self.cuts)
+
+
 def dump_stream(url: DatabaseURL, workers: int) -> tuple[bytes, dict[str, Any]]:
     """The chainable dump as the backup manager gets it, with ``workers`` workers."""
     conn = DatabaseConnection.from_url(url, connection_pool_size=1, max_retries=0)
-    sink = io.BytesIO()
+    sink = CuttingSink()
     meta = conn.dialect.dump(conn, sink, {"chainable": True, "workers": workers})
     return sink.getvalue(), meta
-
-
-def client_dump(url: DatabaseURL) -> str:
-    """What the real ``mariadb-dump`` sees: schema, routines, triggers and rows in key order."""
-    with defaults_file(url) as cnf:
-        out = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--skip-dump-date",
-                              "--skip-comments", "--order-by-primary", "--hex-blob", "--skip-extended-insert",
-                              "--routines", "--triggers", "--", url.database or ""],
-                             check=True, capture_output=True).stdout.decode("utf-8", "backslashreplace")
-    return out.replace(f"`{url.database}`", "`DB`")
 
 
 def manifest_of(manager: BackupManager, backup_id: str) -> dict[str, Any]:
@@ -159,8 +161,8 @@ def test_any_number_of_workers_writes_the_same_bytes(filled: DatabaseURL) -> Non
         stream, meta = dump_stream(filled, workers)
         assert meta["parallel"] is True, meta.get("parallel_fallback")
         assert meta["workers"] == workers
-        # big is cut into 2 x workers key ranges; the five other tables are one part each
-        assert meta["parts"] == 5 + 2 * workers
+        # big is cut into 16 key ranges whatever the number of workers; the five other tables are one part each
+        assert meta["parts"] == 5 + incremental.RANGES
         assert stream == one
     text = one.decode("utf-8")
     assert text.count("INSERT INTO `big`") > 40  # statements start inside ranges, not only at range starts
@@ -168,30 +170,43 @@ def test_any_number_of_workers_writes_the_same_bytes(filled: DatabaseURL) -> Non
     assert "'new\\nline #3'" in text and "🎉" in text
 
 
-def test_any_split_of_a_table_into_ranges_prints_the_whole_table(filled: DatabaseURL, tmp_path: Path) -> None:
-    """Ranges may be empty, start before the first row or cut statements: their outputs still concatenate
-    to the whole table's (the first-row test looks at the table, the closing ``;`` only ends the last)."""
+def test_a_key_range_prints_the_same_bytes_whatever_its_neighbours_hold(filled: DatabaseURL) -> None:
+    """A range's output depends on its own rows only (its first row starts an INSERT, a ``;`` ends its last), so
+    deleting the table's first rows or emptying the range before it leaves its bytes as they were, and the
+    ranges together restore every row."""
     with DatabaseConnection.from_url(filled) as conn:
         table = next(t for t in incremental._tables(conn, filled.database or "") if t["name"] == "big")
-    cuts = [" WHERE `id` < -60000", " WHERE `id` >= -60000 AND `id` < -49000", " WHERE `id` >= -49000 AND `id` < 7",
-            " WHERE `id` >= 7 AND `id` < 8", " WHERE `id` >= 8 AND `id` < 400000", " WHERE `id` >= 400000"]
-    blocks: list[bytes] = []
-    with defaults_file(filled) as cnf:
-        argv = ["mariadb", f"--defaults-extra-file={cnf}", "--default-character-set=utf8mb4", "--batch", "--raw",
-                "--skip-column-names", "--quick", "--unbuffered", f"--database={filled.database}"]
-        session = ClientSession(argv, dict(os.environ), [])
-        try:
-            session.run(["SET time_zone = '+00:00'", "START TRANSACTION WITH CONSISTENT SNAPSHOT"])
-            session.run(incremental._select(table), blocks.append)
-            whole = b"".join(blocks)
-            blocks.clear()
-            for i, where in enumerate(cuts):
-                session.run(incremental._select(table, where, last=i == len(cuts) - 1), blocks.append)
-        finally:
-            session.close()
-    assert b"".join(blocks) == whole
-    assert whole.startswith(b"INSERT INTO `big`") and whole.endswith(b"\n;\n")
-    assert whole.count(b"\n") == BIG_ROWS + 1
+    cuts = [" WHERE `id` < -49000", " WHERE `id` >= -49000 AND `id` < 8", " WHERE `id` >= 8 AND `id` < 9",
+            " WHERE `id` >= 9 AND `id` < 400000", " WHERE `id` >= 400000"]
+
+    def ranges() -> list[bytes]:
+        out = []
+        with defaults_file(filled) as cnf:
+            argv = ["mariadb", f"--defaults-extra-file={cnf}", "--default-character-set=utf8mb4", "--batch",
+                    "--raw", "--skip-column-names", "--quick", "--unbuffered", f"--database={filled.database}"]
+            session = ClientSession(argv, dict(os.environ), [])
+            try:
+                session.run(["SET time_zone = '+00:00'", "START TRANSACTION WITH CONSISTENT SNAPSHOT"])
+                for where in cuts:
+                    blocks: list[bytes] = []
+                    session.run(incremental._select(table, where), blocks.append)
+                    out.append(b"".join(blocks))
+            finally:
+                session.close()
+        return out
+
+    before = ranges()
+    assert before[2] == b""  # no key is 8 (keys are 3i - 50000): an empty range prints nothing
+    for text in (before[0], before[1], before[3]):
+        assert text.startswith(b"INSERT INTO `big`") and text.endswith(b"\n;\n")
+    assert sum(text.count(b"\n") - 1 for text in before if text) == BIG_ROWS
+    with DatabaseConnection.from_url(filled) as conn:
+        conn.execute("DELETE FROM big WHERE id < -49000")  # the whole first range, so the table starts later
+        conn.execute("DELETE FROM big WHERE id BETWEEN -48000 AND -47000")
+    after = ranges()
+    assert after[0] == b""
+    assert after[1] != before[1]
+    assert after[3:] == before[3:]
 
 
 def test_parallel_chain_restores_exactly(filled: DatabaseURL, tmp_path: Path) -> None:
@@ -272,7 +287,7 @@ def test_parallel_backup_while_writers_move_amounts_is_consistent(dbkeeper_mysql
             assert result.success, result.error_message
             dump = manifest_of(manager, result.backup_id)["dump"]
             assert dump["parallel"] is True, dump.get("parallel_fallback")
-            assert dump["parts"] == 5  # a in four key ranges, b whole
+            assert dump["parts"] == incremental.RANGES + 1  # a in key ranges, b whole
             ids.append(result.backup_id)
     finally:
         stop.set()

@@ -70,6 +70,9 @@ MARIADB_OPTIONS = (
     "--collation-server=utf8mb4_general_ci",
     "--max-connections=50",
 )
+#: Extra mariadbd options for a server with a row-based binary log, as a production server with replication or
+#: point-in-time recovery has (what MySQL incrementals read to skip unchanged key ranges).
+MARIADB_BINLOG_OPTIONS = ("--log-bin=mariadb-bin", "--binlog-format=ROW", "--server-id=1")
 #: Seconds a server gets to answer, generous for a loaded two-core CI machine.
 START_TIMEOUT = 60.0
 _ADDRESS_IN_USE = re.compile(r"address already in use|could not bind|bind on tcp/ip port", re.I)

@@ -106,10 +106,18 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         from dbkeeper_mysql.incremental import dump_ordered
 
         client, _ = _check_tool(["mariadb", "mysql"] if mariadb else ["mysql", "mariadb"], server_version, mariadb)
+        base_dump = options.get("base_dump")
+        binlog_tool, unavailable = None, None
+        if base_dump is not None:  # an incremental reads the binary log to find what changed since its base
+            try:
+                binlog_tool = find_tool(["mariadb-binlog", "mysqlbinlog"] if mariadb else ["mysqlbinlog"], _INSTALL)
+            except ToolError as exc:
+                unavailable = str(exc)
         with defaults_file(url) as cnf:
-            meta = dump_ordered(connection, sink, dump_tool=path, client=client, defaults_file=str(cnf),
-                                database=url.database, secrets=[url.password],
-                                workers=int(options.get("workers") or 1))
+            meta = dump_ordered(connection, sink, dump_tool=path, client=client, binlog_tool=binlog_tool,
+                                defaults_file=str(cnf), database=url.database, secrets=[url.password],
+                                workers=int(options.get("workers") or 1), base_dump=base_dump,
+                                binlog_unavailable=unavailable)
         return {"tool": f"{Path(path).name} + {Path(client).name}", "tool_version": version,
                 "server_version": server_version, "content": "full", "non_table_objects": objects, **meta}
     with defaults_file(url) as cnf:

@@ -24,32 +24,45 @@ no trigger. The schema is read just before the data snapshot: DDL running
 during a backup can make the two disagree (MySQL cannot share a snapshot
 with the dump tool).
 
+Key ranges. A table of at least :data:`RANGE_ROWS` (estimated) rows with
+a single integer primary key is exported as :data:`RANGES` key ranges of
+equal width between its smallest and largest key (the first and last are
+open-ended, so rows written after the bounds were read are still exported
+once). A chain's full backup fixes the bounds and its incrementals keep
+them; the sink is cut at every range boundary and each range's span of
+the chunk sequence is recorded in the dump metadata. A range prints as if
+it were a table of its own (its first row starts an ``INSERT``, a ``;``
+ends its last), so its bytes depend on its rows only.
+
+Skipping what did not change. An incremental or differential reads the
+server's binary log from its base's snapshot position to its own
+(:mod:`dbkeeper_mysql._binlog`) and appends the base's chunk span for every
+range no logged row falls in, instead of exporting it again. Reuse is off
+for a table whose columns changed, for children of cascading foreign keys
+(InnoDB does not log those changes), and for the whole dump when the server
+version or SQL mode differ from the base's or when the log cannot prove
+anything (no binary log, statements in it, a reset log, missing privileges:
+the result's ``reuse_skipped`` says which). Without a usable log an
+incremental still stores only new chunks, but reads every row.
+
 Parallel export (``workers`` > 1, when the caller asks for it: the brief
 global read lock is not something a backup should take unasked, and on two
-CPUs shared with the server it gained nothing): the rows are cut into parts, one per table and, for a table with
-more than :data:`RANGE_ROWS` estimated rows and a single integer primary
-key, ``2 x workers`` key ranges of equal width between its smallest and
-largest key (the first and last ranges are open-ended, so rows written
-after the bounds were read are still exported once). Parts run in worker
-sessions that share one snapshot, synchronised the way ``mydumper`` does
-it (:mod:`dbkeeper_mysql._sessions`: ``FLUSH TABLES WITH READ LOCK``, a
-``START TRANSACTION WITH CONSISTENT SNAPSHOT`` per session, ``UNLOCK
-TABLES``; writes wait for about a millisecond), and
+CPUs shared with the server it gains little): the parts (one per table or
+key range) run in worker sessions that share one snapshot, synchronised the
+way ``mydumper`` does it (:mod:`dbkeeper_mysql._sessions`: ``FLUSH TABLES
+WITH READ LOCK``, a ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` per
+session, ``UNLOCK TABLES``; writes wait for about a millisecond), and
 :func:`~dbkeeper.backup.export.write_ordered` writes their output in order
-with bounded memory. The stream is byte-identical to the one-session
-stream whatever the number of workers, so chunks are shared across backups
-made with different settings: a range part runs the table's own ``SELECT``
-restricted to its range, whose first-row test still compares with the
-table's smallest key (the same in every session of the snapshot), and only
-the last range prints the table's closing ``;``. Without the ``RELOAD``
-privilege, when the lock cannot be had within
+with bounded memory. The stream is byte-identical whatever the number of
+workers, so chunks are shared across backups made with different settings.
+Without the ``RELOAD`` privilege, when the lock cannot be had within
 :data:`dbkeeper_mysql._sessions.LOCK_WAIT_TIMEOUT` seconds (it waits for
 running writes), or when the sessions cannot be opened, the rows are read
 by one session instead and the result says so (``parallel: false`` and
 ``parallel_fallback``: the reason). Tables outside InnoDB (MyISAM, Aria)
 have no snapshot in either mode, as with ``mariadb-dump
---single-transaction``. In both modes the client runs with ``--quick``, so
-it prints rows as they arrive instead of holding a whole table in memory.
+--single-transaction``. The clients run with ``--quick``, so they print
+rows as they arrive instead of holding a whole table in memory.
 """
 
 from __future__ import annotations
@@ -62,12 +75,21 @@ from typing import IO, Any
 from dbkeeper.backup.export import Emit, Part, write_ordered
 from dbkeeper.backup.tools import base_env, stream_out
 from dbkeeper.connection import DatabaseConnection
-from dbkeeper_mysql._sessions import SESSION_TIMEOUT, SnapshotUnavailable, open_sessions, synchronise
+from dbkeeper_mysql._binlog import BinlogChanges, TrackedTable, plain_name, snapshot_position
+from dbkeeper_mysql._sessions import (
+    SESSION_TIMEOUT,
+    ClientSession,
+    SnapshotUnavailable,
+    open_sessions,
+    synchronise,
+)
 
 FORMAT = "sql"
 STATEMENT_ROWS = 2048
-#: Tables with more (estimated) rows than this are split into key ranges when several workers run.
+#: Tables with at least this many (estimated) rows and a single integer key are exported as key ranges.
 RANGE_ROWS = 100_000
+#: Key ranges of such a table: the unit of parallel export and of reuse by incrementals.
+RANGES = 16
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _HEX_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit", "geometry", "point",
               "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection"}
@@ -89,20 +111,43 @@ def _lit(text: str) -> str:
 
 
 def _tables(conn: DatabaseConnection, database: str) -> list[dict[str, Any]]:
+    """Base tables with their stored columns, key, row estimate and what decides how their rows print."""
     found = [(r["t"], r["n"]) for r in conn.execute(
         "SELECT table_name AS t, table_rows AS n FROM information_schema.tables WHERE table_schema = %s "
         "AND table_type = 'BASE TABLE' ORDER BY table_name", (database,)).rows]
     tables = []
     for name, estimate in found:
         columns = conn.execute(
-            "SELECT column_name AS c, data_type AS t FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = %s AND extra NOT LIKE '%%GENERATED%%' ORDER BY ordinal_position", (database, name)).rows
+            "SELECT column_name AS c, data_type AS t, column_type AS ct, ordinal_position AS o, extra AS x, "
+            "character_set_name AS cs, collation_name AS co FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (database, name)).rows
         key = [r["c"] for r in conn.execute(
             "SELECT column_name AS c FROM information_schema.statistics WHERE table_schema = %s AND table_name = %s "
             "AND index_name = 'PRIMARY' ORDER BY seq_in_index", (database, name)).rows]
-        tables.append({"name": name, "columns": [(r["c"], str(r["t"]).lower()) for r in columns], "key": key,
-                       "estimated_rows": int(estimate or 0)})
+        stored = [r for r in columns if "GENERATED" not in str(r["x"]).upper()]
+        by_name = {r["c"]: r for r in columns}
+        tables.append({
+            "name": name, "columns": [(r["c"], str(r["t"]).lower()) for r in stored], "key": key,
+            "estimated_rows": int(estimate or 0),
+            # The binary log numbers every column, generated ones included.
+            "key_ordinal": int(by_name[key[0]]["o"]) if len(key) == 1 else None,
+            "key_unsigned": len(key) == 1 and "unsigned" in str(by_name[key[0]]["ct"]).lower(),
+            "identity": "; ".join(f"{r['c']} {r['ct']} {r['cs']} {r['co']} {r['x']}" for r in columns)})
     return tables
+
+
+def _cascade_children(conn: DatabaseConnection, database: str) -> set[str]:
+    """Tables a foreign key action can change (``CASCADE``, ``SET NULL``, ``SET DEFAULT``): InnoDB does not log it."""
+    return {str(r["t"]) for r in conn.execute(
+        "SELECT DISTINCT table_name AS t FROM information_schema.referential_constraints "
+        "WHERE constraint_schema = %s AND (delete_rule NOT IN ('RESTRICT', 'NO ACTION') "
+        "OR update_rule NOT IN ('RESTRICT', 'NO ACTION'))", (database,)).rows}
+
+
+def _dump_identity(conn: DatabaseConnection) -> str:
+    """What decides how unchanged rows print, beyond the tables' own columns: the server and its SQL mode."""
+    row = conn.execute("SELECT VERSION() AS v, @@global.sql_mode AS m").rows[0]
+    return f"{row['v']}|{row['m']}"
 
 
 def _value(column: str, data_type: str) -> str:
@@ -117,13 +162,13 @@ def _value(column: str, data_type: str) -> str:
     return f"REPLACE(REPLACE(QUOTE({col}), '\\n', '\\\\n'), '\\r', '\\\\r')"
 
 
-def _select(table: dict[str, Any], where: str = "", *, last: bool = True) -> list[str]:
-    """Statements printing the table's rows as lines of multi-row INSERTs, in key order.
+def _select(table: dict[str, Any], where: str = "") -> list[str]:
+    """Statements printing the table's rows (or those ``where`` selects: one key range) as multi-row INSERTs.
 
-    ``where`` restricts the rows to one key range (parallel export); the
-    first-row test still compares with the whole table's first key, so a
-    range prints exactly the lines it prints as part of the whole table, and
-    only the ``last`` range prints the closing ``;``.
+    A range prints as if it were the whole table: its first row starts an
+    ``INSERT`` and a ``;`` closes its last, so its bytes depend on its own
+    rows only. That is what lets an incremental reuse an unchanged range's
+    chunks whatever happened in the ranges around it.
     """
     name = _q(table["name"])
     columns: Sequence[tuple[str, str]] = table["columns"]
@@ -132,35 +177,37 @@ def _select(table: dict[str, Any], where: str = "", *, last: bool = True) -> lis
     if not table["key"]:  # fallback: storage order, one INSERT per row
         return [f"SELECT CONCAT({_lit(header)}, {row}, ';') FROM {name}"]
     keys = ", ".join(_q(k) for k in table["key"])
-    first = f"({keys}) = (SELECT {keys} FROM {name} ORDER BY {keys} LIMIT 1)"
+    first = f"({keys}) = (SELECT {keys} FROM {name}{where} ORDER BY {keys} LIMIT 1)"
     boundary = f"CRC32(CONCAT_WS(0x1f, {keys})) % {STATEMENT_ROWS} = 0"
     line = f"IF({first}, {_lit(header)}, IF({boundary}, {_lit(';' + header)}, ','))"
-    statements = [f"SELECT CONCAT({line}, {row}) FROM {name}{where} ORDER BY {keys}"]
-    if last:
-        statements.append(f"SELECT ';' FROM {name} LIMIT 1")
-    return statements
+    return [f"SELECT CONCAT({line}, {row}) FROM {name}{where} ORDER BY {keys}",
+            f"SELECT ';' FROM {name}{where} LIMIT 1"]
 
 
-def _ranges(conn: DatabaseConnection, table: dict[str, Any], parts: int) -> list[str]:
-    """``WHERE`` clauses splitting a large single-integer-key table into ``parts`` ascending key ranges.
+def _bounds(conn: DatabaseConnection, table: dict[str, Any]) -> list[int] | None:
+    """Inner bounds cutting a large single-integer-key table into :data:`RANGES` key ranges, or ``None``.
 
     Bounds split ``min..max`` of the key evenly (two index look-ups; an
     ``OFFSET`` walk would read the whole clustered index). Skewed keys make
-    uneven parts, which costs speed, never correctness: the ranges are
+    uneven ranges, which costs speed, never correctness: the ranges are
     disjoint and the first and last are open-ended, so every row of the
     snapshot falls in exactly one, however the table changed since.
     """
     types = dict(table["columns"])
-    if parts < 2 or len(table["key"]) != 1 or types.get(table["key"][0]) not in _INTEGER_TYPES \
+    if len(table["key"]) != 1 or types.get(table["key"][0]) not in _INTEGER_TYPES \
             or table["estimated_rows"] < RANGE_ROWS:
-        return [""]
+        return None
     key = _q(table["key"][0])
     row = conn.execute(f"SELECT MIN({key}) AS lo, MAX({key}) AS hi FROM {_q(table['name'])}").rows[0]
-    if row["lo"] is None or int(row["hi"]) - int(row["lo"]) < parts:
-        return [""]
+    if row["lo"] is None or int(row["hi"]) - int(row["lo"]) < RANGES:
+        return None
     low, high = int(row["lo"]), int(row["hi"])
-    step = (high - low + 1) // parts
-    bounds = [low + step * i for i in range(1, parts)]
+    step = (high - low + 1) // RANGES
+    return [low + step * i for i in range(1, RANGES)]
+
+
+def _clauses(key: str, bounds: list[int]) -> list[str]:
+    """``WHERE`` clauses of the ranges ``bounds`` cut: below the first, between neighbours, from the last on."""
     clauses = [f" WHERE {key} < {bounds[0]}"]
     clauses += [f" WHERE {key} >= {a} AND {key} < {b}" for a, b in itertools.pairwise(bounds)]
     clauses.append(f" WHERE {key} >= {bounds[-1]}")
@@ -180,74 +227,175 @@ def _part(pool: queue.Queue[Any], statements: list[str]) -> Callable[[Emit], Non
     return produce
 
 
-def _parallel(connection: DatabaseConnection, sink: IO[bytes], plan: list[list[list[str]]], *, workers: int,
-              argv: list[str], secrets: list[str | None]) -> dict[str, Any]:
-    """Export the planned parts in ``workers`` sessions sharing one snapshot; what it did, for the result.
+def _reusable(part: Part, export: Callable[[Emit], None], changes: BinlogChanges, *, name: str, number: int,
+              span: Sequence[int]) -> Callable[[Emit], None]:
+    """A range part's producer: the base's chunk ``span`` when the log shows the range unchanged, else ``export``.
 
-    Raises :class:`~dbkeeper_mysql._sessions.SnapshotUnavailable` (before
-    writing anything) when the sessions cannot share a snapshot.
+    It sets ``part.reuse`` before it finishes, which is when the ordered
+    writer looks at it (:func:`dbkeeper.backup.export.write_ordered`).
+    """
+
+    def produce(emit: Emit) -> None:
+        if changes.unchanged(name, number):
+            part.reuse = (int(span[0]), int(span[1]))
+        else:
+            export(emit)
+
+    return produce
+
+
+def _snapshot_sessions(connection: DatabaseConnection, argv: list[str], secrets: list[str | None],
+                       workers: int) -> tuple[list[ClientSession], dict[str, Any]]:
+    """Client sessions in one consistent snapshot, and what the result should say about them.
+
+    Several sessions share the snapshot through a brief global read lock
+    (:mod:`dbkeeper_mysql._sessions`); when that is not possible, one session
+    reads everything and the result says why (``parallel_fallback``).
     """
     setup = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "SET time_zone = '+00:00'",
              f"SET SESSION net_write_timeout = {SESSION_TIMEOUT}, wait_timeout = {SESSION_TIMEOUT}"]
-    sessions = open_sessions(argv, base_env(), secrets, workers, setup)
-    ok = False
+    fallback: dict[str, Any] = {}
+    if workers > 1:
+        try:
+            sessions = open_sessions(argv, base_env(), secrets, workers, setup)
+            try:
+                locked = synchronise(connection, sessions, secrets)
+            except BaseException:
+                for session in sessions:
+                    session.kill()
+                raise
+            return sessions, {"parallel": True, "workers": workers, "lock_seconds": round(locked, 4)}
+        except SnapshotUnavailable as exc:
+            fallback = {"parallel_fallback": str(exc)}
+    session = ClientSession(argv, base_env(), secrets)
     try:
-        locked = synchronise(connection, sessions, secrets)
-        pool: queue.Queue[Any] = queue.Queue()
-        for session in sessions:
-            pool.put(session)
-        parts = [Part(_part(pool, statements)) for table_parts in plan for statements in table_parts]
-        write_ordered(sink, parts, workers)
-        ok = True
-    finally:
-        for session in sessions:
-            if ok:
-                session.close()
-            else:
-                session.kill()
-    return {"parallel": True, "workers": workers, "parts": len(parts), "lock_seconds": round(locked, 4)}
+        session.run([*setup, "START TRANSACTION WITH CONSISTENT SNAPSHOT"])
+    except BaseException:
+        session.kill()
+        raise
+    return [session], {"parallel": False, "workers": 1, **fallback}
+
+
+def _plan(connection: DatabaseConnection, database: str, base_dump: dict[str, Any] | None
+          ) -> tuple[list[tuple[dict[str, Any], list[int] | None, dict[str, Any] | None]], str, str | None]:
+    """Per table: the table, its key range bounds (``None``: one part) and the base's ranges it may reuse.
+
+    Also the dump identity, and why nothing of the base can be reused (when
+    the server version, its SQL mode or the dump layout differ).
+    """
+    with connection:
+        tables = _tables(connection, database)
+        identity = _dump_identity(connection)
+        cascaded = _cascade_children(connection, database)
+        skipped = None
+        if base_dump is not None and (base_dump.get("format") != FORMAT or base_dump.get("identity") != identity
+                                      or "ranges" not in base_dump):
+            skipped = "the base backup was made by another server version, SQL mode or dump layout"
+        base_ranges: dict[str, Any] = (base_dump or {}).get("ranges") or {} if skipped is None else {}
+        plan = []
+        for table in tables:
+            base = base_ranges.get(table["name"])
+            if base is not None and (base.get("key") != table["key"] or base.get("columns") != table["identity"]):
+                base = None
+            bounds = [int(b) for b in base["bounds"]] if base is not None else _bounds(connection, table)
+            trackable = table["name"] not in cascaded and plain_name(table["name"]) and plain_name(database)
+            plan.append((table, bounds, base if trackable else None))
+    return plan, identity, skipped
 
 
 def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: str, client: str,
-                 defaults_file: str, database: str, secrets: list[str | None], workers: int = 1) -> dict[str, Any]:
+                 binlog_tool: str | None, defaults_file: str, database: str, secrets: list[str | None],
+                 workers: int = 1, base_dump: dict[str, Any] | None = None,
+                 binlog_unavailable: str | None = None) -> dict[str, Any]:
     """Write the chainable SQL dump of ``database`` into ``sink``; return what it holds.
 
     With ``workers`` > 1 the rows are read by that many sessions sharing one
     snapshot, falling back to one session (and saying why in the result)
     when the snapshot cannot be shared; the bytes are the same either way.
+    With ``base_dump`` (the dump metadata of an incremental's base) the key
+    ranges the binary log shows unchanged reuse the base's chunks
+    (:mod:`dbkeeper_mysql._binlog`; ``binlog_tool`` reads the log, or
+    ``binlog_unavailable`` says why it cannot).
     """
-    with connection:
-        tables = _tables(connection, database)
-        plan = []  # per table, the statements of each of its parts
-        for table in tables:
-            clauses = _ranges(connection, table, workers * 2 if workers > 1 else 1)
-            plan.append([_select(table, where, last=i == len(clauses) - 1) for i, where in enumerate(clauses)])
+    plan, identity, skipped = _plan(connection, database, base_dump)
     common = [f"--defaults-extra-file={defaults_file}", "--default-character-set=utf8mb4"]
     schema = [dump_tool, *common, "--single-transaction", "--no-data", "--skip-dump-date", "--no-tablespaces"]
-    # --quick: the client prints rows as they arrive instead of holding the whole result (a table) in memory.
-    rows_client = [client, *common, "--batch", "--raw", "--skip-column-names", "--quick", f"--database={database}"]
-    sink.write(b"-- dbkeeper ordered MySQL dump 1\n")
+    # --quick: the client prints rows as they arrive instead of holding the whole result (a table) in memory;
+    # --unbuffered: it hands over each statement's output at once (a session's batches end on a marker line).
+    rows_client = [client, *common, "--batch", "--raw", "--skip-column-names", "--quick", "--unbuffered",
+                   f"--database={database}"]
+    sink.write(b"-- dbkeeper ordered MySQL dump 2\n")
     stream_out([*schema, "--routines", "--events", "--skip-triggers", "--", database], base_env(), sink,
                secrets=secrets)
     sink.write(_PRELUDE)
-    sessions = min(workers, sum(len(p) for p in plan))
-    meta: dict[str, Any] = {"parallel": False, "workers": 1}
-    if sessions > 1:
+    part_count = sum(1 if bounds is None else RANGES for _, bounds, _ in plan)
+    meta: dict[str, Any] = {}
+    ranged: dict[str, dict[str, Any]] = {}
+    position: dict[str, Any] | None = None
+    changes: BinlogChanges | None = None
+    reused = 0
+    if plan:
+        sessions, meta = _snapshot_sessions(connection, rows_client, secrets, min(workers, part_count))
+        ok = False
         try:
-            meta = _parallel(connection, sink, plan, workers=sessions, argv=[*rows_client, "--unbuffered"],
-                             secrets=secrets)
-        except SnapshotUnavailable as exc:
-            meta = {"parallel": False, "workers": 1, "parallel_fallback": str(exc)}
-    if not meta["parallel"] and tables:
-        statements = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "SET time_zone = '+00:00'",
-                      f"SET SESSION net_write_timeout = {SESSION_TIMEOUT}",
-                      "START TRANSACTION WITH CONSISTENT SNAPSHOT"]
-        for table in tables:
-            statements += _select(table)
-        statements.append("COMMIT")
-        stream_out([*rows_client, "-e", ";\n".join(statements) + ";"], base_env(), sink, secrets=secrets)
+            status: list[bytes] = []
+            sessions[0].run(["SHOW STATUS LIKE 'binlog_snapshot_%'"], status.append)
+            position = snapshot_position(b"".join(status), connection)
+            tracked = [TrackedTable(t["name"], t["key_ordinal"], t["key_unsigned"], bounds)
+                       for t, bounds, base in plan if base is not None and bounds is not None]
+            if base_dump is not None and skipped is None:
+                if not tracked:
+                    skipped = ("no table has key ranges the binary log can follow (a single integer key, at least "
+                               f"{RANGE_ROWS} rows, columns as in the base)")
+                elif binlog_tool is None:
+                    skipped = binlog_unavailable or "no binary log reader"
+                else:
+                    changes = BinlogChanges([binlog_tool, f"--defaults-extra-file={defaults_file}"], connection,
+                                            base_dump.get("binlog"), position, tracked, database=database,
+                                            secrets=secrets).start()
+            pool: queue.Queue[Any] = queue.Queue()
+            for session in sessions:
+                pool.put(session)
+            parts: list[Part] = []
+            spans: list[tuple[str, int]] = []  # (table, index of its part) per range
+            for table, bounds, base in plan:
+                if bounds is None:
+                    parts.append(Part(_part(pool, _select(table))))
+                    continue
+                ranged[table["name"]] = {"key": table["key"], "columns": table["identity"], "bounds": bounds,
+                                         "spans": []}
+                for number, where in enumerate(_clauses(_q(table["key"][0]), bounds)):
+                    spans.append((table["name"], len(parts)))
+                    part = Part(cut=True)
+                    export = _part(pool, _select(table, where))
+                    part.produce = export if base is None or changes is None else _reusable(
+                        part, export, changes, name=table["name"], number=number, span=base["spans"][number])
+                    parts.append(part)
+                parts.append(Part(cut=True))  # the table's last range ends its chunks here
+            positions = write_ordered(sink, parts, len(sessions))
+            for name, at in spans:
+                ranged[name]["spans"].append([positions[at], positions[at + 1]])
+            reused = sum(1 for part in parts if part.reuse is not None)
+            meta["parts"] = len(parts) - len(ranged)
+            ok = True
+        finally:
+            if changes is not None:
+                changes.close()
+            for session in sessions:
+                if ok:
+                    session.close()
+                else:
+                    session.kill()
     sink.write(_POSTLUDE)
     stream_out([*schema, "--no-create-info", "--triggers", "--skip-routines", "--skip-events", "--", database],
                base_env(), sink, secrets=secrets)
-    return {"format": FORMAT, "chainable": True, "ordered": True, "tables": len(tables),
-            "unordered_tables": [t["name"] for t in tables if not t["key"]], **meta}
+    result = {"format": FORMAT, "chainable": True, "ordered": True, "tables": len(plan), "identity": identity,
+              "binlog": position, "ranges": ranged, "ranges_reused": reused,
+              "ranges_exported": sum(len(r["spans"]) for r in ranged.values()) - reused,
+              "unordered_tables": [t["name"] for t, _, _ in plan if not t["key"]], "parallel": False, "workers": 1,
+              **meta}
+    if changes is not None:
+        skipped = changes.result()
+    if skipped is not None:
+        result["reuse_skipped"] = skipped
+    return result
