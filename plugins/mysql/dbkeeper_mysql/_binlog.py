@@ -187,6 +187,8 @@ class BinlogChanges:
     def _run(self) -> None:
         try:
             self._reason = self._read()
+        except OSError as exc:  # the tool could not be started: the backup goes on without reuse
+            self._reason = f"the binary log reader could not run: {redact(str(exc), self._secrets)}"
         except BaseException as exc:  # handed to whoever waits on the result
             self._error = exc
         finally:
