@@ -22,19 +22,20 @@ tests run on a private one with ``log_bin`` and ``binlog_format=ROW``
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from dbkeeper.backup import BackupManager
 from dbkeeper.backup.chain import resolve
+from dbkeeper.backup.cli import backup as backup_cli
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing import private_servers
 from dbkeeper.testing.servers import scratch_database
+from dbkeeper.testing.writers import BackgroundWriter
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import incremental
 from dbkeeper_mysql.testing import client_dump
@@ -147,13 +148,14 @@ def test_unsigned_keys_and_a_key_after_a_generated_column(binlog_url: DatabaseUR
     assert_restores(manager, [(inc_id, client_dump(url))], url.with_database("test"))
 
 
-@pytest.mark.parametrize("change", [
-    "ALTER TABLE small ADD COLUMN extra int",
-    "CREATE TABLE unrelated (id int PRIMARY KEY)",
-    "SET SESSION binlog_format = 'STATEMENT'; UPDATE big SET amount = amount + 1 WHERE id = 40",
+@pytest.mark.parametrize(("change", "reason"), [
+    ("ALTER TABLE small ADD COLUMN extra int", "statements"),
+    ("CREATE TABLE unrelated (id int PRIMARY KEY)", "statements"),
+    ("SET SESSION binlog_format = 'STATEMENT'; UPDATE big SET amount = amount + 1 WHERE id = 40", "statements"),
+    ("RESET MASTER; UPDATE big SET amount = -1 WHERE id < 1000", "reset or purged"),
 ])
-def test_statements_in_the_log_turn_reuse_off_and_the_backup_stays_exact(binlog_url: DatabaseURL, tmp_path: Path,
-                                                                        change: str) -> None:
+def test_what_the_log_cannot_prove_turns_reuse_off_and_the_backup_stays_exact(
+        binlog_url: DatabaseURL, tmp_path: Path, change: str, reason: str) -> None:
     url = binlog_url
     fill(url)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
@@ -162,21 +164,7 @@ def test_statements_in_the_log_turn_reuse_off_and_the_backup_stays_exact(binlog_
         for statement in change.split("; "):
             conn.execute(statement)
     inc_id, inc = backup(manager, "incremental")
-    assert "statements" in inc["reuse_skipped"]
-    assert inc["ranges_reused"] == 0
-    assert_restores(manager, [(inc_id, client_dump(url))], url.with_database("test"))
-
-
-def test_a_reset_log_turns_reuse_off(binlog_url: DatabaseURL, tmp_path: Path) -> None:
-    url = binlog_url
-    fill(url)
-    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
-    backup(manager, "full")
-    with DatabaseConnection.from_url(url) as conn:
-        conn.execute("RESET MASTER")
-        conn.execute("UPDATE big SET amount = -1 WHERE id < 1000")
-    inc_id, inc = backup(manager, "incremental")
-    assert "reset or purged" in inc["reuse_skipped"]
+    assert reason in inc["reuse_skipped"]
     assert inc["ranges_reused"] == 0
     assert_restores(manager, [(inc_id, client_dump(url))], url.with_database("test"))
 
@@ -236,39 +224,18 @@ def test_an_incremental_while_writers_move_amounts_sees_one_instant(binlog_url: 
         conn.execute("ANALYZE TABLE ledger")
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
     backup(manager, "full")
-    stop = threading.Event()
-    moves = [0]
-    errors: list[BaseException] = []
+    def move(conn: DatabaseConnection, i: int) -> None:  # two rows far apart: usually two ranges
+        conn.execute("UPDATE ledger SET v = v + 3 WHERE id = %s", (i * 7919 % 20_000,))
+        conn.execute("UPDATE ledger SET v = v - 3 WHERE id = %s", (60_000 + i * 104_729 % 20_000,))
 
-    def writer() -> None:
-        try:
-            with DatabaseConnection.from_url(url) as conn:
-                i = 0
-                while not stop.is_set():
-                    i += 1
-                    with conn.transaction():  # two rows far apart: usually two ranges
-                        conn.execute("UPDATE ledger SET v = v + 3 WHERE id = %s", (i * 7919 % 20_000,))
-                        conn.execute("UPDATE ledger SET v = v - 3 WHERE id = %s", (60_000 + i * 104_729 % 20_000,))
-                    moves[0] = i
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
     ids = []
-    try:
+    with BackgroundWriter(url, move) as writer:
         for _ in range(3):
-            before = moves[0]
-            while moves[0] < before + 50 and thread.is_alive():
-                time.sleep(0.01)
+            writer.wait_for_writes()
             backup_id, dump = backup(manager, "incremental", workers=2)
             assert "reuse_skipped" not in dump, dump.get("reuse_skipped")
             assert dump["ranges_reused"] >= 8  # the writer touches ranges 0-2 and 8-9 only
             ids.append(backup_id)
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors, errors
     for backup_id in ids:
         with scratch_database(url.with_database("test"), prefix="dbk_binlog_r") as target:
             manager.restore_backup(backup_id, target, replace=True)
@@ -277,16 +244,26 @@ def test_an_incremental_while_writers_move_amounts_sees_one_instant(binlog_url: 
             assert (int(row["total"]), int(row["n"])) == (0, ROWS)
 
 
-def test_without_a_binary_log_every_row_is_read_and_the_manifest_says_why(private_mariadb_url: DatabaseURL,
-                                                                        tmp_path: Path) -> None:
+def test_without_a_binary_log_every_row_is_read_and_the_user_is_told_why(private_mariadb_url: DatabaseURL,
+                                                                       tmp_path: Path) -> None:
     url = private_mariadb_url  # the monitoring server: started with --skip-log-bin
     fill(url)
-    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
-    _, full = backup(manager, "full")
-    assert full["binlog"] is None
+    ws = str(tmp_path / "ws")
+    runner = CliRunner()
+    full = runner.invoke(backup_cli, ["create", "--db", str(url), "--name", "app", "--chainable", "--workspace", ws])
+    assert full.exit_code == 0, full.output
+    assert "warning" not in full.output
     with DatabaseConnection.from_url(url) as conn:
         conn.execute("UPDATE big SET amount = 1 WHERE id = 10")
-    inc_id, inc = backup(manager, "incremental")
-    assert "log_bin=OFF" in inc["reuse_skipped"]
-    assert (inc["ranges_reused"], inc["ranges_exported"]) == (0, incremental.RANGES)
+    inc = runner.invoke(backup_cli, ["create", "--db", str(url), "--name", "app", "--type", "incremental",
+                                     "--workers", "2", "--workspace", ws])
+    assert inc.exit_code == 0, inc.output
+    assert inc.stderr.strip() == ("warning: every key range was read again, none reused from the base backup: the "
+                                  "server keeps no binary log (log_bin=OFF) or is not MariaDB")
+    manager = BackupManager(workspace_dir=Path(ws), database_url=url)
+    inc_id = manager.list_backups("app")[-1].backup_id
+    dump = dump_of(manager, inc_id)
+    assert dump["binlog"] is None
+    assert (dump["ranges_reused"], dump["ranges_exported"]) == (0, incremental.RANGES)
+    assert dump["parallel"] is True and dump["workers"] == 2
     assert_restores(manager, [(inc_id, client_dump(url))], url.with_database("test"))

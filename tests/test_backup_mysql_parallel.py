@@ -37,6 +37,7 @@ from dbkeeper.backup import BackupManager
 from dbkeeper.backup.chain import resolve
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing.servers import scratch_database, server_url
+from dbkeeper.testing.writers import BackgroundWriter
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import incremental
 from dbkeeper_mysql._sessions import ClientSession
@@ -257,42 +258,21 @@ def test_parallel_backup_while_writers_move_amounts_is_consistent(dbkeeper_mysql
         conn.bulk_insert("a", [(i, 0) for i in range(150_000)], ["id", "v"])
         conn.bulk_insert("b", [(i, 0) for i in range(20_000)], ["id", "v"])
         conn.execute("ANALYZE TABLE a")
-    stop = threading.Event()
-    moves = [0]
-    errors: list[BaseException] = []
-
-    def writer() -> None:
-        try:
-            with DatabaseConnection.from_url(url) as conn:
-                i = 0
-                while not stop.is_set():
-                    i += 1
-                    with conn.transaction():
-                        conn.execute("UPDATE a SET v = v + 5 WHERE id = %s", (i * 7919 % 150_000,))
-                        conn.execute("UPDATE b SET v = v - 5 WHERE id = %s", (i * 104_729 % 20_000,))
-                    moves[0] = i
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
+    def move(conn: DatabaseConnection, i: int) -> None:
+        conn.execute("UPDATE a SET v = v + 5 WHERE id = %s", (i * 7919 % 150_000,))
+        conn.execute("UPDATE b SET v = v - 5 WHERE id = %s", (i * 104_729 % 20_000,))
 
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        ids = []
+    ids = []
+    with BackgroundWriter(url, move) as writer:
         for kind in ("full", "incremental", "incremental"):
-            before = moves[0]
-            while moves[0] < before + 50 and thread.is_alive():  # writes are going on when the backup starts
-                time.sleep(0.01)
+            writer.wait_for_writes()  # writes are going on when the backup starts
             result = manager.create_backup("app", backup_type=kind, workers=2, chainable=True)
             assert result.success, result.error_message
             dump = manifest_of(manager, result.backup_id)["dump"]
             assert dump["parallel"] is True, dump.get("parallel_fallback")
             assert dump["parts"] == incremental.RANGES + 1  # a in key ranges, b whole
             ids.append(result.backup_id)
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
     for backup_id in ids:
         with scratch_database(server_url("mysql"), prefix="dbk_par") as target, \
                 DatabaseConnection.from_url(target) as conn:

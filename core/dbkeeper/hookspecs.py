@@ -115,8 +115,11 @@ def dbkeeper_dump(dialect: Dialect, connection: DatabaseConnection, sink: IO[byt
     sequence unread), for dialects that can prove parts unchanged since the
     base (:mod:`dbkeeper.backup.export`). Return a dict of metadata for the
     manifest (tool and server versions, format) that holds nothing secret,
-    or ``None`` to defer. First non-``None`` result wins; the fallback calls
-    ``dialect.dump(...)``.
+    or ``None`` to defer. A ``"warnings"`` list of strings in it reaches the
+    user (``BackupResult.warnings``, the CLI): what the backup could not do
+    as asked, such as an incremental that had to read every row again, or
+    a parallel export that fell back to one session. First non-``None``
+    result wins; the fallback calls ``dialect.dump(...)``.
     """
 
 

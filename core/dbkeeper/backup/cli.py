@@ -123,11 +123,14 @@ def backup() -> None:
                    "choice; SQLite yes, PostgreSQL and MySQL no: their native dump is faster).")
 @click.option("--schema-only", is_flag=True, help="Schema without rows.")
 @click.option("--data-only", is_flag=True, help="Rows without schema.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Tables and key ranges exported at once, and compression threads (default: the dialect's "
+                   "choice; MySQL 1, since more sessions take a brief global read lock).")
 @_keys(create=True)
 @_workspace
 def create(*, db: str | None, database_name: str | None, compression: str, level: int | None, backup_type: str,
-           chainable: bool | None, schema_only: bool,
-           data_only: bool, passphrase_env: str | None, key_file: str | None, key_env: str | None, encrypt: bool,
+           chainable: bool | None, schema_only: bool, data_only: bool, workers: int | None,
+           passphrase_env: str | None, key_file: str | None, key_env: str | None, encrypt: bool,
            kdf: str, workspace: str | None, as_json: bool) -> None:
     """Create a full, incremental or differential backup of a database."""
     from dbkeeper.backup.progress import ProgressLine
@@ -144,10 +147,13 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
         result = _manager(workspace, url).create_backup(
             database_name or name, url, backup_type=backup_type, compression=compression, compression_level=level,
             include_schema=not data_only, include_data=not schema_only, encryption=enc, progress=progress,
-            chainable=chainable)
+            chainable=chainable, workers=workers)
         progress.close()
     except DbKeeperError as exc:
         raise _fail(exc, secrets) from None
+    if not as_json:  # in JSON they are the result's "warnings"
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     _emit(as_json, _result_dict(result),
           f"backup {result.backup_id}: {result.file_size_mb} MB in {result.duration:.2f} s ({result.checksum})"
           if result.success else f"backup failed: {result.error_message}")

@@ -272,7 +272,8 @@ class BackupManager:
                 sink.abort()
             partial.unlink(missing_ok=True)
             raise
-        return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, [], checksum)
+        warnings = [redact(str(w), secrets_) for w in dump_meta.get("warnings") or []]
+        return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
 
     def _listed(self, backup_id: str) -> bool:
         try:

@@ -341,15 +341,15 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
             status: list[bytes] = []
             sessions[0].run(["SHOW STATUS LIKE 'binlog_snapshot_%'"], status.append)
             position = snapshot_position(b"".join(status), connection)
-            tracked = [TrackedTable(t["name"], t["key_ordinal"], t["key_unsigned"], bounds)
-                       for t, bounds, base in plan if base is not None and bounds is not None]
             if base_dump is not None and skipped is None:
+                tracked = [TrackedTable(t["name"], t["key_ordinal"], t["key_unsigned"], bounds)
+                           for t, bounds, base in plan if base is not None and bounds is not None]
                 if not tracked:
                     skipped = ("no table has key ranges the binary log can follow (a single integer key, at least "
                                f"{RANGE_ROWS} rows, columns as in the base)")
                 elif binlog_tool is None:
                     skipped = binlog_unavailable or "no binary log reader"
-                else:
+                else:  # read on a thread while the first parts are exported; range parts wait for it
                     changes = BinlogChanges([binlog_tool, f"--defaults-extra-file={defaults_file}"], connection,
                                             base_dump.get("binlog"), position, tracked, database=database,
                                             secrets=secrets).start()
@@ -396,6 +396,13 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
               **meta}
     if changes is not None:
         skipped = changes.result()
+    warnings = []
     if skipped is not None:
         result["reuse_skipped"] = skipped
+        if ranged:
+            warnings.append(f"every key range was read again, none reused from the base backup: {skipped}")
+    if "parallel_fallback" in result:
+        warnings.append(f"rows were read by one session, not {workers}: {result['parallel_fallback']}")
+    if warnings:
+        result["warnings"] = warnings
     return result

@@ -411,10 +411,17 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
         cur.execute("COMMIT")
     finally:
         exporter.close()
-    return {"format": FORMAT, "chainable": True, "tables": len(tables), "workers": workers,
-            "large_objects": large_objects, "snapshot_xmin": snapshot_xmin, "identity": identity,
-            "ranges": ranged, "ranges_reused": reused, "ranges_exported": exported,
-            "unordered_tables": [f"{t['schema']}.{t['name']}" for t in tables if not t["key"]]}
+    result = {"format": FORMAT, "chainable": True, "tables": len(tables), "workers": workers,
+              "large_objects": large_objects, "snapshot_xmin": snapshot_xmin, "identity": identity,
+              "ranges": ranged, "ranges_reused": reused, "ranges_exported": exported,
+              "unordered_tables": [f"{t['schema']}.{t['name']}" for t in tables if not t["key"]]}
+    if base_dump and base_xmin is None:
+        result["reuse_skipped"] = ("the base backup was made by another dump format, server version, extension "
+                                   "set, enum labels or output settings, or 2^31 - 2^24 transactions ago")
+        if ranged:
+            result["warnings"] = [f"every key range was read again, none reused from the base backup: "
+                                  f"{result['reuse_skipped']}"]
+    return result
 
 
 class _Reader:
