@@ -6,7 +6,8 @@ tests run on a private one with ``log_bin`` and ``binlog_format=ROW``
 
 * an incremental exports only the key ranges whose rows the log shows
   changed (inserts, updates, deletes, a key moved from one range to another,
-  unsigned keys above 2^63, a key column after a generated one) and reuses
+  unsigned keys above 2^63, a key column after a generated one, minimal row
+  images, changes spread over several log files) and reuses
   the base's chunks for the rest, and every point of the chain restores to
   exactly what ``mariadb-dump`` saw;
 * whatever the log cannot prove turns reuse off, and the backup says why but
@@ -120,6 +121,30 @@ def test_incrementals_export_only_the_ranges_the_log_shows_changed(binlog_url: D
     assert diff["ranges_exported"] == len(set().union(*(touched for _, _, touched in steps)))
     points += [(again_id, points[-1][1]), (diff_id, points[-1][1])]
     assert_restores(manager, points, url.with_database("test"))
+
+
+def test_changes_across_several_log_files_and_minimal_row_images(binlog_url: DatabaseURL, tmp_path: Path) -> None:
+    """The log is rotated between the base and the incremental, and some changes are logged with
+    ``binlog_row_image=MINIMAL`` (an update's before image holds only the key, its after image only what
+    changed, so a moved key shows only in the after image)."""
+    url = binlog_url
+    fill(url)
+    manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
+    backup(manager, "full")
+    with DatabaseConnection.from_url(url) as conn:
+        conn.execute("UPDATE big SET amount = amount + 1 WHERE id = %s", (100_000,))
+        conn.execute("FLUSH BINARY LOGS")
+        conn.execute("SET SESSION binlog_row_image = 'MINIMAL'")
+        conn.execute("UPDATE big SET note = 'minimal' WHERE id = %s", (500_000,))
+        conn.execute("UPDATE big SET id = %s WHERE id = %s", (1_000_005, 700_000))
+        conn.execute("FLUSH BINARY LOGS")
+        conn.execute("DELETE FROM big WHERE id = %s", (1_150_000,))
+    touched = {range_of(k) for k in (100_000, 500_000, 1_000_005, 700_000, 1_150_000)}
+    inc_id, inc = backup(manager, "incremental")
+    assert "reuse_skipped" not in inc, inc.get("reuse_skipped")
+    assert inc["binlog"]["file"] != dump_of(manager, manager.list_backups("app")[0].backup_id)["binlog"]["file"]
+    assert inc["ranges_exported"] == len(touched)
+    assert_restores(manager, [(inc_id, client_dump(url))], url.with_database("test"))
 
 
 def test_unsigned_keys_and_a_key_after_a_generated_column(binlog_url: DatabaseURL, tmp_path: Path) -> None:
