@@ -178,6 +178,9 @@ def test_unsigned_keys_and_a_key_after_a_generated_column(binlog_url: DatabaseUR
     ("CREATE TABLE unrelated (id int PRIMARY KEY)", "statements"),
     ("SET SESSION binlog_format = 'STATEMENT'; UPDATE big SET amount = amount + 1 WHERE id = 40", "statements"),
     ("RESET MASTER; UPDATE big SET amount = -1 WHERE id < 1000", "reset or purged"),
+    # 2 x 60,000 rows with 200-byte notes, each logged before and after: more log than the table holds
+    ("UPDATE big SET note = REPEAT('y', 200) WHERE id < 600000; UPDATE big SET note = REPEAT('z', 200) "
+     "WHERE id < 600000", "larger than the tables"),
 ])
 def test_what_the_log_cannot_prove_turns_reuse_off_and_the_backup_stays_exact(
         binlog_url: DatabaseURL, tmp_path: Path, change: str, reason: str) -> None:

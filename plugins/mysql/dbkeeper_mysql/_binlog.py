@@ -23,7 +23,9 @@ which):
 * the log holds, anywhere on the server, a statement (``Query``) event in the
   interval: DDL, or changes logged as statements (``binlog_format`` other than
   ``ROW``), or any event this reader does not know (``LOAD DATA`` blocks, XA);
-* the account lacks ``BINLOG MONITOR`` or ``REPLICATION SLAVE``, or the tool fails.
+* the account lacks ``BINLOG MONITOR`` or ``REPLICATION SLAVE``, or the tool fails;
+* the log between the two positions is larger than the tracked tables
+  (``data_length``): parsing it would cost more than reading their rows.
 
 A logged insert whose row image lacks the key (a ``binlog_row_image=MINIMAL``
 corner) marks its whole table changed. Tables whose rows change without a
@@ -139,11 +141,14 @@ class BinlogChanges:
 
     ``argv`` is the tool with its connection options (``--defaults-extra-file``).
     :meth:`close` stops a reading still running (an abandoned backup).
+    With ``budget`` (bytes: the tracked tables' size), a log interval larger
+    than that is not read: parsing it would cost more than reading the rows.
     """
 
     def __init__(self, argv: Sequence[str], connection: DatabaseConnection, base: dict[str, Any] | None,
                  current: dict[str, Any] | None, tracked: Iterable[TrackedTable], *, database: str,
-                 secrets: Sequence[str | None]) -> None:
+                 secrets: Sequence[str | None], budget: int | None = None) -> None:
+        self._budget = budget
         self._argv = list(argv)
         self._connection = connection
         self._base = base
@@ -204,7 +209,8 @@ class BinlogChanges:
         try:
             if base.get("gtid") is None or _gtid_at(self._connection, base["file"], base["position"]) != base["gtid"]:
                 return "the binary log was reset or purged since the base backup"
-            names = [str(r[0]) for r in _query(self._connection, "SHOW BINARY LOGS")]
+            logs = [(str(r[0]), int(r[1])) for r in _query(self._connection, "SHOW BINARY LOGS")]  # name, size
+            names = [name for name, _ in logs]
             status = _query(self._connection, "SHOW MASTER STATUS")  # File, Position, Binlog_Do_DB, Binlog_Ignore_DB
         except _MySQLError as exc:
             args = exc.args
@@ -217,6 +223,10 @@ class BinlogChanges:
         first, last = names.index(base["file"]), names.index(current["file"])
         if first > last or (first == last and base["position"] > current["position"]):
             return "the binary log position went backwards since the base backup"
+        between = sum(size for _, size in logs[first:last]) - int(base["position"]) + int(current["position"])
+        if self._budget is not None and between > self._budget:
+            return (f"the binary log since the base backup ({between >> 20} MiB) is larger than the tables whose "
+                    f"reading it would spare ({self._budget >> 20} MiB)")
         return names[first:last + 1]
 
     def _read(self) -> str | None:

@@ -112,11 +112,11 @@ def _lit(text: str) -> str:
 
 def _tables(conn: DatabaseConnection, database: str) -> list[dict[str, Any]]:
     """Base tables with their stored columns, key, row estimate and what decides how their rows print."""
-    found = [(r["t"], r["n"]) for r in conn.execute(
-        "SELECT table_name AS t, table_rows AS n FROM information_schema.tables WHERE table_schema = %s "
-        "AND table_type = 'BASE TABLE' ORDER BY table_name", (database,)).rows]
+    found = [(r["t"], r["n"], r["d"]) for r in conn.execute(
+        "SELECT table_name AS t, table_rows AS n, data_length AS d FROM information_schema.tables "
+        "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY table_name", (database,)).rows]
     tables = []
-    for name, estimate in found:
+    for name, estimate, size in found:
         columns = conn.execute(
             "SELECT column_name AS c, data_type AS t, column_type AS ct, ordinal_position AS o, extra AS x, "
             "character_set_name AS cs, collation_name AS co FROM information_schema.columns "
@@ -128,7 +128,7 @@ def _tables(conn: DatabaseConnection, database: str) -> list[dict[str, Any]]:
         by_name = {r["c"]: r for r in columns}
         tables.append({
             "name": name, "columns": [(r["c"], str(r["t"]).lower()) for r in stored], "key": key,
-            "estimated_rows": int(estimate or 0),
+            "estimated_rows": int(estimate or 0), "data_length": int(size or 0),
             # The binary log numbers every column, generated ones included.
             "key_ordinal": int(by_name[key[0]]["o"]) if len(key) == 1 else None,
             "key_unsigned": len(key) == 1 and "unsigned" in str(by_name[key[0]]["ct"]).lower(),
@@ -342,8 +342,9 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
             sessions[0].run(["SHOW STATUS LIKE 'binlog_snapshot_%'"], status.append)
             position = snapshot_position(b"".join(status), connection)
             if base_dump is not None and skipped is None:
+                trackable = [(t, bounds) for t, bounds, base in plan if base is not None and bounds is not None]
                 tracked = [TrackedTable(t["name"], t["key_ordinal"], t["key_unsigned"], bounds)
-                           for t, bounds, base in plan if base is not None and bounds is not None]
+                           for t, bounds in trackable]
                 if not tracked:
                     skipped = ("no table has key ranges the binary log can follow (a single integer key, at least "
                                f"{RANGE_ROWS} rows, columns as in the base)")
@@ -352,7 +353,8 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
                 else:  # read on a thread while the first parts are exported; range parts wait for it
                     changes = BinlogChanges([binlog_tool, f"--defaults-extra-file={defaults_file}"], connection,
                                             base_dump.get("binlog"), position, tracked, database=database,
-                                            secrets=secrets).start()
+                                            secrets=secrets,
+                                            budget=sum(t["data_length"] for t, _ in trackable)).start()
             pool: queue.Queue[Any] = queue.Queue()
             for session in sessions:
                 pool.put(session)
