@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from dbkeeper.backup import BackupManager
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing.servers import scratch_database, server_url
+from dbkeeper.testing.writers import BackgroundWriter
 from dbkeeper.urls import DatabaseURL
 
 PG_SETUP = [
@@ -161,30 +161,18 @@ def test_postgres_incremental_while_writers_run_is_consistent(dbkeeper_postgres_
         conn.execute("CREATE TABLE b (id int PRIMARY KEY, v bigint)")
         conn.bulk_insert("a", [(i, 0) for i in range(20000)], ["id", "v"])
         conn.bulk_insert("b", [(i, 0) for i in range(20000)], ["id", "v"])
-    stop = threading.Event()
-
-    def writer() -> None:
-        with DatabaseConnection.from_url(url) as conn:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                with conn.transaction():
-                    conn.execute("UPDATE a SET v = v + 5 WHERE id = %s", (i * 7919 % 20000,))
-                    conn.execute("UPDATE b SET v = v - 5 WHERE id = %s", (i * 104729 % 20000,))
+    def move(conn: DatabaseConnection, i: int) -> None:
+        conn.execute("UPDATE a SET v = v + 5 WHERE id = %s", (i * 7919 % 20000,))
+        conn.execute("UPDATE b SET v = v - 5 WHERE id = %s", (i * 104729 % 20000,))
 
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=url)
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        ids = []
+    ids = []
+    with BackgroundWriter(url, move) as writer:
         for kind in ("full", "incremental", "incremental"):
-            time.sleep(0.3)
+            writer.wait_for_writes()  # writes are going on when the backup starts
             result = manager.create_backup("app", backup_type=kind, workers=2, chainable=True)
             assert result.success, result.error_message
             ids.append(result.backup_id)
-    finally:
-        stop.set()
-        thread.join()
     for backup_id in ids:
         with scratch_database(server_url("postgres"), prefix="dbk_chain") as target, \
                 DatabaseConnection.from_url(target) as conn:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 from dbkeeper.backup import BackupManager, EncryptionSettings, RestoreTargetError
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing.servers import scratch_database, server_url
+from dbkeeper.testing.writers import BackgroundWriter
 from dbkeeper.urls import DatabaseURL
 
 FAST_KDF = {"memory_kib": 1024, "iterations": 1}
@@ -141,29 +140,16 @@ def test_backup_while_writers_run_restores_consistently(kind: str, request: pyte
         conn.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)")
         conn.bulk_insert("a", [(i, "x" * 50) for i in range(5000)], ["id", "v"])
         conn.bulk_insert("b", [(i, "x" * 50) for i in range(5000)], ["id", "v"])
-    stop = threading.Event()
-    written = [0]
+    def insert_pair(conn: DatabaseConnection, i: int) -> None:
+        conn.execute("INSERT INTO a (id, v) VALUES (?, ?)", (10_000 + i, "w"))
+        conn.execute("INSERT INTO b (id, v) VALUES (?, ?)", (10_000 + i, "w"))
 
-    def writer() -> None:
-        with DatabaseConnection.from_url(url) as w:
-            i = 10_000
-            while not stop.is_set():
-                with w.transaction() as tx:
-                    tx.execute("INSERT INTO a (id, v) VALUES (?, ?)", (i, "w"))
-                    tx.execute("INSERT INTO b (id, v) VALUES (?, ?)", (i, "w"))
-                i += 1
-                written[0] += 1
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        time.sleep(0.2)
-        manager = BackupManager(tmp_path / "ws", url)
-        results = [manager.create_backup("db", compression="zstd") for _ in range(2 if kind == "sqlite" else 1)]
-    finally:
-        stop.set()
-        thread.join()
-    assert written[0] > 0
+    manager = BackupManager(tmp_path / "ws", url)
+    with BackgroundWriter(url, insert_pair) as writer:
+        results = []
+        for _ in range(2 if kind == "sqlite" else 1):
+            writer.wait_for_writes()  # writes are going on when the backup starts
+            results.append(manager.create_backup("db", compression="zstd"))
     for n, result in enumerate(results):
         assert result.success, result.error_message
         if kind == "sqlite":
