@@ -96,6 +96,8 @@ _HEX_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob
 _NUMBER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float",
                  "double", "real", "year"}
 _PLAIN_TEXT_TYPES = {"date", "datetime", "timestamp", "time"}
+#: Per table: the table, its key range bounds (``None``: one part) and the base's ranges it may reuse.
+Plan = list[tuple[dict[str, Any], list[int] | None, dict[str, Any] | None]]
 _PRELUDE = (b"/*!40101 SET NAMES utf8mb4 */;\n/*!40014 SET FOREIGN_KEY_CHECKS=0 */;\n"
             b"/*!40014 SET UNIQUE_CHECKS=0 */;\n/*!40101 SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n"
             b"/*!40103 SET TIME_ZONE='+00:00' */;\n")
@@ -277,7 +279,7 @@ def _snapshot_sessions(connection: DatabaseConnection, argv: list[str], secrets:
 
 
 def _plan(connection: DatabaseConnection, database: str, base_dump: dict[str, Any] | None
-          ) -> tuple[list[tuple[dict[str, Any], list[int] | None, dict[str, Any] | None]], str, str | None]:
+          ) -> tuple[Plan, str, str | None]:
     """Per table: the table, its key range bounds (``None``: one part) and the base's ranges it may reuse.
 
     Also the dump identity, and why nothing of the base can be reused (when
@@ -292,7 +294,7 @@ def _plan(connection: DatabaseConnection, database: str, base_dump: dict[str, An
                                       or "ranges" not in base_dump):
             skipped = "the base backup was made by another server version, SQL mode or dump layout"
         base_ranges: dict[str, Any] = (base_dump or {}).get("ranges") or {} if skipped is None else {}
-        plan = []
+        plan: Plan = []
         for table in tables:
             base = base_ranges.get(table["name"])
             if base is not None and (base.get("key") != table["key"] or base.get("columns") != table["identity"]):
@@ -301,6 +303,35 @@ def _plan(connection: DatabaseConnection, database: str, base_dump: dict[str, An
             trackable = table["name"] not in cascaded and plain_name(table["name"]) and plain_name(database)
             plan.append((table, bounds, base if trackable else None))
     return plan, identity, skipped
+
+
+def _parts(plan: Plan, pool: queue.Queue[Any], changes: BinlogChanges | None,
+           ranged: dict[str, dict[str, Any]]) -> tuple[list[Part], list[tuple[str, int]]]:
+    """The export's parts in stream order, and per key range its table and the index of its part.
+
+    A table without key ranges is one part. A ranged table is one part per
+    range, each cut before (so its chunks are its own), then an empty part
+    that cuts after the last; with ``changes``, a range of a table the log
+    follows reuses the base's span when the log shows it unchanged. Fills
+    ``ranged`` with each ranged table's metadata (spans are added once the
+    cut positions are known).
+    """
+    parts: list[Part] = []
+    spans: list[tuple[str, int]] = []
+    for table, bounds, base in plan:
+        if bounds is None:
+            parts.append(Part(_part(pool, _select(table))))
+            continue
+        ranged[table["name"]] = {"key": table["key"], "columns": table["identity"], "bounds": bounds, "spans": []}
+        for number, where in enumerate(_clauses(_q(table["key"][0]), bounds)):
+            spans.append((table["name"], len(parts)))
+            part = Part(cut=True)
+            export = _part(pool, _select(table, where))
+            part.produce = export if base is None or changes is None else _reusable(
+                part, export, changes, name=table["name"], number=number, span=base["spans"][number])
+            parts.append(part)
+        parts.append(Part(cut=True))  # the table's last range ends its chunks here
+    return parts, spans
 
 
 def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: str, client: str,
@@ -347,7 +378,8 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
                            for t, bounds in trackable]
                 if not tracked:
                     skipped = ("no table has key ranges the binary log can follow (a single integer key, at least "
-                               f"{RANGE_ROWS} rows, columns as in the base)")
+                               f"{RANGE_ROWS} rows, columns as in the base, no cascading foreign key, a name "
+                               "without backticks or control characters)")
                 elif binlog_tool is None:
                     skipped = binlog_unavailable or "no binary log reader"
                 else:  # read on a thread while the first parts are exported; range parts wait for it
@@ -358,22 +390,7 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
             pool: queue.Queue[Any] = queue.Queue()
             for session in sessions:
                 pool.put(session)
-            parts: list[Part] = []
-            spans: list[tuple[str, int]] = []  # (table, index of its part) per range
-            for table, bounds, base in plan:
-                if bounds is None:
-                    parts.append(Part(_part(pool, _select(table))))
-                    continue
-                ranged[table["name"]] = {"key": table["key"], "columns": table["identity"], "bounds": bounds,
-                                         "spans": []}
-                for number, where in enumerate(_clauses(_q(table["key"][0]), bounds)):
-                    spans.append((table["name"], len(parts)))
-                    part = Part(cut=True)
-                    export = _part(pool, _select(table, where))
-                    part.produce = export if base is None or changes is None else _reusable(
-                        part, export, changes, name=table["name"], number=number, span=base["spans"][number])
-                    parts.append(part)
-                parts.append(Part(cut=True))  # the table's last range ends its chunks here
+            parts, spans = _parts(plan, pool, changes, ranged)
             positions = write_ordered(sink, parts, len(sessions))
             for name, at in spans:
                 ranged[name]["spans"].append([positions[at], positions[at + 1]])
