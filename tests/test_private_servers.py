@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import pytest
@@ -67,6 +68,30 @@ def test_private_mariadb_runs_performance_schema_and_leaves_nothing_behind() -> 
     finally:
         server.stop()
     assert_gone(server)
+
+
+def test_mariadb_servers_started_at_once_all_come_up_and_one_keeps_a_binary_log() -> None:
+    """Test workers start private servers at the same moment; their set-ups must not share temporary files
+    (they did in /tmp: one in about ten concurrent installs failed)."""
+    options = [private_servers.MARIADB_OPTIONS,
+               (*private_servers.MARIADB_OPTIONS, *private_servers.MARIADB_BINLOG_OPTIONS),
+               private_servers.MARIADB_OPTIONS]
+    with ThreadPoolExecutor(len(options)) as pool:
+        futures = [pool.submit(private_servers.start_mariadb, options=each) for each in options]
+        servers = [available(future.result) for future in futures]
+    try:
+        logging = []
+        for server in servers:
+            with DatabaseConnection.from_url(server.url, record_queries=False) as conn:
+                logging.append((conn.execute("SELECT @@log_bin").scalar(),
+                                conn.execute("SELECT @@binlog_format").scalar()))
+        assert [bool(on) for on, _ in logging] == [False, True, False]
+        assert logging[1][1] == "ROW"
+    finally:
+        for server in servers:
+            server.stop()
+    for server in servers:
+        assert_gone(server)
 
 
 def test_a_server_that_does_not_come_up_fails_with_its_log() -> None:

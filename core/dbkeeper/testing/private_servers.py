@@ -488,6 +488,9 @@ def start_mariadb(*, options: Sequence[str] = MARIADB_OPTIONS, timeout: float = 
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--skip-name-resolve",
+                # Its bootstrap server's temporary tables, in /tmp by default, clashed with a concurrent one's
+                # ("Unknown table 'mysql.tmp_user_sys'") when two test workers started servers at once.
+                f"--tmpdir={directory}",
             ],
             run_as,
             directory,
