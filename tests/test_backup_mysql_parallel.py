@@ -295,7 +295,9 @@ def test_without_reload_the_backup_falls_back_to_one_session(user_without_reload
     assert dump["workers"] == 1
     assert "FLUSH TABLES WITH READ LOCK" in dump["parallel_fallback"]
     assert "RELOAD" in dump["parallel_fallback"]
+    assert result.warnings == [f"rows were read by one session, not 2: {dump['parallel_fallback']}"]
     assert password not in json.dumps(manifest)
+    assert password not in str(result.warnings)
     for path in (tmp_path / "ws").rglob("*"):
         if path.is_file():
             assert password.encode() not in path.read_bytes(), path
