@@ -45,11 +45,12 @@ does not parse stops the reading (everything is exported).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from pymysql.err import MySQLError as _MySQLError
 from dbkeeper.backup.tools import base_env
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.redaction import redact
+from dbkeeper_mysql._sessions import error_reason
 
 _HEADER = re.compile(rb"#\d{6} +\d{1,2}:\d\d:\d\d server id \d+ +end_log_pos (\d+)[^\t]*\t([A-Za-z_]+)")
 _HEADER_START = re.compile(rb"#\d{6} ")
@@ -114,25 +116,26 @@ def snapshot_position(output: bytes, connection: DatabaseConnection) -> dict[str
     if not name or not position.isdigit():
         return None
     try:
-        gtid = _gtid_at(connection, name, int(position))
+        with _cursor(connection) as cursor:
+            gtid = _gtid_at(cursor, name, int(position))
     except _MySQLError:
         gtid = None
     return {"file": name, "position": int(position), "gtid": gtid}
 
 
-def _query(connection: DatabaseConnection, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` on a connection of its own (the caller's may be in use on another thread)."""
+@contextlib.contextmanager
+def _cursor(connection: DatabaseConnection) -> Iterator[Any]:
+    """A cursor on a connection of its own (the caller's may be in use on another thread), closed afterwards."""
     raw: Any = connection.dialect.connect(connection.url, autocommit=True)
     try:
-        cursor = raw.cursor()
-        cursor.execute(sql, tuple(args))
-        return list(cursor.fetchall())
+        yield raw.cursor()
     finally:
         raw.close()
 
 
-def _gtid_at(connection: DatabaseConnection, name: str, position: int) -> str | None:
-    value = _query(connection, "SELECT BINLOG_GTID_POS(%s, %s)", (name, position))[0][0]
+def _gtid_at(cursor: Any, name: str, position: int) -> str | None:
+    cursor.execute("SELECT BINLOG_GTID_POS(%s, %s)", (name, position))
+    value = cursor.fetchone()[0]
     return None if value is None else str(value)
 
 
@@ -207,15 +210,16 @@ class BinlogChanges:
         if base is None:
             return "the base backup recorded no binary log position"
         try:
-            if base.get("gtid") is None or _gtid_at(self._connection, base["file"], base["position"]) != base["gtid"]:
-                return "the binary log was reset or purged since the base backup"
-            logs = [(str(r[0]), int(r[1])) for r in _query(self._connection, "SHOW BINARY LOGS")]  # name, size
-            names = [name for name, _ in logs]
-            status = _query(self._connection, "SHOW MASTER STATUS")  # File, Position, Binlog_Do_DB, Binlog_Ignore_DB
+            with _cursor(self._connection) as cursor:
+                if base.get("gtid") is None or _gtid_at(cursor, base["file"], base["position"]) != base["gtid"]:
+                    return "the binary log was reset or purged since the base backup"
+                cursor.execute("SHOW BINARY LOGS")
+                logs = [(str(r[0]), int(r[1])) for r in cursor.fetchall()]  # name, size
+                cursor.execute("SHOW MASTER STATUS")
+                status = cursor.fetchall()  # File, Position, Binlog_Do_DB, Binlog_Ignore_DB
         except _MySQLError as exc:
-            args = exc.args
-            text = f"({args[0]}) {args[1]}" if len(args) >= 2 else str(exc)
-            return f"the binary log cannot be read: {redact(text, self._secrets)}"
+            return f"the binary log cannot be read: {error_reason(exc, self._secrets)}"
+        names = [name for name, _ in logs]
         if status and (status[0][2] or status[0][3]):
             return "the binary log is filtered (binlog_do_db / binlog_ignore_db)"
         if base["file"] not in names or current["file"] not in names:

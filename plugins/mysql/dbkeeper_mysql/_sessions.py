@@ -190,14 +190,14 @@ def synchronise(connection: DatabaseConnection, sessions: Sequence[ClientSession
     try:
         coordinator: Any = connection.dialect.connect(connection.url, autocommit=True)
     except err.MySQLError as exc:
-        raise SnapshotUnavailable(f"could not open the coordinator session: {_reason(exc, secrets)}") from None
+        raise SnapshotUnavailable(f"could not open the coordinator session: {error_reason(exc, secrets)}") from None
     try:
         cursor = coordinator.cursor()
         try:
             cursor.execute(f"SET SESSION lock_wait_timeout = {int(LOCK_WAIT_TIMEOUT)}")
             cursor.execute("FLUSH TABLES WITH READ LOCK")
         except err.MySQLError as exc:
-            raise SnapshotUnavailable(f"FLUSH TABLES WITH READ LOCK failed: {_reason(exc, secrets)}") from None
+            raise SnapshotUnavailable(f"FLUSH TABLES WITH READ LOCK failed: {error_reason(exc, secrets)}") from None
         start = time.perf_counter()
         try:
             for session in sessions:
@@ -214,7 +214,8 @@ def synchronise(connection: DatabaseConnection, sessions: Sequence[ClientSession
             coordinator.close()
 
 
-def _reason(exc: BaseException, secrets: Sequence[str | None]) -> str:
+def error_reason(exc: BaseException, secrets: Sequence[str | None]) -> str:
+    """A PyMySQL error as ``(code) message``, redacted: for a result that says why something was skipped."""
     args = exc.args
     text = f"({args[0]}) {args[1]}" if len(args) >= 2 and isinstance(args[0], int) else str(exc)
     return redact(text, secrets)
