@@ -68,7 +68,9 @@ _HEADER_START = re.compile(rb"#\d{6} ")
 _HARMLESS = {b"Start", b"Format_desc", b"Gtid", b"GTID", b"Binlog", b"Annotate_rows", b"Table_map", b"Xid",
              b"Rotate", b"Stop"}
 _ROW_EVENT = re.compile(rb"(Write|Update|Delete)_rows(_compressed)?(_v1)?")
-_ROW_START = {b"### INSERT INTO ": "insert", b"### UPDATE ": "update", b"### DELETE FROM ": "delete"}
+#: How each logged row starts, and the image of it that must show its key (an update's after image only does
+#: when the key changed).
+_ROW_START = {b"### INSERT INTO ": "SET", b"### UPDATE ": "WHERE", b"### DELETE FROM ": "WHERE"}
 _VALUE = re.compile(rb"###   @(\d+)=(-?\d+)(?: \((\d+)\))?")
 #: A name the tool prints unambiguously between backticks.
 _PLAIN_NAME = re.compile(r"[^`\x00-\x1f\x7f]+")
@@ -276,38 +278,39 @@ class BinlogChanges:
         event read ends: ``None`` when reading stopped early because every
         tracked range has changed anyway.
         """
-        table: TrackedTable | None = None
+        table: TrackedTable | None = None  # the tracked table of the row being read, if any
         end = 0
-        operation = image = ""
+        required = image = ""  # the image that must show the current row's key; the image being read
         seen: set[str] = set()  # images of the current row that showed the key
 
-        def finish() -> None:  # a row whose image that must show the key did not: its table changed anywhere
-            if table is not None and ("SET" if operation == "insert" else "WHERE") not in seen:
+        def close_row() -> None:  # a row whose required image did not show the key: its table changed anywhere
+            nonlocal table
+            if table is not None and required not in seen:
                 table.mark_all()
+            table = None
 
         for raw in lines:
             line = raw.rstrip(b"\n")
             if line.startswith(b"###"):
                 if line.startswith(b"###   @"):
                     if table is not None and (value := _VALUE.fullmatch(line)) and int(value[1]) == table.ordinal:
-                        key = int(value[3]) if table.unsigned and value[3] else int(value[2])
-                        table.mark(key)
+                        table.mark(int(value[3]) if table.unsigned and value[3] else int(value[2]))
                         seen.add(image)
                     continue
                 if line in (b"### SET", b"### WHERE"):
                     image = line[4:].decode()
                     continue
-                finish()
-                table, image, seen = None, "", set()
-                for prefix, kind in _ROW_START.items():
+                close_row()
+                for prefix, must_show_key in _ROW_START.items():
                     if line.startswith(prefix):
-                        table, operation = self._tables.get(line[len(prefix):]), kind
+                        table = self._tables.get(line[len(prefix):])
+                        required, image = must_show_key, ""
+                        seen.clear()
                         break
                 else:
                     return "the binary log holds a row line this reader does not know", end
                 continue
-            finish()
-            table, image, seen = None, "", set()
+            close_row()
             if _HEADER_START.match(line):
                 header = _HEADER.match(line)
                 if header is None:
@@ -321,5 +324,5 @@ class BinlogChanges:
                 end = int(header[1]) or end  # 0: an event the server makes up when a file starts (Rotate)
                 if self._tables and all(t.all_changed for t in self._tables.values()):
                     return None, None  # every range is exported anyway: no need to read on
-        finish()
+        close_row()
         return None, end
