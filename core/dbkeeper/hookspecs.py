@@ -117,9 +117,12 @@ def dbkeeper_dump(dialect: Dialect, connection: DatabaseConnection, sink: IO[byt
     manifest (tool and server versions, format) that holds nothing secret,
     or ``None`` to defer. A ``"warnings"`` list of strings in it reaches the
     user (``BackupResult.warnings``, the CLI): what the backup could not do
-    as asked, such as an incremental that had to read every row again, or
-    a parallel export that fell back to one session. First non-``None``
-    result wins; the fallback calls ``dialect.dump(...)``.
+    as asked, such as a parallel export that fell back to one session. A
+    dialect that reuses a base's key ranges returns ``ranges_exported`` and
+    ``ranges_reused`` counts, and ``reuse_skipped`` (why) when it could
+    reuse none; the user is warned when ranges were exported for that
+    reason. First non-``None`` result wins; the fallback calls
+    ``dialect.dump(...)``.
     """
 
 

@@ -85,6 +85,20 @@ def encryption_from(encryption: EncryptionSettings | None, passphrase: str | Non
     return None
 
 
+def _warnings(dump_meta: dict[str, Any]) -> list[str]:
+    """What the user is told about a dump: its ``warnings``, and key ranges that were all read again.
+
+    A dialect that reuses a base's key ranges says in ``reuse_skipped`` why
+    it could not this time (see the ``dbkeeper_dump`` hook); that matters
+    to the user only when there were ranges to reuse.
+    """
+    warnings = [str(w) for w in dump_meta.get("warnings") or []]
+    if dump_meta.get("reuse_skipped") and dump_meta.get("ranges_exported"):
+        warnings.insert(0, f"every key range was read again, none reused from the base backup: "
+                           f"{dump_meta['reuse_skipped']}")
+    return warnings
+
+
 class BackupManager:
     """Backups of one or many databases, cataloged in a workspace directory.
 
@@ -272,7 +286,7 @@ class BackupManager:
                 sink.abort()
             partial.unlink(missing_ok=True)
             raise
-        warnings = [redact(str(w), secrets_) for w in dump_meta.get("warnings") or []]
+        warnings = [redact(str(w), secrets_) for w in _warnings(dump_meta)]
         return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
 
     def _listed(self, backup_id: str) -> bool:

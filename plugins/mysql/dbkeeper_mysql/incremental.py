@@ -415,13 +415,8 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: 
               **meta}
     if changes is not None:
         skipped = changes.result()
-    warnings = []
     if skipped is not None:
         result["reuse_skipped"] = skipped
-        if ranged:
-            warnings.append(f"every key range was read again, none reused from the base backup: {skipped}")
     if "parallel_fallback" in result:
-        warnings.append(f"rows were read by one session, not {workers}: {result['parallel_fallback']}")
-    if warnings:
-        result["warnings"] = warnings
+        result["warnings"] = [f"rows were read by one session, not {workers}: {result['parallel_fallback']}"]
     return result

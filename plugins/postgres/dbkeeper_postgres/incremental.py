@@ -418,9 +418,6 @@ def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[
     if base_dump and base_xmin is None:
         result["reuse_skipped"] = ("the base backup was made by another dump format, server version, extension "
                                    "set, enum labels or output settings, or 2^31 - 2^24 transactions ago")
-        if ranged:
-            result["warnings"] = [f"every key range was read again, none reused from the base backup: "
-                                  f"{result['reuse_skipped']}"]
     return result
 
 
