@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from dbkeeper.backup.cli import backup
-from dbkeeper.backup.demo import run_backup_demo
+from dbkeeper.backup.demo import run_backup_demo, run_chain_demo
 
 
 @pytest.fixture
@@ -74,3 +75,19 @@ def test_demo_backs_up_verifies_and_restores_into_a_new_file(database: Path, tmp
     run_backup_demo(tmp_path / "demo", f"sqlite:///{database}", lines.append)
     text = "\n".join(lines)
     assert "verify deep: ok" in text and "restored into" in text and "tables t" in text
+
+
+def test_chain_demo_shows_incrementals_prune_pin_and_rekey_and_can_run_again(tmp_path: Path) -> None:
+    for _ in range(2):  # a second run in the same directory starts from scratch
+        lines: list[str] = []
+        run_chain_demo(tmp_path, lines.append)
+    text = "\n".join(lines)
+    sizes = [float(m) for m in re.findall(r"\(([\d.]+)% of the full\)", text)]
+    assert len(sizes) == 3 and all(size < 20 for size in sizes), text  # two incrementals and a differential
+    assert "restored all 4 backups" in text
+    assert "refused: backup" in text and "needed by 3 other backup(s)" in text
+    assert re.search(r"kept \S+ \(last\), \S+ \(pinned\), \S+ \(needed by a kept backup\)", text), text
+    assert "the new key restores it, the old one is refused" in text
+    keys = sorted(tmp_path.glob("chain-*.key"))
+    assert [key.name for key in keys] == ["chain-new.key", "chain-old.key"]
+    assert all(key.stat().st_mode & 0o777 == 0o600 for key in keys)

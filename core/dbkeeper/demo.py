@@ -557,6 +557,14 @@ def step_backup(ctx: DemoContext) -> None:
     run_backup_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
 
 
+def step_backup_chains(ctx: DemoContext) -> None:
+    """Backup chains: incremental and differential backups, each restored and compared; delete and prune keep
+    chains whole; a pinned backup survives prune; an encrypted chain is re-keyed."""
+    from dbkeeper.backup.demo import run_chain_demo
+
+    run_chain_demo(ctx.directory, ctx.say)
+
+
 def step_monitoring(ctx: DemoContext) -> None:
     """Monitoring: record a workload, let optimize find the missing index, apply its fix, show the plan change."""
     from dbkeeper.monitoring.demo import run_monitoring_demo
@@ -591,6 +599,7 @@ STEPS: list[Step] = [
     Step("Migrations (up, status, drift, failure, down)", step_migrations),
     Step("Schema: define, diff, migrate, re-diff", step_schema),
     Step("Backup, verify and restore", step_backup),
+    Step("Backup chains: incremental, differential, prune, pin, rekey", step_backup_chains),
     Step("Monitoring and optimisation (find a missing index)", step_monitoring),
     Step("Versioned lifecycle (async, upgrade 1.0.0 -> 1.1.0)", step_versioned_lifecycle),
     Step("Health check", step_health),

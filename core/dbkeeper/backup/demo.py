@@ -1,4 +1,4 @@
-"""The backup step of ``dbkeeper demo``: back up, verify, restore into a new file.
+"""The backup steps of ``dbkeeper demo``: back up, verify, restore; then chains, retention and key rotation.
 
 Kept here so the demo shows exactly what the API does; the lead's demo calls
 :func:`run_backup_demo` with the demo's own directory and database.
@@ -7,6 +7,7 @@ Kept here so the demo shows exactly what the API does; the lead's demo calls
 from __future__ import annotations
 
 import pathlib
+import secrets
 from collections.abc import Callable
 
 from dbkeeper.urls import DatabaseURL
@@ -38,3 +39,132 @@ def run_backup_demo(directory: pathlib.Path, database_url: str, say: Callable[[s
         say(f"restored into {target.database}: tables {', '.join(tables) or '(none)'}")
     listed = manager.list_backups()
     say(f"catalog: {len(listed)} backup(s) in {manager.catalog.path}")
+
+
+#: Rows of the chain demo's table; each step changes 1 % of them.
+CHAIN_ROWS = 200_000
+
+
+def run_chain_demo(directory: pathlib.Path, say: Callable[[str], None]) -> None:
+    """Incremental and differential backups, chain-aware delete and prune, pinning and key rotation.
+
+    On a database of its own (``directory/chain.db``, rebuilt each run), so
+    the demo's main database is not changed: a full backup, an incremental
+    after updating 1 % of the rows, another after appending 1 %, and a
+    differential; each restored into a new file must equal the database as
+    it was when that backup was taken. Then deleting a parent is refused,
+    ``prune`` keeps the newest backup, a pinned one and what they depend on,
+    and an encrypted chain is re-keyed: the new key restores it, the old one
+    is refused. Any other outcome raises :class:`BackupError`.
+    """
+    import shutil
+
+    from dbkeeper.backup.crypto import EncryptionSettings
+    from dbkeeper.backup.errors import BackupError, DependentBackupsError, EncryptionError
+    from dbkeeper.backup.manager import BackupManager
+    from dbkeeper.backup.tools import write_private
+    from dbkeeper.connection import DatabaseConnection
+
+    database = directory / "chain.db"
+    workspace = directory / "chain-workspace"
+    for path in (database, *directory.glob("chain-restored-*.db"), *directory.glob("chain-state-*.db"),
+                 *directory.glob("chain-*.key")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(workspace, ignore_errors=True)
+    url = DatabaseURL(scheme="sqlite", database=str(database))
+    with DatabaseConnection.from_url(url, record_queries=False) as conn:
+        conn.execute("CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, value REAL, note TEXT)")
+        conn.bulk_insert("readings", [(i, f"sensor-{i % 50}", i / 7, f"reading {i}") for i in range(CHAIN_ROWS)],
+                         ["id", "sensor", "value", "note"])
+    manager = BackupManager(workspace_dir=workspace, database_url=url)
+    change = CHAIN_ROWS // 100
+
+    def snapshot(name: str) -> pathlib.Path:
+        """A copy of the database as it is now (``VACUUM INTO``), to compare restores with."""
+        copy = directory / f"chain-state-{name}.db"
+        with DatabaseConnection.from_url(url, record_queries=False) as c:
+            c.execute("VACUUM INTO ?", (str(copy),))
+        return copy
+
+    def same(restored: DatabaseURL, state: pathlib.Path) -> bool:
+        """Whether ``restored`` holds exactly the rows of ``state``: as many rows, each equal to its key's there."""
+        with DatabaseConnection.from_url(restored, record_queries=False, connection_pool_size=1) as c:
+            c.execute("ATTACH DATABASE ? AS state", (str(state),))
+            row = c.execute(
+                "SELECT (SELECT COUNT(*) FROM readings) AS here, (SELECT COUNT(*) FROM state.readings) AS there, "
+                "(SELECT COUNT(*) FROM readings r JOIN state.readings s ON s.id = r.id AND s.sensor IS r.sensor "
+                "AND s.value IS r.value AND s.note IS r.note) AS equal").rows[0]
+        return bool(row["here"] == row["there"] == row["equal"])
+
+    def back_up(kind: str, encryption: EncryptionSettings | None = None) -> str:
+        result = manager.create_backup("chain", backup_type=kind, compression="zstd", encryption=encryption)
+        if not result.success:
+            raise BackupError(f"demo: the {kind} backup failed: {result.error_message}")
+        return result.backup_id
+
+    def run(sql: str) -> None:
+        with DatabaseConnection.from_url(url, record_queries=False) as c:
+            c.execute(sql)
+
+    states: dict[str, pathlib.Path] = {}
+    full = back_up("full")
+    states[full] = snapshot("full")
+    full_size = manager.get_backup(full).metadata["size_bytes"]
+    say(f"full {full}: {CHAIN_ROWS:,} rows, {full_size / 1024:,.0f} KiB")
+    steps = [("incremental", f"after updating {change:,} rows in one key range",
+              f"UPDATE readings SET value = value + 1, note = note || ' (fixed)' WHERE id BETWEEN 50000 AND "
+              f"{50000 + change - 1}"),
+             ("incremental", f"after appending {change:,} rows",
+              f"INSERT INTO readings SELECT id + {CHAIN_ROWS}, sensor, value, 'appended' FROM readings "
+              f"WHERE id < {change}"),
+             ("differential", "every change since the full", None)]
+    for kind, what, sql in steps:
+        if sql:
+            run(sql)
+        backup_id = back_up(kind)
+        states[backup_id] = snapshot(str(len(states)))
+        meta = manager.get_backup(backup_id).metadata
+        say(f"{kind} {backup_id} ({what}): {meta['size_bytes'] / 1024:,.0f} KiB "
+            f"({meta['size_bytes'] / full_size:.1%} of the full), {meta['stored_chunks']} of {meta['chunks']} "
+            "chunks stored, the rest referenced")
+    for n, (backup_id, state) in enumerate(states.items()):
+        target = DatabaseURL(scheme="sqlite", database=str(directory / f"chain-restored-{n}.db"))
+        manager.restore_backup(backup_id, target)
+        if not same(target, state):
+            raise BackupError(f"demo: restoring {backup_id} did not give the database as it was at that backup")
+    say(f"restored all {len(states)} backups (each resolving its chain): each equals the database at its time")
+
+    try:
+        manager.delete_backup(full)
+        raise BackupError("demo: deleting the full backup its incrementals need was not refused")
+    except DependentBackupsError as exc:
+        say(f"delete {full} refused: {str(exc).split(';')[0]}")
+    first_incremental = list(states)[1]
+    manager.pin(first_incremental)
+    pruned = manager.prune("chain", keep_last=1)
+    kept = ", ".join(f"{b} ({' + '.join(why)})" for b, why in pruned.kept.items())
+    say(f"prune keep_last=1 with {first_incremental} pinned: deleted {', '.join(pruned.deleted) or 'nothing'}; "
+        f"kept {kept}")
+    if set(pruned.kept) != {full, first_incremental, list(states)[-1]}:
+        raise BackupError(f"demo: prune kept {sorted(pruned.kept)}")
+
+    old_key = write_private(directory / "chain-old.key", secrets.token_hex(32) + "\n")
+    new_key = write_private(directory / "chain-new.key", secrets.token_hex(32) + "\n")
+    old, new = EncryptionSettings(key_file=old_key), EncryptionSettings(key_file=new_key)
+    run(f"UPDATE readings SET note = 'encrypted chain' WHERE id < {change}")
+    chain = [back_up("full", encryption=old)]
+    run(f"DELETE FROM readings WHERE id >= {CHAIN_ROWS}")
+    chain.append(back_up("incremental", encryption=old))
+    expected = snapshot("encrypted")
+    manager.rekey(chain, old, new)
+    target = DatabaseURL(scheme="sqlite", database=str(directory / "chain-restored-rekeyed.db"))
+    try:
+        manager.restore_backup(chain[-1], target, encryption=old)
+        raise BackupError("demo: the old key still opened the re-keyed chain")
+    except EncryptionError:
+        pass
+    manager.restore_backup(chain[-1], target, encryption=new)
+    if not same(target, expected):
+        raise BackupError("demo: the re-keyed chain did not restore the database as it was")
+    say(f"encrypted chain {' <- '.join(chain)} re-keyed (data not rewritten): the new key restores it, "
+        "the old one is refused")
