@@ -12,14 +12,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbkeeper.backup.chain import resolve, sequence_chunks
+from dbkeeper.backup.chain import check_checksum, resolve, sequence_chunks
 from dbkeeper.backup.crypto import EncryptionSettings
-from dbkeeper.backup.errors import BackupError
+from dbkeeper.backup.errors import BackupError, CorruptBackupError
 from dbkeeper.backup.models import Backup
 from dbkeeper.backup.pipeline import open_archive, plain_chunks, scan
 from dbkeeper.urls import DatabaseURL
@@ -30,10 +31,27 @@ if TYPE_CHECKING:
 
 def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
            scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
-    """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure."""
+    """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure.
+
+    A header that does not hold what this version writes (a missing field,
+    a string where a number belongs) is a :class:`CorruptBackupError` too,
+    so :meth:`BackupManager.verify_backup` reports every damaged archive
+    instead of raising.
+    """
+    try:
+        return _verify(manager, backup, level, enc, scratch_url=scratch_url, progress=progress)
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+        raise CorruptBackupError(f"backup {backup.backup_id}: the archive does not hold what dbkeeper writes "
+                                 f"({type(exc).__name__}); it is damaged or was crafted") from None
+
+
+def _verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
+            scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
     warnings: list[str] = []
     if not Path(backup.file_path).exists():
         raise BackupError(f"backup file {backup.file_path} is missing")
+    if enc is not None:
+        _check_files_first(manager, backup)
     chain = resolve(manager.catalog, backup, enc, need_key=level != "quick")
     archive = chain.archives[backup.backup_id]
     if level == "quick":
@@ -51,6 +69,26 @@ def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSe
     if level == "full":
         return warnings
     return warnings + _deep(manager, backup, enc, scratch_url)
+
+
+def _check_files_first(manager: BackupManager, backup: Backup) -> None:
+    """Compare the archive, and every archive it depends on, with the catalog before any key is derived.
+
+    The key derivation's cost comes from the archive header; checked only
+    after it, a crafted header made ``verify`` allocate 64 GiB or hash for
+    minutes. Only a file the catalog recorded reaches the KDF (whose
+    parameters are bounded as well, see :func:`dbkeeper.backup.crypto.kdf_parameters`).
+    Costs one extra read of the files, only when a key is given.
+    """
+    for backup_id in [backup.backup_id, *sorted(manager.catalog.depends_on(backup.backup_id))]:
+        record = manager.catalog.get(backup_id)
+        if not Path(record.file_path).is_file():
+            continue  # resolve() names the missing archive
+        digest = hashlib.sha256()
+        with open(record.file_path, "rb") as f:
+            while piece := f.read(1 << 20):
+                digest.update(piece)
+        check_checksum(record, digest.hexdigest())
 
 
 def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
@@ -78,7 +116,6 @@ def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | 
 
 
 def _check(url: DatabaseURL, *, integrity: bool) -> list[str]:
-    from dbkeeper.backup.errors import CorruptBackupError
     from dbkeeper.connection import DatabaseConnection
 
     conn = DatabaseConnection.from_url(url, name="verify", connection_pool_size=1, max_retries=0)
