@@ -166,6 +166,21 @@ def kdf_parameters(kdf: dict[str, Any]) -> dict[str, int]:
     raise EncryptionError(f"archive uses unknown key derivation {name!r}; upgrade dbkeeper")
 
 
+def costs_more_than_defaults(kdf: Any) -> bool:
+    """Whether a header's KDF section asks for more than new backups get by default (or is malformed).
+
+    A header within the defaults costs a reader no more than an honest
+    verification; one above them is worth checking against the catalog
+    before it reaches the KDF.
+    """
+    if not isinstance(kdf, dict) or kdf.get("name") in ("keyfile", "keyenv"):
+        return not isinstance(kdf, dict)
+    defaults = {"argon2id": ARGON2ID_DEFAULTS, "scrypt": SCRYPT_DEFAULTS}.get(str(kdf.get("name")))
+    if defaults is None:
+        return True
+    return any(type(kdf.get(name)) is not int or kdf[name] > limit for name, limit in defaults.items())
+
+
 def _salt(kdf: dict[str, Any]) -> bytes:
     try:
         salt = base64.b64decode(str(kdf["salt"]), validate=True)

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbkeeper.backup.archive import ArchiveReader
 from dbkeeper.backup.chain import check_checksum, resolve, sequence_chunks
-from dbkeeper.backup.crypto import EncryptionSettings
+from dbkeeper.backup.crypto import EncryptionSettings, costs_more_than_defaults
 from dbkeeper.backup.errors import BackupError, CorruptBackupError
 from dbkeeper.backup.models import Backup
 from dbkeeper.backup.pipeline import open_archive, plain_chunks, scan
@@ -72,23 +73,33 @@ def _verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionS
 
 
 def _check_files_first(manager: BackupManager, backup: Backup) -> None:
-    """Compare the archive, and every archive it depends on, with the catalog before any key is derived.
+    """Compare an archive with the catalog before its header can make the KDF costly.
 
     The key derivation's cost comes from the archive header; checked only
     after it, a crafted header made ``verify`` allocate 64 GiB or hash for
-    minutes. Only a file the catalog recorded reaches the KDF (whose
-    parameters are bounded as well, see :func:`dbkeeper.backup.crypto.kdf_parameters`).
-    Costs one extra read of the files, only when a key is given.
+    minutes. Every KDF parameter is bounded (see
+    :func:`dbkeeper.backup.crypto.kdf_parameters`), and an archive (or one
+    it depends on) whose header asks for more than the defaults is hashed
+    and compared with the catalog first, so only a file the catalog
+    recorded gets that far. Headers within the defaults cost no more than an
+    honest verification and skip the extra read.
     """
     for backup_id in [backup.backup_id, *sorted(manager.catalog.depends_on(backup.backup_id))]:
         record = manager.catalog.get(backup_id)
         if not Path(record.file_path).is_file():
             continue  # resolve() names the missing archive
-        digest = hashlib.sha256()
         with open(record.file_path, "rb") as f:
-            while piece := f.read(1 << 20):
-                digest.update(piece)
-        check_checksum(record, digest.hexdigest())
+            try:
+                slots = ArchiveReader(f, where=record.file_path).header.get("keys") or []
+            except CorruptBackupError:
+                continue  # resolve() reports it, without deriving any key
+            if not isinstance(slots, list) or any(
+                    not isinstance(slot, dict) or costs_more_than_defaults(slot.get("kdf")) for slot in slots):
+                f.seek(0)
+                digest = hashlib.sha256()
+                while piece := f.read(1 << 20):
+                    digest.update(piece)
+                check_checksum(record, digest.hexdigest())
 
 
 def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
