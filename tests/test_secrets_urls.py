@@ -34,6 +34,7 @@ SPECIALS = "/:@?#%"
     "postgresql://u:top@secret@127.0.0.1:99999/db",
     "postgresql://u:top:secret@127.0.0.1:x/db",
     "mysql://u:ab%/top?secret#x@127.0.0.1:3306/db",
+    "sqlite://u:ab/topsecret@127.0.0.1/db",
 ])
 def test_an_unparsable_or_ambiguous_url_hides_the_whole_userinfo(url: str) -> None:
     with pytest.raises(ConfigurationError) as info:

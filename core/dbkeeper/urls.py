@@ -90,7 +90,7 @@ class DatabaseURL:
         if path and not path.startswith("/"):
             raise ConfigurationError(
                 f"SQLite URLs have no host: use sqlite:///relative.db or sqlite:////abs/path.db, not "
-                f"sqlite://{path}"
+                f"{mask_userinfo(f'sqlite://{path}')}"
             )
         database = unquote(path[1:]) if path else MEMORY
         return cls(
