@@ -15,8 +15,11 @@ passwords out of files through ``${ENV_VAR}`` interpolation::
 Lookup: ``DBKEEPER_CONFIG`` (a path), else the first ``dbkeeper.toml`` or
 ``pyproject.toml`` with a ``[tool.dbkeeper]`` table found from the working
 directory upwards. ``DBKEEPER_URL`` names the default connection when set.
-``${NAME}`` fails clearly when ``NAME`` is unset; ``${NAME:-fallback}`` uses
-the fallback; ``$$`` is a literal dollar sign.
+``${NAME}`` fails clearly when ``NAME`` is unset (only for the connection
+that uses it); ``${NAME:-fallback}`` uses the fallback; ``$$`` is a literal
+dollar sign. A value that lands in a URL's user-info is percent-encoded
+(:func:`interpolate_url`), so a password with ``@ : / % ? #`` still reaches
+the right host; ``password = "${NAME}"`` next to ``url`` works too.
 """
 
 from __future__ import annotations
