@@ -215,6 +215,7 @@ def test_key_file_and_environment_key(manager: BackupManager, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     key_file = tmp_path / "backup.key"
     key_file.write_text(os.urandom(32).hex())
+    key_file.chmod(0o600)  # a key file others can read is refused
     result = manager.create_backup("app", key_file=key_file)
     assert result.success
     assert manager.verify_backup(result.backup_id, "full", key_file=key_file).success
@@ -230,6 +231,7 @@ def test_unusable_encryption_is_an_error_before_any_work(manager: BackupManager,
         manager.create_backup("app", key_file=tmp_path / "missing.key")
     bad = tmp_path / "short.key"
     bad.write_bytes(b"short")
+    bad.chmod(0o600)
     with pytest.raises(EncryptionError, match="32-byte"):
         manager.create_backup("app", key_file=bad)
     assert manager.list_backups() == []

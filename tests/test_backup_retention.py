@@ -133,6 +133,7 @@ def test_rekey_then_restore_with_the_new_key_and_the_old_key_fails(database: Pat
     old = EncryptionSettings(passphrase="old passphrase", **FAST_KDF)  # type: ignore[arg-type]
     key_file = tmp_path / "new.key"
     key_file.write_text("ab" * 32)
+    key_file.chmod(0o600)  # a key file others can read is refused
     new = EncryptionSettings(key_file=key_file)
     full = manager.create_backup("app", encryption=old).backup_id
     _touch(database, 1)

@@ -15,8 +15,11 @@ passwords out of files through ``${ENV_VAR}`` interpolation::
 Lookup: ``DBKEEPER_CONFIG`` (a path), else the first ``dbkeeper.toml`` or
 ``pyproject.toml`` with a ``[tool.dbkeeper]`` table found from the working
 directory upwards. ``DBKEEPER_URL`` names the default connection when set.
-``${NAME}`` fails clearly when ``NAME`` is unset; ``${NAME:-fallback}`` uses
-the fallback; ``$$`` is a literal dollar sign.
+``${NAME}`` fails clearly when ``NAME`` is unset (only for the connection
+that uses it); ``${NAME:-fallback}`` uses the fallback; ``$$`` is a literal
+dollar sign. A value that lands in a URL's user-info is percent-encoded
+(:func:`interpolate_url`), so a password with ``@ : / % ? #`` still reaches
+the right host; ``password = "${NAME}"`` next to ``url`` works too.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from dbkeeper.errors import ConfigurationError
-from dbkeeper.urls import DatabaseURL, _mask_raw
+from dbkeeper.urls import DatabaseURL, mask_userinfo
 
 CONFIG_ENV = "DBKEEPER_CONFIG"
 URL_ENV = "DBKEEPER_URL"
@@ -75,6 +79,10 @@ class LazyConnections(Mapping[str, NamedConnection]):
                                                   environ=self._environ)
         return self._built[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default builds the entry: an unset ${VAR} in the default connection then broke every lookup.
+        return name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
@@ -100,7 +108,7 @@ class Config:
         except KeyError:
             known = ", ".join(sorted(self.connections)) or "none"
             where = f" in {self.source}" if self.source else " (no config file found)"
-            shown = _mask_raw(name)
+            shown = mask_userinfo(name)
             raise ConfigurationError(
                 f"unknown connection name {shown!r}{where}; known connections: {known}. "
                 "Pass a URL such as sqlite:///app.db or add [connections."
@@ -111,21 +119,59 @@ class Config:
 def interpolate(value: str, *, environ: Mapping[str, str] | None = None, where: str = "config") -> str:
     """Expand ``${VAR}``, ``${VAR:-default}`` and ``$$`` in ``value``."""
     env = os.environ if environ is None else environ
+    return _INTERPOLATION.sub(lambda match: _expand(match, env, where), value)
 
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, fallback = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if fallback is not None:
-            return fallback
+
+def interpolate_url(template: str, *, environ: Mapping[str, str] | None = None, where: str = "config") -> str:
+    """:func:`interpolate` for a URL: values that land in its user-info are percent-encoded.
+
+    ``postgresql://app:${PW}@db/app`` with ``PW='p@ss/w:rd'`` must reach
+    ``db``, not a host named after the password's tail, so a value between
+    ``://`` and the ``@`` before the host is encoded (``quote(value,
+    safe="")``); the user writes the plain password in the variable. Values
+    anywhere else (a whole URL in ``${DATABASE_URL}``, a host, a database)
+    are pasted as they are.
+    """
+    env = os.environ if environ is None else environ
+    userinfo = _userinfo_span(template)
+    return _INTERPOLATION.sub(
+        lambda match: _expand(match, env, where, encode=userinfo[0] <= match.start() < userinfo[1]), template)
+
+
+def _userinfo_span(template: str) -> tuple[int, int]:
+    """Where the user-info of a URL template is: ``(start, end)`` offsets, empty when it has none.
+
+    Placeholders are blanked first, so a ``/`` or ``@`` in a fallback
+    (``${PW:-a@b}``) does not move the bounds.
+    """
+    skeleton = _INTERPOLATION.sub(lambda match: "x" * len(match.group(0)), template)
+    start = skeleton.find("://")
+    if start < 0:
+        return 0, 0
+    start += 3
+    end = len(skeleton)
+    for delimiter in "/?#":
+        position = skeleton.find(delimiter, start)
+        if position >= 0:
+            end = min(end, position)
+    at = skeleton.rfind("@", start, end)
+    return (start, at) if at >= 0 else (0, 0)
+
+
+def _expand(match: re.Match[str], env: Mapping[str, str], where: str, *, encode: bool = False) -> str:
+    if match.group(0) == "$$":
+        return "$"
+    name, fallback = match.group(1), match.group(2)
+    if name in env:
+        value = env[name]
+    elif fallback is not None:
+        value = fallback
+    else:
         raise ConfigurationError(
             f"{where} refers to ${{{name}}} but the environment variable {name} is not set; "
             f"export it or write ${{{name}:-default}}"
         )
-
-    return _INTERPOLATION.sub(substitute, value)
+    return quote(value, safe="") if encode else value
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -191,6 +237,9 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None = None,
 
 
 _URL_KEYS = frozenset({"url", "dialect", "user", "username", "password", "host", "port", "database"})
+#: Keys that may stand next to ``url``: they replace the URL's user name or password (``password =
+#: "${DB_PASSWORD}"`` keeps the secret out of the URL, unencoded).
+_CREDENTIAL_KEYS = frozenset({"user", "username", "password"})
 
 
 def _check_connection(name: str, entry: Any, *, where: str) -> Mapping[str, Any]:
@@ -204,6 +253,10 @@ def _check_connection(name: str, entry: Any, *, where: str) -> Mapping[str, Any]
     if unknown:
         raise ConfigurationError(f"{label}: unknown keys {sorted(unknown)}; allowed: url, dialect, user, "
                                  f"password, host, port, database, {', '.join(sorted(POOL_KEYS))}")
+    beside_url = sorted(set(entry) & (_URL_KEYS - _CREDENTIAL_KEYS - {"url"})) if "url" in entry else []
+    if beside_url:
+        raise ConfigurationError(f"{label}: {', '.join(beside_url)} cannot stand next to url (the URL says it); "
+                                 "only user and password may, and they replace the URL's")
     port = entry.get("port")
     if port is not None and not isinstance(port, int) and not (isinstance(port, str) and "${" in port):
         try:
@@ -217,8 +270,18 @@ def _build_connection(name: str, entry: Mapping[str, Any], *, where: str,
                       environ: Mapping[str, str] | None) -> NamedConnection:
     """Interpolate ``${VAR}`` in one checked entry and build its URL."""
     label = f"{where} [connections.{name}]"
-    values = {k: interpolate(v, environ=environ, where=label) if isinstance(v, str) else v for k, v in entry.items()}
-    url = DatabaseURL.parse(values.pop("url")) if "url" in values else url_from_parts(values, where=label)
+    values = {k: interpolate(v, environ=environ, where=label) if isinstance(v, str) and k != "url" else v
+              for k, v in entry.items()}
+    if "url" in values:
+        raw = entry["url"]
+        url = DatabaseURL.parse(interpolate_url(raw, environ=environ, where=label) if isinstance(raw, str) else raw)
+        credentials = {k: values[k] for k in _CREDENTIAL_KEYS & set(values)}
+        if "password" in credentials:
+            url = replace(url, password=str(credentials["password"]))
+        if "user" in credentials or "username" in credentials:
+            url = replace(url, username=str(credentials.get("user") or credentials.get("username")))
+    else:
+        url = url_from_parts(values, where=label)
     options = {k: v for k, v in values.items() if k in POOL_KEYS}
     return NamedConnection(name=name, url=url, options=options)
 

@@ -15,7 +15,6 @@ explicitly asks for it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -53,20 +52,26 @@ class DatabaseURL:
         if not isinstance(url, str) or "://" not in url:
             shown = url if isinstance(url, str) else type(url).__name__
             raise ConfigurationError(
-                f"not a database URL: {_mask_raw(shown)!r}; expected scheme://..., "
+                f"not a database URL: {mask_userinfo(shown)!r}; expected scheme://..., "
                 "for example sqlite:///app.db or postgresql://user@host/db"
             )
         raw_scheme, rest = url.split("://", 1)
         if not raw_scheme or not all(c.isalnum() or c in "+-." for c in raw_scheme):
-            raise ConfigurationError(f"invalid URL scheme {raw_scheme!r} in {_mask_raw(url)!r}")
+            raise ConfigurationError(f"invalid URL scheme {raw_scheme!r} in {mask_userinfo(url)!r}")
         scheme, _, driver = raw_scheme.lower().partition("+")
         if scheme == "sqlite":
             return cls._parse_sqlite(scheme, rest, driver or None)
+        parts = urlsplit(f"{scheme}://{rest}")
+        if rest.rfind("@") >= len(parts.netloc):
+            raise ConfigurationError(
+                f"invalid database URL {mask_userinfo(url)!r}: an '@' after the host part means the user name "
+                f"or password holds a character that must be percent-encoded ({_ENCODE_HINT})")
         try:
-            parts = urlsplit(f"{scheme}://{rest}")
             port = parts.port
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid database URL {_mask_raw(url)!r}: {exc}") from None
+        except ValueError:
+            raise ConfigurationError(
+                f"invalid database URL {mask_userinfo(url)!r}: the port is not a number from 0 to 65535 (a "
+                f"password with an unencoded character ends the user-info early: {_ENCODE_HINT})") from None
         database = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
         return cls(
             scheme=scheme,
@@ -85,7 +90,7 @@ class DatabaseURL:
         if path and not path.startswith("/"):
             raise ConfigurationError(
                 f"SQLite URLs have no host: use sqlite:///relative.db or sqlite:////abs/path.db, not "
-                f"sqlite://{path}"
+                f"{mask_userinfo(f'sqlite://{path}')}"
             )
         database = unquote(path[1:]) if path else MEMORY
         return cls(
@@ -157,11 +162,23 @@ class DatabaseURL:
         }
 
 
-_USERINFO_PASSWORD = re.compile(r"(?<=:)[^:@/\s]*(?=@)")
+_ENCODE_HINT = "write / as %2F, : as %3A, @ as %40, ? as %3F, # as %23 and % as %25"
 
 
-def _mask_raw(text: str) -> str:
-    """Mask whatever sits between ``user:`` and ``@`` in text that may be a mistyped URL."""
-    if "@" not in text:
+def mask_userinfo(text: str) -> str:
+    """Hide everything between ``://`` and the last ``@`` in text that may be a mistyped URL.
+
+    A password with an unencoded ``/ ? # @ :`` makes Python's URL parser end
+    the user-info early, so no parser can be trusted to find where the
+    password stops: the last ``@`` is the only safe bound (a few characters
+    of the path hidden too are a fair price). Without ``://`` (``postgresql//
+    u:pw@h``) everything before the last ``@`` is hidden.
+    """
+    at = text.rfind("@")
+    if at < 0:
         return text
-    return _USERINFO_PASSWORD.sub(MASK, text)
+    start = text.find("://")
+    if 0 <= start < at:
+        return text[:start + 3] + MASK + text[at:]
+    return MASK + text[at:]
+

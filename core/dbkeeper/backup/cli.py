@@ -53,21 +53,9 @@ def _keys(*, create: bool) -> Callable[[F], F]:
 
 def _encryption(passphrase_env: str | None, key_file: str | None, key_env: str | None, *, wanted: bool,
                 kdf: str = "argon2id", confirm: bool = False) -> EncryptionSettings | None:
-    from dbkeeper.backup.crypto import PASSPHRASE_ENV, EncryptionSettings
+    from dbkeeper.backup.key_options import cli_encryption
 
-    if key_file:
-        return EncryptionSettings(key_file=key_file, kdf=kdf)
-    if key_env:
-        return EncryptionSettings(key_env=key_env, kdf=kdf)
-    variable = passphrase_env or PASSPHRASE_ENV
-    if passphrase_env or wanted or os.environ.get(variable):
-        secret = os.environ.get(variable)
-        if not secret:
-            if passphrase_env:
-                raise click.ClickException(f"environment variable {passphrase_env} is not set")
-            secret = click.prompt("Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-        return EncryptionSettings(passphrase=secret, kdf=kdf)
-    return None
+    return cli_encryption(passphrase_env, key_file, key_env, wanted=wanted, kdf=kdf, confirm=confirm)
 
 
 def _manager(workspace: str | None, url: Any = None) -> BackupManager:
@@ -147,7 +135,8 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
         result = _manager(workspace, url).create_backup(
             database_name or name, url, backup_type=backup_type, compression=compression, compression_level=level,
             include_schema=not data_only, include_data=not schema_only, encryption=enc, progress=progress,
-            chainable=chainable, workers=workers)
+            chainable=chainable, workers=workers,
+            key_source=lambda: _encryption(passphrase_env, key_file, key_env, wanted=True, kdf=kdf))
         progress.close()
     except DbKeeperError as exc:
         raise _fail(exc, secrets) from None
@@ -355,7 +344,9 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
             if new_passphrase_env and not value:
                 raise click.ClickException(f"environment variable {new_passphrase_env} is not set")
             if not value:
-                value = click.prompt("New backup passphrase", hide_input=True, confirmation_prompt=True, err=True)
+                from dbkeeper.backup.key_options import prompt_passphrase
+
+                value = prompt_passphrase("New backup passphrase", confirm=True)
             new = EncryptionSettings(passphrase=value, kdf=new_kdf)
         secrets += new.secrets()
         checksums = manager.rekey(ids, old, new, keep_old=keep_old)

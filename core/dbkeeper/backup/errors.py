@@ -25,6 +25,10 @@ class EncryptionError(BackupError):
     """Encryption is configured but unusable, or the key/passphrase is wrong."""
 
 
+class KeyFilePermissionError(EncryptionError):
+    """A key file is readable or writable by group or others; like ssh, dbkeeper refuses to use it."""
+
+
 class ToolError(BackupError):
     """An external dump or restore tool is missing, too old, or failed."""
 

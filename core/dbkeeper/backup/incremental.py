@@ -26,6 +26,7 @@ from dbkeeper.backup.chain import resolve
 from dbkeeper.backup.chunking import LEGACY_ID_SCHEME
 from dbkeeper.backup.crypto import EncryptionSettings
 from dbkeeper.backup.errors import BackupError, ChainError
+from dbkeeper.backup.models import Backup
 from dbkeeper.backup.pipeline import ChunkIndex
 
 
@@ -41,13 +42,25 @@ class Base:
     dump: dict[str, Any]
 
 
-def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: str, *,
-               encryption: EncryptionSettings | None, new_id: str) -> Base:
-    """Find, check and index the base of a new ``backup_type`` backup of ``database_name``."""
+def _candidates(catalog: Catalog, database_name: str, backup_type: str, dialect: str) -> list[Backup]:
+    """The backups a new ``backup_type`` backup could build on, oldest first (the base is the last)."""
     candidates = [b for b in catalog.list(database_name)
                   if b.metadata.get("dialect") == dialect and b.metadata.get("status") != "damaged"]
     if backup_type == "differential":
         candidates = [b for b in candidates if b.backup_type == "full"]
+    return candidates
+
+
+def base_is_encrypted(catalog: Catalog, database_name: str, backup_type: str, dialect: str) -> bool:
+    """Whether the base a new ``backup_type`` backup would build on is encrypted (so it needs that key)."""
+    candidates = _candidates(catalog, database_name, backup_type, dialect)
+    return bool(candidates) and candidates[-1].encryption
+
+
+def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: str, *,
+               encryption: EncryptionSettings | None, new_id: str) -> Base:
+    """Find, check and index the base of a new ``backup_type`` backup of ``database_name``."""
+    candidates = _candidates(catalog, database_name, backup_type, dialect)
     if not candidates:
         kind = "full backup" if backup_type == "differential" else "backup"
         raise ChainError(f"no {kind} of {database_name!r} ({dialect}) to build a {backup_type} backup on; "

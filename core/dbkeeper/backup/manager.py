@@ -45,7 +45,7 @@ from dbkeeper.backup.crypto import (
     wrap_key,
 )
 from dbkeeper.backup.errors import BackupError, DependentBackupsError, RestoreTargetError
-from dbkeeper.backup.incremental import chain_base
+from dbkeeper.backup.incremental import base_is_encrypted, chain_base
 from dbkeeper.backup.models import Backup, BackupResult, PruneResult
 from dbkeeper.backup.pipeline import (
     DEFAULT_CHUNK_SIZE,
@@ -140,7 +140,8 @@ class BackupManager:
                       encryption: EncryptionSettings | None = None, passphrase: str | None = None,
                       key_file: str | os.PathLike[str] | None = None, chunk_size: int | None = None,
                       workers: int | None = None, progress: Progress | None = None,
-                      chainable: bool | None = None) -> BackupResult:
+                      chainable: bool | None = None,
+                      key_source: Callable[[], EncryptionSettings | None] | None = None) -> BackupResult:
         """Back up ``database_name`` (at ``database_url``) into one archive; return the result.
 
         ``chainable`` decides whether a full backup can be the base of later
@@ -189,6 +190,11 @@ class BackupManager:
             raise BackupError(f"dialect {dialect.name!r} does not support {backup_type} backups (its plugin does not "
                               "declare the 'incremental' capability); take a full backup instead")
         backup_id = new_backup_id()
+        if enc is None and key_source is not None and backup_type != "full" and \
+                base_is_encrypted(self.catalog, database_name, backup_type, dialect.name):
+            enc = key_source()
+            if enc is not None:
+                validate(enc)
         base = None if backup_type == "full" else chain_base(self.catalog, database_name, backup_type, dialect.name,
                                                                encryption=enc, new_id=backup_id)
         if base is not None:

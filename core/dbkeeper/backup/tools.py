@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from dbkeeper.backup.errors import ToolError
+from dbkeeper.child_env import child_environment
 from dbkeeper.redaction import redact
 
 PIECE = 1 << 20
@@ -46,7 +47,7 @@ def tool_version(path: str, *args: str) -> str:
     """The tool's ``--version`` output, first line."""
     try:
         out = subprocess.run([path, *(args or ("--version",))], capture_output=True, text=True, timeout=30,
-                             check=False)
+                             check=False, env=child_environment())
     except OSError as exc:
         raise ToolError(f"cannot run {path}: {exc.strerror}") from None
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else ""
@@ -137,7 +138,9 @@ def stream_in(argv: Sequence[str], env: Mapping[str, str], source: IO[bytes], *,
 
 
 def base_env() -> dict[str, str]:
-    """The parent's environment minus variables that would redirect a client tool elsewhere."""
-    drop = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "MYSQL_PWD",
-            "MYSQL_HOST", "MYSQL_TCP_PORT")
-    return {k: v for k, v in os.environ.items() if k not in drop}
+    """The environment for a client tool before its own variables: the allowlist of :mod:`dbkeeper.child_env`.
+
+    Nothing else of the parent's reaches the tool: no backup passphrase or
+    key, and no ``PGHOST``/``MYSQL_HOST``/... that would redirect it elsewhere.
+    """
+    return child_environment()

@@ -12,14 +12,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbkeeper.backup.chain import resolve, sequence_chunks
-from dbkeeper.backup.crypto import EncryptionSettings
-from dbkeeper.backup.errors import BackupError
+from dbkeeper.backup.archive import ArchiveReader
+from dbkeeper.backup.chain import check_checksum, resolve, sequence_chunks
+from dbkeeper.backup.crypto import EncryptionSettings, costs_more_than_defaults
+from dbkeeper.backup.errors import BackupError, CorruptBackupError
 from dbkeeper.backup.models import Backup
 from dbkeeper.backup.pipeline import open_archive, plain_chunks, scan
 from dbkeeper.urls import DatabaseURL
@@ -30,10 +32,27 @@ if TYPE_CHECKING:
 
 def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
            scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
-    """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure."""
+    """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure.
+
+    A header that does not hold what this version writes (a missing field,
+    a string where a number belongs) is a :class:`CorruptBackupError` too,
+    so :meth:`BackupManager.verify_backup` reports every damaged archive
+    instead of raising.
+    """
+    try:
+        return _verify(manager, backup, level, enc, scratch_url=scratch_url, progress=progress)
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+        raise CorruptBackupError(f"backup {backup.backup_id}: the archive does not hold what dbkeeper writes "
+                                 f"({type(exc).__name__}); it is damaged or was crafted") from None
+
+
+def _verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
+            scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
     warnings: list[str] = []
     if not Path(backup.file_path).exists():
         raise BackupError(f"backup file {backup.file_path} is missing")
+    if enc is not None:
+        _check_files_first(manager, backup)
     chain = resolve(manager.catalog, backup, enc, need_key=level != "quick")
     archive = chain.archives[backup.backup_id]
     if level == "quick":
@@ -51,6 +70,36 @@ def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSe
     if level == "full":
         return warnings
     return warnings + _deep(manager, backup, enc, scratch_url)
+
+
+def _check_files_first(manager: BackupManager, backup: Backup) -> None:
+    """Compare an archive with the catalog before its header can make the KDF costly.
+
+    The key derivation's cost comes from the archive header; checked only
+    after it, a crafted header made ``verify`` allocate 64 GiB or hash for
+    minutes. Every KDF parameter is bounded (see
+    :func:`dbkeeper.backup.crypto.kdf_parameters`), and an archive (or one
+    it depends on) whose header asks for more than the defaults is hashed
+    and compared with the catalog first, so only a file the catalog
+    recorded gets that far. Headers within the defaults cost no more than an
+    honest verification and skip the extra read.
+    """
+    for backup_id in [backup.backup_id, *sorted(manager.catalog.depends_on(backup.backup_id))]:
+        record = manager.catalog.get(backup_id)
+        if not Path(record.file_path).is_file():
+            continue  # resolve() names the missing archive
+        with open(record.file_path, "rb") as f:
+            try:
+                slots = ArchiveReader(f, where=record.file_path).header.get("keys") or []
+            except CorruptBackupError:
+                continue  # resolve() reports it, without deriving any key
+            if not isinstance(slots, list) or any(
+                    not isinstance(slot, dict) or costs_more_than_defaults(slot.get("kdf")) for slot in slots):
+                f.seek(0)
+                digest = hashlib.sha256()
+                while piece := f.read(1 << 20):
+                    digest.update(piece)
+                check_checksum(record, digest.hexdigest())
 
 
 def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
@@ -78,7 +127,6 @@ def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | 
 
 
 def _check(url: DatabaseURL, *, integrity: bool) -> list[str]:
-    from dbkeeper.backup.errors import CorruptBackupError
     from dbkeeper.connection import DatabaseConnection
 
     conn = DatabaseConnection.from_url(url, name="verify", connection_pool_size=1, max_retries=0)

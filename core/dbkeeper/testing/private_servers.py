@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbkeeper.child_env import child_environment
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
 
@@ -174,7 +175,7 @@ def _check_postgres_libraries(bindir: Path, libraries: Sequence[str]) -> None:
     if not libraries or not os.access(pg_config, os.X_OK):
         return  # cannot tell beforehand; a missing library then shows in the server's log
     pkglibdir = subprocess.run(
-        [str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False
+        [str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False, env=child_environment()
     ).stdout.strip()
     for library in libraries:
         if pkglibdir and not Path(pkglibdir, f"{library}.so").exists():
@@ -202,7 +203,8 @@ def mariadb_binaries() -> tuple[Path, Path]:
     install = next((Path(p) for p in (shutil.which("mariadb-install-db"), shutil.which("mysql_install_db")) if p), None)
     if server is None or install is None:
         raise PrivateServerUnavailable("MariaDB server binaries (mariadbd and mariadb-install-db) not found")
-    version = subprocess.run([str(server), "--version"], capture_output=True, text=True, check=False).stdout
+    version = subprocess.run([str(server), "--version"], capture_output=True, text=True, check=False,
+                             env=child_environment()).stdout
     if "mariadb" not in version.lower():
         raise PrivateServerUnavailable(
             f"{server} is not MariaDB ({version.strip()}); private servers "
@@ -270,7 +272,7 @@ def _free_port() -> int:
 
 
 def _environment(directory: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "MYSQL", "MARIADB"))}
+    env = {k: v for k, v in child_environment().items() if not k.startswith(("PG", "MYSQL", "MARIADB"))}
     env.update({"HOME": str(directory), "LC_ALL": "C", "LANG": "C"})
     return env
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+from dbkeeper.child_env import child_environment
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql.dump import defaults_file
 
@@ -15,8 +16,9 @@ def client_dump(url: DatabaseURL) -> str:
     restored copy compare equal.
     """
     with defaults_file(url) as cnf:
-        out = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--skip-dump-date",
-                              "--skip-comments", "--order-by-primary", "--hex-blob", "--skip-extended-insert",
-                              "--routines", "--triggers", "--", url.database or ""],
-                             check=True, capture_output=True).stdout.decode("utf-8", "backslashreplace")
+        done = subprocess.run(["mariadb-dump", f"--defaults-extra-file={cnf}", "--skip-dump-date",
+                               "--skip-comments", "--order-by-primary", "--hex-blob", "--skip-extended-insert",
+                               "--routines", "--triggers", "--", url.database or ""],
+                               check=True, capture_output=True, env=child_environment())
+    out = done.stdout.decode("utf-8", "backslashreplace")
     return out.replace(f"`{url.database}`", "`DB`")

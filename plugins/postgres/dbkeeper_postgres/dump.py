@@ -33,7 +33,6 @@ from typing import IO, Any
 
 from dbkeeper.backup.errors import RestoreTargetError, ToolError
 from dbkeeper.backup.tools import (
-    base_env,
     find_tool,
     private_dir,
     stream_in,
@@ -42,6 +41,7 @@ from dbkeeper.backup.tools import (
     version_tuple,
     write_private,
 )
+from dbkeeper.child_env import child_environment
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 
@@ -55,10 +55,14 @@ def _passfile_escape(value: str) -> str:
 
 @contextlib.contextmanager
 def _tool_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[str, str]]:
-    env = base_env()
-    env.update({"PGHOST": url.host or "localhost", "PGPORT": str(url.port or 5432),
-                "PGDATABASE": database or url.database or "postgres", "PGCONNECT_TIMEOUT": "30",
-                "PGAPPNAME": "dbkeeper-backup"})
+    """The environment of pg_dump / pg_restore: the allowlisted parent variables plus the ``PG*`` ones set here.
+
+    Nothing else of dbkeeper's environment (a backup passphrase or key)
+    reaches the tool; the password goes in a 0600 passfile, never a variable.
+    """
+    env = child_environment({"PGHOST": url.host or "localhost", "PGPORT": str(url.port or 5432),
+                             "PGDATABASE": database or url.database or "postgres", "PGCONNECT_TIMEOUT": "30",
+                             "PGAPPNAME": "dbkeeper-backup"})
     if url.username:
         env["PGUSER"] = url.username
     if "sslmode" in url.options:
