@@ -29,6 +29,7 @@ name are checked first (:mod:`dbkeeper_postgres._roles`), and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -77,8 +78,15 @@ def _tool_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[st
 
 
 def admin_connection(url: DatabaseURL) -> DatabaseConnection:
-    """A one-session connection to the server's ``postgres`` database (creating, renaming, dropping)."""
-    return DatabaseConnection.from_url(url.with_database("postgres"), name="dbkeeper-admin",
+    """A one-session connection to the server's ``postgres`` database (creating, renaming, dropping).
+
+    Its ``application_name`` is ``dbkeeper-restore-<pid>``, so an operator
+    (or a test) can tell which process's session holds a restore's names.
+    """
+    query = tuple((k, v) for k, v in url.query if k != "application_name")
+    admin_url = dataclasses.replace(url.with_database("postgres"),
+                                    query=(*query, ("application_name", f"dbkeeper-restore-{os.getpid()}")))
+    return DatabaseConnection.from_url(admin_url, name="dbkeeper-admin",
                                        connection_pool_size=1, max_retries=0)
 
 
