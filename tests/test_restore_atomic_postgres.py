@@ -154,6 +154,7 @@ def roles(source: DatabaseURL, target: DatabaseURL) -> Iterator[dict[str, str]]:
     for role in names.values():
         if _value(admin, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,)):
             for url in (source, target):
+                _run(admin, f'ALTER DATABASE "{url.database}" OWNER TO CURRENT_USER')
                 _run(url, f'DROP OWNED BY "{role}"')
             _run(admin, f'DROP ROLE "{role}"')
 
@@ -198,3 +199,38 @@ def test_missing_roles_are_named_before_anything_changes(source: DatabaseURL, ta
     assert _value(target, "SELECT count(*) FROM t") == ROWS
     assert _value(target, "SELECT tableowner FROM pg_tables WHERE tablename = 't'") == server_url("postgres").username
     assert _value(target, "SELECT has_table_privilege(%s, 'public.t', 'SELECT')", (roles["app"],)) is False
+
+
+def _database_properties(url: DatabaseURL, roles: dict[str, str]) -> dict[str, Any]:
+    admin = server_url("postgres").with_database("postgres")
+    query = ("SELECT pg_get_userbyid(d.datdba), shobj_description(d.oid, 'pg_database'), "
+             "has_database_privilege(%s, d.oid, 'CONNECT'), has_database_privilege('public', d.oid, 'CONNECT'), "
+             "(SELECT array_agg(c ORDER BY c) FROM pg_db_role_setting s, unnest(s.setconfig) c "
+             " WHERE s.setdatabase = d.oid AND s.setrole = 0), "
+             "(SELECT array_agg(c ORDER BY c) FROM pg_db_role_setting s, unnest(s.setconfig) c "
+             " WHERE s.setdatabase = d.oid AND s.setrole <> 0) "
+             "FROM pg_database d WHERE d.datname = %s")
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        row = conn.execute(query, (roles["app"], url.database)).fetchone()
+    assert row is not None
+    keys = ("owner", "comment", "app_connect", "public_connect", "settings", "role_settings")
+    return dict(zip(keys, row, strict=True))
+
+
+def test_the_replaced_targets_owner_grants_settings_and_comment_are_kept(
+        source: DatabaseURL, target: DatabaseURL, tmp_path: Path, roles: dict[str, str]) -> None:
+    name = target.database
+    _run(server_url("postgres").with_database("postgres"),
+         f'ALTER DATABASE "{name}" OWNER TO "{roles["owner"]}"',
+         f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC',
+         f'GRANT CONNECT ON DATABASE "{name}" TO "{roles["app"]}"',
+         f'ALTER DATABASE "{name}" SET search_path TO "$user", public, "odd ""name"""',
+         f'ALTER DATABASE "{name}" SET work_mem TO \'12MB\'',
+         f'ALTER ROLE "{roles["app"]}" IN DATABASE "{name}" SET statement_timeout TO \'5s\'',
+         f'COMMENT ON DATABASE "{name}" IS \'the app\'\'s data\'')
+    before = _database_properties(target, roles)
+    assert before["owner"] == roles["owner"] and before["app_connect"] and not before["public_connect"]
+    manager, backup_id = _backup(tmp_path, source)
+    manager.restore_backup(backup_id, target, replace=True, portable=True)
+    assert _value(target, "SELECT count(*) FROM t") == ROWS
+    assert _database_properties(target, roles) == before

@@ -49,6 +49,7 @@ from dbkeeper.backup.tools import (
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_postgres._dbprops import copy_properties
 from dbkeeper_postgres._roles import Replay, check_roles, read_needed_roles
 from dbkeeper_postgres._swap import drop, hold, new_name, release, swap_in
 
@@ -253,6 +254,8 @@ def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[byt
         else:
             with _tool_env(url, scratch) as env:
                 stream_in([*argv, "--dbname", _conninfo_dbname(scratch)], env, source, secrets=[url.password])
+        if exists:
+            copy_properties(admin, target, scratch)
         aside = swap_in(admin, target, scratch, target_exists=exists)
     except BaseException as exc:
         try:
