@@ -237,6 +237,21 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
                                 dialect=connection.dialect)
 
 
+@contextlib.contextmanager
+def _scratch_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[str, str]]:
+    """:func:`_tool_env` for loading the scratch copy, whose commits need not wait for the disk.
+
+    ``synchronous_commit=off`` lets pg_restore's many commits (one per
+    statement: thousands for a large schema) return before their WAL is
+    flushed. Nothing is risked: the swap's own commit is synchronous and
+    flushes the WAL up to it, which includes every record of the load; a
+    crash before it leaves the target untouched and the copy a leftover.
+    """
+    with _tool_env(url, database) as env:
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c synchronous_commit=off".strip()
+        yield env
+
+
 def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[bytes], argv: list[str], *,
                      exists: bool, ordered: bool, content: str, dialect: Any) -> dict[str, Any]:
     target = url.database or ""
@@ -248,11 +263,11 @@ def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[byt
             from dbkeeper_postgres.incremental import restore_ordered
 
             portable = "--no-owner" in argv
-            restore_ordered(url, scratch, source, tool_env=_tool_env, pg_restore=argv[0], dialect=dialect,
+            restore_ordered(url, scratch, source, tool_env=_scratch_env, pg_restore=argv[0], dialect=dialect,
                             portable=portable,
                             check_roles=None if portable else (lambda needed: check_roles(admin, needed, target)))
         else:
-            with _tool_env(url, scratch) as env:
+            with _scratch_env(url, scratch) as env:
                 stream_in([*argv, "--dbname", _conninfo_dbname(scratch)], env, source, secrets=[url.password])
         if exists:
             copy_properties(admin, target, scratch)
