@@ -234,3 +234,26 @@ def test_the_replaced_targets_owner_grants_settings_and_comment_are_kept(
     manager.restore_backup(backup_id, target, replace=True, portable=True)
     assert _value(target, "SELECT count(*) FROM t") == ROWS
     assert _database_properties(target, roles) == before
+
+
+def test_a_failed_swap_puts_the_names_back_and_says_the_target_is_unchanged(
+        source: DatabaseURL, target: DatabaseURL, tmp_path: Path) -> None:
+    admin = server_url("postgres").with_database("postgres")
+    restorer = f"dbk_restorer_{secrets.token_hex(4)}"
+    _run(admin, f'CREATE ROLE "{restorer}" LOGIN CREATEDB', f'ALTER DATABASE "{target.database}" OWNER TO "{restorer}"')
+    # A superuser's session on the target: the restoring role may not end it, so the swap fails part-way.
+    superuser_session = psycopg.connect(_conninfo(target), autocommit=True)
+    try:
+        manager, backup_id = _backup(tmp_path, source)
+        as_restorer = DatabaseURL(scheme="postgresql", username=restorer, host=target.host, port=target.port,
+                                  database=target.database)
+        with pytest.raises(RestoreTargetError, match="still holds its old data"):
+            manager.restore_backup(backup_id, as_restorer, replace=True, portable=True)
+        assert _value(target, "SELECT count(*) FROM old_rows") == 3
+        assert _databases_like(f"{target.database}_dbk_") == [], "the scratch copy is dropped, no aside copy made"
+    finally:
+        superuser_session.close()
+        _run(admin, f'ALTER DATABASE "{target.database}" OWNER TO CURRENT_USER')
+        for name in _databases_like(f"{target.database}_dbk_"):
+            _run(admin, f'DROP DATABASE "{name}" WITH (FORCE)')
+        _run(admin, f'DROP ROLE "{restorer}"')

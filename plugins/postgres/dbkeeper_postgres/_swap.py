@@ -96,7 +96,8 @@ def remove_leftover(admin: DatabaseConnection, target: str, name: str) -> None:
 
 
 def _in_use(exc: DbKeeperError) -> bool:
-    return "being accessed by other users" in str(exc)
+    """``object_in_use``: a session (re)connected to the target or the scratch copy before the rename."""
+    return getattr(exc, "sqlstate", None) == "55006" or "being accessed by other users" in str(exc)
 
 
 def swap_in(admin: DatabaseConnection, target: str, scratch: str, *, target_exists: bool) -> str | None:
@@ -104,7 +105,9 @@ def swap_in(admin: DatabaseConnection, target: str, scratch: str, *, target_exis
 
     Sessions on both databases are terminated inside the transaction (the
     rename waits for them to exit); a session that connects again in between
-    makes the rename fail, and the whole transaction is retried.
+    makes the rename fail, and the whole transaction is retried. A swap that
+    still fails raises :class:`RestoreTargetError` saying the target is
+    unchanged (the transaction was rolled back; the caller drops the copy).
     """
     quote = admin.dialect.quote_identifier
     aside = new_name(target, "aside") if target_exists else None
@@ -123,7 +126,9 @@ def swap_in(admin: DatabaseConnection, target: str, scratch: str, *, target_exis
             if not _in_use(exc) or attempt == _SWAP_ATTEMPTS:
                 if aside is not None:
                     release(admin, aside)
-                raise
+                state = "still holds its old data" if target_exists else "was not created"
+                raise RestoreTargetError(f"could not put the restored copy in place of {target!r} ({exc}); "
+                                         f"{target!r} {state}") from None
             time.sleep(0.1 * attempt)
             attempt += 1
         else:
