@@ -4,7 +4,10 @@ Generates one table of ``--rows`` rows of mixed types (default 1,000,000:
 about 250 MB of dump) per dialect, then times, in one run:
 
 * PostgreSQL: ``create_backup`` (zstd) vs ``pg_dump -Fc`` (time and size);
-  ``restore_backup`` vs ``pg_restore`` of that file.
+  ``restore_backup`` vs ``pg_restore`` of that file; then whole commands
+  (``dbkeeper backup restore`` subprocesses, into an empty database and
+  ``--replace`` over the data) against ``pg_restore`` and ``zstd -dc | psql``
+  (see ``benchmarks/_restore_pg.py``).
 * MySQL/MariaDB: ``create_backup`` (zstd) vs ``mysqldump | gzip -6``;
   ``restore_backup`` vs ``mysql < dump.sql``.
 * SQLite: ``create_backup`` (zstd) vs ``sqlite3 .backup`` followed by ``zstd -3 -T0``.
@@ -195,6 +198,10 @@ def bench_postgres(n: int, tmp: Path) -> None:
         record("postgres backup time vs pg_dump -Fc", mine["backup"], theirs, 0.35)
         record("postgres backup size (MB) vs pg_dump -Fc", mine["size"], size, 1.05)
         record("postgres restore vs pg_restore", mine["restore"], restore, 1.2)
+        from _restore_pg import restore_side_by_side
+
+        plain_id = next(b.backup_id for b in BackupManager(tmp / "ws-pg").list_backups("bench") if not b.encryption)
+        restore_side_by_side(url, tmp / "ws-pg", plain_id, tmp, record)
         record("postgres encrypted vs plain backup", mine["backup_enc"], mine["backup"], 1.15)
         memory(mine)
 

@@ -394,6 +394,22 @@ class Dialect:
         """Load a dump produced by :meth:`dump` from ``source`` into the database."""
         raise self._unsupported("restore")
 
+    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+        """Names of what interrupted restores into ``connection``'s database left behind, oldest first.
+
+        A restore loads into a scratch copy (and may move the old data aside)
+        so the target always holds complete data; a SIGKILL can leave those
+        copies. Their names follow a fixed pattern (``<target>_dbk_restore_<hex>``
+        and ``<target>_dbk_aside_<hex>`` on servers) and a restore still
+        running is not listed. The default (a dialect without scratch
+        copies) has none.
+        """
+        return []
+
+    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+        """Remove one leftover named by :meth:`restore_leftovers` (anything else is refused)."""
+        raise UnsupportedOperationError(f"dialect {self.name!r} has no restore leftovers to remove ({name!r})")
+
     def incremental_chunking(self) -> dict[str, Any]:
         """How a chainable dump is cut into chunks (see :mod:`dbkeeper.backup.chunking`).
 

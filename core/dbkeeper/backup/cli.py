@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from dbkeeper.backup.leftovers_cli import leftovers as leftovers_command
+from dbkeeper.backup.leftovers_cli import warn_about_leftovers
+
 if TYPE_CHECKING:
     from dbkeeper.backup.crypto import EncryptionSettings
     from dbkeeper.backup.manager import BackupManager
@@ -155,7 +158,9 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
 @_workspace
 def list_(database_name: str | None, workspace: str | None, as_json: bool) -> None:
     """List finished backups, oldest first."""
-    backups = _manager(workspace).list_backups(database_name)
+    manager = _manager(workspace)
+    backups = manager.list_backups(database_name)
+    warn_about_leftovers(manager.workspace)
     if as_json:
         _emit(True, [b.to_dict() for b in backups], "")
         return
@@ -204,10 +209,12 @@ def verify(*, backup_id: str, level: str, scratch_url: str | None, passphrase_en
 @click.option("--to", "target", default=None, metavar="URL_OR_NAME",
               help="Where to restore (default: the original database).")
 @click.option("--replace", is_flag=True, help="Overwrite a non-empty target.")
+@click.option("--portable", is_flag=True,
+              help="Drop owners and grants (for a server without the backup's roles; PostgreSQL).")
 @_keys(create=False)
 @_workspace
-def restore(*, backup_id: str, target: str | None, replace: bool, passphrase_env: str | None, key_file: str | None,
-            key_env: str | None, workspace: str | None, as_json: bool) -> None:
+def restore(*, backup_id: str, target: str | None, replace: bool, portable: bool, passphrase_env: str | None,
+            key_file: str | None, key_env: str | None, workspace: str | None, as_json: bool) -> None:
     """Restore a backup into its original database or another one."""
     from dbkeeper.backup.progress import ProgressLine
     from dbkeeper.errors import DbKeeperError
@@ -225,10 +232,14 @@ def restore(*, backup_id: str, target: str | None, replace: bool, passphrase_env
         enc = _encryption(passphrase_env, key_file, key_env, wanted=backup_.encryption)
         secrets += enc.secrets() if enc else []
         progress = ProgressLine("restore", int(backup_.metadata.get("plain_bytes") or 0) or None)
-        result = manager.restore_backup(backup_id, url, replace=replace, encryption=enc, progress=progress)
+        result = manager.restore_backup(backup_id, url, replace=replace, encryption=enc, progress=progress,
+                                        portable=portable)
         progress.close()
     except DbKeeperError as exc:
         raise _fail(exc, secrets) from None
+    if not as_json:  # in JSON they are the result's "warnings"
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     _emit(as_json, _result_dict(result), f"restored {backup_id} in {result.duration:.2f} s")
 
 
@@ -355,6 +366,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
     _emit(as_json, {"rekeyed": checksums, "old_slots_kept": keep_old},
           "\n".join(f"re-keyed {b} ({c})" for b, c in checksums.items()))
 
+backup.add_command(leftovers_command)
 
 if __name__ == "__main__":  # pragma: no cover
     backup()

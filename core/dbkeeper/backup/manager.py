@@ -411,13 +411,20 @@ class BackupManager:
     def restore_backup(self, backup_id: str, target_url: str | DatabaseURL | None = None, *,
                        replace: bool = False, encryption: EncryptionSettings | None = None,
                        passphrase: str | None = None, key_file: str | os.PathLike[str] | None = None,
-                       workers: int | None = None, progress: Progress | None = None) -> BackupResult:
+                       workers: int | None = None, progress: Progress | None = None,
+                       portable: bool = False) -> BackupResult:
         """Restore ``backup_id`` into its original database or into ``target_url``.
 
         The archive is scanned in full before the target is touched; a
         non-empty target is refused unless ``replace`` is true. Errors raise
         (:class:`~dbkeeper.backup.errors.CorruptBackupError`,
         :class:`~dbkeeper.backup.errors.EncryptionError`, ...).
+
+        Owners and grants come back as they were (PostgreSQL: the roles the
+        dump names must exist, else the restore is refused before anything
+        changes); ``portable`` drops them instead, for a server without those
+        roles (see ``docs/restores.md``). Leftovers of interrupted restores
+        into the target are named in the result's warnings.
         """
         start = time.perf_counter()
         backup = self.catalog.get(backup_id)
@@ -438,16 +445,22 @@ class BackupManager:
         else:
             archive = chain.archives[backup_id]
             source = PlainStream(plain_chunks(archive, workers=workers, progress=progress, rescan=False))
+        from dbkeeper.backup.leftovers import REMOVE_HINT, restore_note
+
         try:
-            info = get_registry().hook.dbkeeper_restore(
-                dialect=connection.dialect, connection=connection, source=source,
-                options={"manifest": manifest, "replace": replace},
-            )
+            with restore_note(self.workspace, url):
+                left = connection.dialect.restore_leftovers(connection)
+                info = get_registry().hook.dbkeeper_restore(
+                    dialect=connection.dialect, connection=connection, source=source,
+                    options={"manifest": manifest, "replace": replace, "portable": portable},
+                )
         except DbKeeperError as exc:
             raise type(exc)(redact(str(exc), [url.password])) from None
         finally:
             connection.disconnect()
-        warnings = list((info or {}).get("warnings", []))
+        warnings = [f"interrupted restores left {', '.join(left)} on the target's server; remove them with "
+                    f"`{REMOVE_HINT} --to <target>`"] if left else []
+        warnings += [redact(str(w), [url.password]) for w in (info or {}).get("warnings", [])]
         return BackupResult(backup_id, True, time.perf_counter() - start, backup.size_mb, None, warnings,
                             backup.checksum)
 

@@ -21,6 +21,9 @@ from dbkeeper.errors import ConfigurationError, DbKeeperError
 #: Exit code of a command interrupted with Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 
+#: Exit code of a command stopped with SIGTERM (128 + SIGTERM), after the same clean-up as Ctrl-C.
+EXIT_TERMINATED = 143
+
 
 class CliError(click.ClickException):
     """An operation failed: printed as ``error: <message>``, exit code 1, no traceback."""

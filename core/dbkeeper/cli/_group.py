@@ -9,7 +9,8 @@ Three jobs sit here so that every command gets them without repeating code:
   printed as ``error: <message>`` (secrets redacted) with exit code 1, or 2
   for configuration errors, and never as a traceback;
 * Ctrl-C - exits with 130 after click has closed the context, which closes
-  every connection the command opened.
+  every connection the command opened; SIGTERM is handled the same way
+  (:func:`~dbkeeper.cli._interrupt.sigterm_as_interrupt`) and exits with 143.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 import click
 
-from dbkeeper.cli._errors import EXIT_INTERRUPTED, to_cli_error
+from dbkeeper.cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, to_cli_error
+from dbkeeper.cli._interrupt import Terminated, sigterm_as_interrupt
 from dbkeeper.cli._lazy import LazyGroup
 from dbkeeper.cli._state import get_state
 from dbkeeper.errors import DbKeeperError
@@ -59,11 +61,15 @@ class DbKeeperGroup(LazyGroup):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; report dbkeeper errors and Ctrl-C with the documented exit codes."""
+        """Run the command; report dbkeeper errors, Ctrl-C and SIGTERM with the documented exit codes."""
         try:
-            return super().invoke(ctx)
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
         except DbKeeperError as exc:
             raise to_cli_error(exc, get_state(ctx).secrets) from None
+        except Terminated:
+            click.echo("\nterminated", err=True)
+            raise click.exceptions.Exit(EXIT_TERMINATED) from None
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None

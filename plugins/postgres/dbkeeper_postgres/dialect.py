@@ -94,6 +94,22 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
 
         return restore(connection, source, options)
 
+    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+        """``<target>_dbk_restore_<hex>`` / ``_dbk_aside_<hex>`` databases no running restore holds."""
+        from dbkeeper_postgres._swap import leftovers
+        from dbkeeper_postgres.dump import admin_connection
+
+        with admin_connection(connection.url) as admin:
+            return leftovers(admin, connection.url.database or "")
+
+    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+        """Drop one of :meth:`restore_leftovers` (``WITH (FORCE)``); any other name is refused."""
+        from dbkeeper_postgres._swap import remove_leftover
+        from dbkeeper_postgres.dump import admin_connection
+
+        with admin_connection(connection.url) as admin:
+            remove_leftover(admin, connection.url.database or "", name)
+
     # -- connecting -----------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         """A ``psycopg.Connection``; credentials and libpq options go in as keyword arguments."""

@@ -14,19 +14,23 @@ Schema-only and data-only backups stay ``pg_dump -Fc`` (not chainable).
 
 Restore refuses a non-empty target unless ``replace`` is set. It loads the
 dump with ``pg_restore --exit-on-error`` into a fresh scratch database, and
-only when that succeeded swaps it in (drop the old target, rename the
-scratch one), so a failed or interrupted restore never leaves a
-half-restored target; a failure drops the scratch database. An existing
-but empty target (and a data-only dump) is loaded directly with
+only when that succeeded swaps it in with one transaction of renames
+(:mod:`dbkeeper_postgres._swap`), so the target's name always holds the old
+or the new data; a failure drops the scratch database. An existing but
+empty target (and a data-only dump) is loaded directly with
 ``--single-transaction`` instead: just as all-or-nothing, without the cost
 of creating, dropping and renaming databases (each forces a checkpoint).
+
+Owners and grants are kept, as ``pg_restore`` keeps them; the roles they
+name are checked first (:mod:`dbkeeper_postgres._roles`), and
+``options["portable"]`` drops them instead (``--no-owner --no-privileges``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -43,7 +47,11 @@ from dbkeeper.backup.tools import (
 )
 from dbkeeper.child_env import child_environment
 from dbkeeper.connection import DatabaseConnection
+from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_postgres._dbprops import copy_properties
+from dbkeeper_postgres._roles import Replay, check_roles, read_needed_roles
+from dbkeeper_postgres._swap import drop, hold, new_name, release, swap_in
 
 _INSTALL = "install the PostgreSQL client tools matching the server (Debian/Ubuntu: apt-get install " \
            "postgresql-client-{major}; macOS: brew install postgresql@{major})"
@@ -74,8 +82,16 @@ def _tool_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[st
         yield env
 
 
-def _admin(url: DatabaseURL) -> DatabaseConnection:
-    return DatabaseConnection.from_url(url.with_database("postgres"), name="dbkeeper-admin",
+def admin_connection(url: DatabaseURL) -> DatabaseConnection:
+    """A one-session connection to the server's ``postgres`` database (creating, renaming, dropping).
+
+    Its ``application_name`` is ``dbkeeper-restore-<pid>``, so an operator
+    (or a test) can tell which process's session holds a restore's names.
+    """
+    query = tuple((k, v) for k, v in url.query if k != "application_name")
+    admin_url = dataclasses.replace(url.with_database("postgres"),
+                                    query=(*query, ("application_name", f"dbkeeper-restore-{os.getpid()}")))
+    return DatabaseConnection.from_url(admin_url, name="dbkeeper-admin",
                                        connection_pool_size=1, max_retries=0)
 
 
@@ -163,18 +179,43 @@ def _conninfo_dbname(name: str) -> str:
     return "dbname='" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _restore_argv(path: str, portable: bool) -> list[str]:
+    """``pg_restore`` arguments: owners and grants kept (as pg_restore does) unless ``portable``."""
+    argv = [path, "--exit-on-error", "--no-password"]
+    return [*argv, "--no-owner", "--no-privileges"] if portable else argv
+
+
+def _read_roles(url: DatabaseURL, path: str, source: IO[bytes]) -> tuple[set[str], Replay]:
+    with _tool_env(url) as env:
+        needed, head = read_needed_roles(path, env, source, [url.password])
+    return needed, Replay(head, source)
+
+
+def _restore_into_empty(url: DatabaseURL, argv: list[str], source: IO[bytes]) -> None:
+    """An existing empty target (or a data-only load): one transaction keeps it all-or-nothing."""
+    target = url.database or ""
+    with _tool_env(url) as env:
+        stream_in([argv[0], "--single-transaction", *argv[1:], "--dbname", _conninfo_dbname(target)], env, source,
+                  secrets=[url.password])
+
+
 def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-    """Load a verified ``pg_dump -Fc`` stream into a scratch database, then swap it in."""
+    """Load a verified dump into a scratch database, then swap it in atomically (see :mod:`._swap`).
+
+    ``options["portable"]`` restores without owners and grants (for a server
+    without the dump's roles); otherwise the roles the dump needs are checked
+    against the server before anything is created.
+    """
     url = connection.url
     target = url.database
     if not target:
         raise RestoreTargetError("the PostgreSQL restore target URL names no database")
     replace = bool(options.get("replace", False))
+    portable = bool(options.get("portable", False))
     dump_meta = (options.get("manifest") or {}).get("dump") or {}
     content = dump_meta.get("content", "full")
     ordered = dump_meta.get("format") == "dbkeeper-pg-ordered"
-    admin = _admin(url)
-    quote = connection.dialect.quote_identifier
+    admin = admin_connection(url)
     with admin:
         major, _ = _server_major(admin)
         path, _ = _check_tool("pg_restore", major)
@@ -187,30 +228,71 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
             if not empty and not replace:
                 raise RestoreTargetError(f"restore target database {target!r} is not empty; pass replace=True "
                                          "(--replace) to overwrite it, or restore into another database")
-        argv = [path, "--exit-on-error", "--no-owner", "--no-privileges", "--no-password"]
         if content == "data" and not exists:
             raise RestoreTargetError(f"data-only restore needs the target database {target!r} with its schema")
+        argv = _restore_argv(path, portable)
+        if not portable and not ordered:
+            needed, source = _read_roles(url, path, source)
+            check_roles(admin, needed, target)
         if not ordered and (content == "data" or (exists and empty)):
-            # An existing empty target (or a data-only load): one transaction keeps it all-or-nothing.
-            argv.insert(1, "--single-transaction")
-            with _tool_env(url) as env:
-                stream_in([*argv, "--dbname", _conninfo_dbname(target)], env, source, secrets=[url.password])
+            _restore_into_empty(url, argv, source)
             return {"target": target, "content": content}
-        scratch = f"{target[:40]}_dbk_restore_{secrets.token_hex(4)}"
-        admin.execute(f"CREATE DATABASE {quote(scratch)} TEMPLATE template0")
-        try:
-            if ordered:
-                from dbkeeper_postgres.incremental import restore_ordered
+        return _restore_swapped(admin, url, source, argv, exists=exists, ordered=ordered, content=content,
+                                dialect=connection.dialect)
 
-                restore_ordered(url, scratch, source, tool_env=_tool_env, pg_restore=path, dialect=connection.dialect)
-            else:
-                with _tool_env(url, scratch) as env:
-                    stream_in([*argv, "--dbname", _conninfo_dbname(scratch)], env, source, secrets=[url.password])
-            if exists:
-                admin.execute(f"DROP DATABASE {quote(target)} WITH (FORCE)")
-            admin.execute(f"ALTER DATABASE {quote(scratch)} RENAME TO {quote(target)}")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                admin.execute(f"DROP DATABASE IF EXISTS {quote(scratch)} WITH (FORCE)")
-            raise
-    return {"target": target, "content": content, "swapped": True}
+
+@contextlib.contextmanager
+def _scratch_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[str, str]]:
+    """:func:`_tool_env` for loading the scratch copy, whose commits need not wait for the disk.
+
+    ``synchronous_commit=off`` lets pg_restore's many commits (one per
+    statement: thousands for a large schema) return before their WAL is
+    flushed. Nothing is risked: the swap's own commit is synchronous and
+    flushes the WAL up to it, which includes every record of the load; a
+    crash before it leaves the target untouched and the copy a leftover.
+    """
+    with _tool_env(url, database) as env:
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c synchronous_commit=off".strip()
+        yield env
+
+
+def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[bytes], argv: list[str], *,
+                     exists: bool, ordered: bool, content: str, dialect: Any) -> dict[str, Any]:
+    target = url.database or ""
+    scratch = new_name(target, "restore")
+    hold(admin, scratch)
+    admin.execute(f"CREATE DATABASE {dialect.quote_identifier(scratch)} TEMPLATE template0")
+    try:
+        if ordered:
+            from dbkeeper_postgres.incremental import restore_ordered
+
+            portable = "--no-owner" in argv
+            restore_ordered(url, scratch, source, tool_env=_scratch_env, pg_restore=argv[0], dialect=dialect,
+                            portable=portable,
+                            check_roles=None if portable else (lambda needed: check_roles(admin, needed, target)))
+        else:
+            with _scratch_env(url, scratch) as env:
+                stream_in([*argv, "--dbname", _conninfo_dbname(scratch)], env, source, secrets=[url.password])
+        if exists:
+            copy_properties(admin, target, scratch)
+        aside = swap_in(admin, target, scratch, target_exists=exists)
+    except BaseException as exc:
+        try:
+            drop(admin, scratch)
+        except Exception:
+            if isinstance(exc, DbKeeperError):
+                raise type(exc)(f"{exc} (the partly restored copy {scratch!r} could not be dropped; remove it with "
+                                "`dbkeeper backup leftovers --remove`)") from None
+        raise
+    finally:
+        release(admin, scratch)
+    warnings = []
+    if aside is not None:
+        try:
+            drop(admin, aside)
+        except DbKeeperError as exc:
+            warnings.append(f"the restore is complete, but the old data kept as {aside!r} could not be dropped "
+                            f"({exc}); remove it with `dbkeeper backup leftovers --remove`")
+        finally:
+            release(admin, aside)
+    return {"target": target, "content": content, "swapped": True, "warnings": warnings}

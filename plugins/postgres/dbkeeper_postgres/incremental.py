@@ -497,12 +497,18 @@ def _restore_large_object(conn: Any, reader: _Reader, rest: bytes) -> None:
 
 
 def restore_ordered(url: DatabaseURL, database: str, source: IO[bytes], *, tool_env: EnvFactory,
-                    pg_restore: str, dialect: Any) -> int:
-    """Load the chainable dump into the (new, empty) ``database``; return the number of tables."""
+                    pg_restore: str, dialect: Any, portable: bool = False,
+                    check_roles: Callable[[set[str]], None] | None = None) -> int:
+    """Load the chainable dump into the (new, empty) ``database``; return the number of tables.
+
+    Owners and grants are kept unless ``portable``; ``check_roles`` is given
+    the roles the schema names before anything is loaded (it raises to refuse).
+    """
     reader = _Reader(source)
     if reader.exact(len(MAGIC)) != MAGIC:
         raise CorruptBackupError("not a dbkeeper ordered PostgreSQL dump (bad magic)")
-    argv = [pg_restore, "--exit-on-error", "--no-owner", "--no-privileges", "--no-password", "--dbname",
+    argv = [pg_restore, "--exit-on-error", *(["--no-owner", "--no-privileges"] if portable else []),
+            "--no-password", "--dbname",
             "dbname='" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"]
     tables = 0
     schema = b""
@@ -514,6 +520,10 @@ def restore_ordered(url: DatabaseURL, database: str, source: IO[bytes], *, tool_
                 kind, _, rest = head.partition(b" ")
                 if kind == b"#schema":  # tables, types, functions ... now; indexes, constraints after the rows
                     schema = reader.exact(int(rest))
+                    if check_roles is not None:
+                        from dbkeeper_postgres._roles import roles_in_schema
+
+                        check_roles(roles_in_schema(pg_restore, env, schema))
                     stream_in([*argv, "--section=pre-data"], env, io.BytesIO(schema), secrets=[url.password])
                 elif kind == b"#post":
                     conn.commit()

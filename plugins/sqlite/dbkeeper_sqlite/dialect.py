@@ -165,6 +165,20 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
         return restore(connection, source, options)
 
+    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+        """``.<file>.dbkeeper-restore-<hex>`` files next to the target that no running restore holds."""
+        from dbkeeper_sqlite._leftovers import leftovers
+        from dbkeeper_sqlite.dump import _path
+
+        return [] if connection.url.is_memory else leftovers(_path(connection, "look next to"))
+
+    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+        """Delete one of :meth:`restore_leftovers` with its journal files; any other path is refused."""
+        from dbkeeper_sqlite._leftovers import remove
+        from dbkeeper_sqlite.dump import _path
+
+        remove(_path(connection, "remove files next to"), name)
+
     chainable_fulls_by_default = True  # the page image is both the plain and the chainable dump
 
     def incremental_chunking(self) -> dict[str, Any]:

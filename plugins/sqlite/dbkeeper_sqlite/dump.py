@@ -47,6 +47,7 @@ from typing import IO, Any
 
 from dbkeeper.backup.errors import BackupError, CorruptBackupError, RestoreTargetError
 from dbkeeper.connection import DatabaseConnection
+from dbkeeper_sqlite._leftovers import lock, scratch_name
 
 PIECE = 1 << 20
 
@@ -197,8 +198,10 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
     if content != "data" and not replace and not _is_empty(target):
         raise RestoreTargetError(f"restore target {target} is not empty; pass replace=True "
                                  "(--replace) to overwrite it, or choose another target")
-    tmp = target.parent / f".{target.name}.dbkeeper-restore-{secrets.token_hex(4)}"
+    tmp = scratch_name(target, secrets.token_hex(4))
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    lock(fd)
+    held = os.dup(fd)  # keeps the lock (see dbkeeper_sqlite._leftovers) until the end of the restore
     try:
         with os.fdopen(fd, "wb") as f:
             while piece := source.read(PIECE):
@@ -223,6 +226,7 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
         _fsync_dir(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
+        os.close(held)
     return {"target": str(target), "content": content}
 
 
