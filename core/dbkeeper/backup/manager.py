@@ -45,7 +45,7 @@ from dbkeeper.backup.crypto import (
     wrap_key,
 )
 from dbkeeper.backup.errors import BackupError, DependentBackupsError, RestoreTargetError
-from dbkeeper.backup.incremental import chain_base
+from dbkeeper.backup.incremental import Base, NoUsableBaseError, chain_base
 from dbkeeper.backup.models import Backup, BackupResult, PruneResult
 from dbkeeper.backup.pipeline import (
     DEFAULT_CHUNK_SIZE,
@@ -146,20 +146,22 @@ class BackupManager:
         ``chainable`` decides whether a full backup can be the base of later
         incremental and differential backups: its rows are exported in key
         order and cut on row boundaries. ``None`` (the default) asks the
-        dialect (``Dialect.chainable_fulls_by_default``): SQLite's page image
-        is chainable at no cost; PostgreSQL and MySQL keep their faster native
-        dump (``pg_dump -Fc``, ``mariadb-dump``) unless asked.
+        dialect (``Dialect.chainable_fulls_by_default``, true for every
+        dialect that ships with dbkeeper: the chainable dump is as fast as
+        the native one, see ``docs/backups.md``); ``False`` takes the native
+        dump (``pg_dump -Fc``, ``mariadb-dump``) where there is one.
 
         ``backup_type="incremental"`` stores only the chunks the latest backup
         of ``database_name`` (of any type) lacks, ``"differential"`` only those
         the latest full backup lacks; both need a dialect with the
-        ``incremental`` capability and a base made by this version (see
-        ``docs/backups.md``). ``chunk_size`` sets the chunk size of a full
+        ``incremental`` capability. Without a usable base (none yet, or one
+        that is not chainable) the backup becomes a chainable full and its
+        result's ``warnings`` say so (see ``docs/backups.md``). ``chunk_size`` sets the chunk size of a full
         backup (the average, for content-defined chunking; default: the
         dialect's chunking, or 4 MiB); chained backups inherit their base's.
 
         Bad settings (unknown compression, unusable encryption, unknown backup
-        type, no usable base) raise before any work starts; failures during
+        type, a damaged base or one encrypted otherwise) raise before any work starts; failures during
         the backup are reported in the result (``success=False``) and leave
         no file and no catalog entry.
         """
@@ -189,8 +191,9 @@ class BackupManager:
             raise BackupError(f"dialect {dialect.name!r} does not support {backup_type} backups (its plugin does not "
                               "declare the 'incremental' capability); take a full backup instead")
         backup_id = new_backup_id()
-        base = None if backup_type == "full" else chain_base(self.catalog, database_name, backup_type, dialect.name,
-                                                               encryption=enc, new_id=backup_id)
+        base, fallback = self._base(database_name, backup_type, dialect.name, enc, backup_id)
+        if fallback is not None:
+            backup_type = "full"
         if base is not None:
             chunking, index = base.chunking, base.index
         else:
@@ -286,8 +289,26 @@ class BackupManager:
                 sink.abort()
             partial.unlink(missing_ok=True)
             raise
-        warnings = [redact(str(w), secrets_) for w in _warnings(dump_meta)]
+        warnings = [redact(str(w), secrets_) for w in [*([fallback] if fallback else []), *_warnings(dump_meta)]]
         return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
+
+    def _base(self, database_name: str, backup_type: str, dialect: str, enc: EncryptionSettings | None,
+              backup_id: str) -> tuple[Base | None, str | None]:
+        """The base of a new ``backup_type`` backup, and the warning when there is none to use.
+
+        With no usable base (none yet, or not chainable: see
+        :class:`~dbkeeper.backup.incremental.NoUsableBaseError`) the backup
+        becomes a chainable full, as pgBackRest does, instead of an error:
+        that full is what the user would have been told to take.
+        """
+        if backup_type == "full":
+            return None, None
+        try:
+            return chain_base(self.catalog, database_name, backup_type, dialect, encryption=enc,
+                              new_id=backup_id), None
+        except NoUsableBaseError as exc:
+            return None, (f"{exc}; took a chainable full backup instead of the {backup_type} one (later "
+                          "incremental and differential backups build on it)")
 
     def _listed(self, backup_id: str) -> bool:
         try:
