@@ -175,3 +175,8 @@ def test_a_schema_only_base_is_replaced_by_a_chainable_full(kind: str, request: 
     assert result.warnings and f"the base backup {schema_only.backup_id} is not a chainable dump" in result.warnings[0]
     assert manager.get_backup(result.backup_id).backup_type == "full"
     assert manager.get_backup(schema_only.backup_id).backup_type == "full"
+    # A schema-only incremental without a base becomes a schema-only full: not chainable, and it says that.
+    alone = manager.create_backup("other", backup_type="incremental", include_data=False)
+    assert alone.success and alone.warnings[0].endswith(
+        "took a full backup instead of the incremental one (a schema-only or data-only backup cannot be a chain base)")
+    assert manager.get_backup(alone.backup_id).metadata["chainable"] is False

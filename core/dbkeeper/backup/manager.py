@@ -99,6 +99,15 @@ def _warnings(dump_meta: dict[str, Any]) -> list[str]:
     return warnings
 
 
+def _fallback_warning(reason: str, requested: str, dump_meta: dict[str, Any]) -> str:
+    """What an incremental or differential that became a full says (see ``BackupManager._base``)."""
+    if dump_meta.get("chainable"):
+        return (f"{reason}; took a chainable full backup instead of the {requested} one (later incremental "
+                "and differential backups build on it)")
+    return (f"{reason}; took a full backup instead of the {requested} one (a schema-only or data-only backup "
+            "cannot be a chain base)")
+
+
 class BackupManager:
     """Backups of one or many databases, cataloged in a workspace directory.
 
@@ -191,8 +200,9 @@ class BackupManager:
             raise BackupError(f"dialect {dialect.name!r} does not support {backup_type} backups (its plugin does not "
                               "declare the 'incremental' capability); take a full backup instead")
         backup_id = new_backup_id()
-        base, fallback = self._base(database_name, backup_type, dialect.name, enc, backup_id)
-        if fallback is not None:
+        requested = backup_type
+        base, no_base = self._base(database_name, backup_type, dialect.name, enc, backup_id)
+        if no_base is not None:
             backup_type = "full"
         if base is not None:
             chunking, index = base.chunking, base.index
@@ -289,12 +299,13 @@ class BackupManager:
                 sink.abort()
             partial.unlink(missing_ok=True)
             raise
-        warnings = [redact(str(w), secrets_) for w in [*([fallback] if fallback else []), *_warnings(dump_meta)]]
+        told = [_fallback_warning(no_base, requested, dump_meta)] if no_base is not None else []
+        warnings = [redact(str(w), secrets_) for w in [*told, *_warnings(dump_meta)]]
         return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
 
     def _base(self, database_name: str, backup_type: str, dialect: str, enc: EncryptionSettings | None,
               backup_id: str) -> tuple[Base | None, str | None]:
-        """The base of a new ``backup_type`` backup, and the warning when there is none to use.
+        """The base of a new ``backup_type`` backup, or why there is none to use.
 
         With no usable base (none yet, or not chainable: see
         :class:`~dbkeeper.backup.incremental.NoUsableBaseError`) the backup
@@ -307,8 +318,7 @@ class BackupManager:
             return chain_base(self.catalog, database_name, backup_type, dialect, encryption=enc,
                               new_id=backup_id), None
         except NoUsableBaseError as exc:
-            return None, (f"{exc}; took a chainable full backup instead of the {backup_type} one (later "
-                          "incremental and differential backups build on it)")
+            return None, str(exc)
 
     def _listed(self, backup_id: str) -> bool:
         try:
