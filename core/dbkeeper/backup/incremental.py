@@ -80,8 +80,9 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
     if "chunk_key" not in manifest or "sequence" not in manifest:
         raise NoUsableBaseError(f"the base backup {base.backup_id} was made by an older dbkeeper without chunk ids")
     if not (manifest.get("dump") or {}).get("chainable", True):
-        raise NoUsableBaseError(f"the base backup {base.backup_id} is not a chainable dump (a schema-only or "
-                                "data-only backup, or a full taken with chainable=False / --not-chainable)")
+        raise NoUsableBaseError(f"the base backup {base.backup_id} is not a chainable dump (a native full: the "
+                                "dialect's default or chainable=False / --not-chainable; or a schema-only or "
+                                "data-only backup)")
     index = ChunkIndex(new_id, base64.b64decode(manifest["chunk_key"]), chained=True,
                        base_sequence=list(manifest["sequence"]),
                        id_scheme=str(manifest.get("chunk_id") or LEGACY_ID_SCHEME))
