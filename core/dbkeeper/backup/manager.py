@@ -155,10 +155,11 @@ class BackupManager:
         ``chainable`` decides whether a full backup can be the base of later
         incremental and differential backups: its rows are exported in key
         order and cut on row boundaries. ``None`` (the default) asks the
-        dialect (``Dialect.chainable_fulls_by_default``, true for every
-        dialect that ships with dbkeeper: the chainable dump is as fast as
-        the native one, see ``docs/backups.md``); ``False`` takes the native
-        dump (``pg_dump -Fc``, ``mariadb-dump``) where there is one.
+        dialect (``Dialect.chainable_fulls_by_default``: SQLite, MySQL/MariaDB
+        and Redis yes, their chainable dump costing about what the native one
+        does; PostgreSQL no, ``pg_dump -Fc`` is still faster; see
+        ``docs/backups.md``); ``False`` takes the native dump (``pg_dump -Fc``,
+        ``mariadb-dump``) where there is one.
 
         ``backup_type="incremental"`` stores only the chunks the latest backup
         of ``database_name`` (of any type) lacks, ``"differential"`` only those
