@@ -7,10 +7,15 @@ about 250 MB of dump) per dialect, then times, in one run:
   ``restore_backup`` vs ``pg_restore`` of that file; then whole commands
   (``dbkeeper backup restore`` subprocesses, into an empty database and
   ``--replace`` over the data) against ``pg_restore`` and ``zstd -dc | psql``
-  (see ``benchmarks/_restore_pg.py``).
+  (see ``benchmarks/_restore_pg.py``); and the default full, as
+  ``dbkeeper backup create`` (whole command, a subprocess) and as the
+  library call, against ``pg_dump | zstd -T0`` in alternating pairs (time
+  and size; the median of the pair-by-pair ratios).
 * MySQL/MariaDB: ``create_backup`` (zstd) vs ``mysqldump | gzip -6``;
   ``restore_backup`` vs ``mysql < dump.sql``.
 * SQLite: ``create_backup`` (zstd) vs ``sqlite3 .backup`` followed by ``zstd -3 -T0``.
+* Every full is taken the default way (no ``chainable`` argument), as the
+  seed API's ``backup_database`` takes it.
 * Encryption overhead on every dialect, and peak RSS of each backup and
   restore (each runs in a forked child, whose ``ru_maxrss`` is reported).
 
@@ -29,6 +34,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +51,8 @@ from dbkeeper.urls import DatabaseURL
 KEY_ENV = "DBKEEPER_BENCH_KEY"
 #: Alternating restore rounds per server dialect (each restores about 180 MB of dump).
 RESTORE_ROUNDS = 3
+#: Alternating rounds of ``pg_dump | zstd -T0`` against the default full (CLI and library call).
+PIPELINE_ROUNDS = 3
 RESULTS: list[tuple[str, float, float, str, bool]] = []
 
 
@@ -181,6 +189,83 @@ def restore_rounds(kind: str, ws: Path, url: DatabaseURL, theirs: Callable[[Data
     return min(mine), min(other), rss
 
 
+def dbkeeper_command() -> list[str]:
+    """How a user runs the CLI: the ``dbkeeper`` script installed beside this interpreter (else ``-m``)."""
+    script = Path(sys.executable).with_name("dbkeeper")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dbkeeper.cli"]
+
+
+def compile_packages() -> None:
+    """Write the bytecode of dbkeeper and its plugins, as an installed copy has it.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (CI and some shells set it) an
+    editable install keeps no ``.pyc`` files, and every ``dbkeeper`` command
+    would compile its modules again: start-up a user of an installed copy
+    never pays.
+    """
+    import compileall
+    import importlib
+
+    for name in ("dbkeeper", "dbkeeper_postgres", "dbkeeper_mysql", "dbkeeper_sqlite", "dbkeeper_redis"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        compileall.compile_dir(str(Path(module.__file__ or "").parent), quiet=1)
+
+
+def median_ratio(ours_: list[float], theirs: list[float]) -> float:
+    """The median of the pair-by-pair ratios (each pair ran back to back, so drift cancels within it)."""
+    return statistics.median(a / b for a, b in zip(ours_, theirs, strict=True))
+
+
+def pipeline_pairs(url: DatabaseURL, env: dict[str, str], tmp: Path, rounds: int = PIPELINE_ROUNDS) -> None:
+    """The default full against ``pg_dump | zstd -T0``, the pipeline a savvy user writes, in alternating pairs.
+
+    Each round runs the pipeline, then ``dbkeeper backup create`` as a
+    subprocess (the whole command: interpreter start-up, imports,
+    connection, manifest, catalog), then the pipeline again, then the
+    library call (``create_backup`` in a forked child, the default way:
+    no ``chainable`` argument), so each of ours has a pipeline run right
+    before it. Ratios are taken pair by pair; the median counts.
+    """
+    piped = tmp / "pg.sql.zst"
+    ws = tmp / "ws-pg-cli"
+    # The URL goes in DBKEEPER_URL (the CLI's default), not argv, where a password would show.
+    command = [*dbkeeper_command(), "backup", "create", "--name", "bench", "--compression", "zstd",
+               "--workspace", str(ws), "--json"]
+    cli_env = {**os.environ, "DBKEEPER_URL": url.render(hide_password=False)}
+    manager = BackupManager(tmp / "ws-pg-lib", url)
+    compile_packages()
+    pipe_cli: list[float] = []
+    cli: list[float] = []
+    pipe_lib: list[float] = []
+    lib: list[float] = []
+    for _ in range(rounds):
+        pipe_cli.append(timed_shell(f"pg_dump | zstd -q -T0 > {piped}", env))
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=cli_env)
+        cli.append(time.perf_counter() - start)
+        pipe_lib.append(timed_shell(f"pg_dump | zstd -q -T0 > {piped}", env))
+        lib.append(measured(lambda: manager.create_backup("bench", compression="zstd"))[0])
+    size = piped.stat().st_size / (1 << 20)
+    archive = BackupManager(ws).list_backups("bench")[-1]
+    print(f"  pg_dump | zstd -T0: {', '.join(f'{t:.2f}' for t in pipe_cli + pipe_lib)} s, {size:.1f} MB; "
+          f"dbkeeper backup create: {', '.join(f'{t:.2f}' for t in cli)} s, {archive.size_mb:.1f} MB "
+          f"({archive.metadata.get('dump_format')}); create_backup: {', '.join(f'{t:.2f}' for t in lib)} s",
+          flush=True)
+    record_ratio("postgres CLI full vs pg_dump | zstd -T0 (pairs)", median_ratio(cli, pipe_cli), 1.0)
+    record_ratio("postgres create_backup vs pg_dump | zstd -T0 (pairs)", median_ratio(lib, pipe_lib), 1.0)
+    record("postgres archive size (MB) vs pg_dump | zstd -T0", archive.size_mb, size, 1.0)
+
+
+def record_ratio(name: str, ratio: float, limit: float) -> None:
+    """Like :func:`record` for a ratio computed already (the median of pair-by-pair ratios)."""
+    RESULTS.append((name, ratio, 1.0, f"<= {limit}x", ratio <= limit))
+    print(f"  {name:<48} median ratio {ratio:5.2f} (target <= {limit}) {'ok' if ratio <= limit else 'MISSED'}",
+          flush=True)
+
+
 def bench_postgres(n: int, tmp: Path) -> None:
     print("PostgreSQL", flush=True)
     with scratch_database(server_url("postgres"), prefix="dbk_bench") as url:
@@ -204,6 +289,7 @@ def bench_postgres(n: int, tmp: Path) -> None:
         restore_side_by_side(url, tmp / "ws-pg", plain_id, tmp, record)
         record("postgres encrypted vs plain backup", mine["backup_enc"], mine["backup"], 1.15)
         memory(mine)
+        pipeline_pairs(url, env, tmp)
 
 
 def bench_mysql(n: int, tmp: Path) -> None:

@@ -183,27 +183,32 @@ def test_postgres_incremental_while_writers_run_is_consistent(dbkeeper_postgres_
 
 def test_postgres_fulls_use_the_native_dump_unless_asked_to_be_chain_bases(dbkeeper_postgres_url: DatabaseURL,
                                                                           tmp_path: Path) -> None:
-    from dbkeeper.backup import ChainError
-
+    """An incremental on a native full becomes the chain's chainable full, with a warning (not an error)."""
     pg_fill(dbkeeper_postgres_url, rows=10)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=dbkeeper_postgres_url)
     plain = manager.create_backup("app")
     assert plain.success and manager.get_backup(plain.backup_id).metadata["dump_format"] == "pg_dump-custom"
-    with pytest.raises(ChainError, match="chainable=True"):
-        manager.create_backup("app", backup_type="incremental")
+    fallback = manager.create_backup("app", backup_type="incremental")
+    assert fallback.success and len(fallback.warnings) == 1
+    assert f"the base backup {plain.backup_id} is not a chainable dump" in fallback.warnings[0]
+    assert "took a chainable full backup instead of the incremental one" in fallback.warnings[0]
+    recorded = manager.get_backup(fallback.backup_id)
+    assert recorded.backup_type == "full" and recorded.metadata["chainable"] is True
+    assert recorded.metadata["parent_id"] is None
     base = manager.create_backup("app", chainable=True)
     assert manager.get_backup(base.backup_id).metadata["chainable"] is True
-    assert manager.create_backup("app", backup_type="incremental").success
+    incremental = manager.create_backup("app", backup_type="incremental")
+    assert incremental.success and incremental.warnings == []
+    assert manager.get_backup(incremental.backup_id).metadata["parent_id"] == base.backup_id
 
 
 def test_schema_only_postgres_backup_is_not_a_chain_base(dbkeeper_postgres_url: DatabaseURL, tmp_path: Path) -> None:
-    from dbkeeper.backup import ChainError
-
     pg_fill(dbkeeper_postgres_url, rows=10)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=dbkeeper_postgres_url)
     assert manager.create_backup("app", include_data=False).success
-    with pytest.raises(ChainError, match="not a chainable dump"):
-        manager.create_backup("app", backup_type="incremental")
+    result = manager.create_backup("app", backup_type="incremental")
+    assert result.success and "not a chainable dump" in result.warnings[0]
+    assert manager.get_backup(result.backup_id).backup_type == "full"
     assert re.match(r"\d{8}T", manager.list_backups("app")[0].backup_id)
 
 

@@ -121,8 +121,9 @@ def test_differential_builds_on_the_latest_full(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     _make(db)
     manager = BackupManager(workspace_dir=tmp_path / "ws", database_url=f"sqlite:///{db}")
-    with pytest.raises(ChainError, match="full backup first"):
-        manager.create_backup("app", backup_type="differential")
+    first = manager.create_backup("app", backup_type="differential")  # no full yet: it becomes one, and says so
+    assert first.success and "no full backup of 'app'" in first.warnings[0]
+    assert manager.get_backup(first.backup_id).backup_type == "full"
     full = manager.create_backup("app", backup_type="full").backup_id
     _mutate(db, 0)
     inc = manager.create_backup("app", backup_type="incremental").backup_id
@@ -351,5 +352,6 @@ def test_a_version_1_0_archive_still_restores(tmp_path: Path) -> None:
     manager.restore_backup(backup_id, f"sqlite:///{target}")
     assert _dump(target) == _dump(db)
     assert manager.verify_backup(backup_id, "full").success
-    with pytest.raises(ChainError, match="older dbkeeper"):
-        manager.create_backup("app", backup_type="incremental")
+    replacement = manager.create_backup("app", backup_type="incremental")  # a full that new chains build on
+    assert replacement.success and "older dbkeeper without chunk ids" in replacement.warnings[0]
+    assert manager.get_backup(replacement.backup_id).backup_type == "full"

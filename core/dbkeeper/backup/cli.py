@@ -111,7 +111,8 @@ def backup() -> None:
               help="incremental: only what the latest backup lacks; differential: only what the latest full lacks.")
 @click.option("--chainable/--not-chainable", "chainable", default=None,
               help="A full backup that incremental/differential backups can build on (default: the dialect's "
-                   "choice; SQLite yes, PostgreSQL and MySQL no: their native dump is faster).")
+                   "choice; SQLite, MySQL/MariaDB and Redis yes, PostgreSQL no: its native dump is faster). "
+                   "An incremental without a chainable base becomes a chainable full, with a warning.")
 @click.option("--schema-only", is_flag=True, help="Schema without rows.")
 @click.option("--data-only", is_flag=True, help="Rows without schema.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,

@@ -11,8 +11,8 @@ each chunk is an independent frame, so restore can stream them one by one.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from dbkeeper.backup.errors import BackupError, CorruptBackupError
 
@@ -35,17 +35,30 @@ class Codec(Protocol):
 
 @dataclass
 class ZstdCodec:
-    """zstd frames with content checksum and content size in the frame header."""
+    """zstd frames with content checksum and content size in the frame header.
+
+    Each chunk is compressed with the parameters ``zstd -LEVEL`` uses for a
+    stream of unknown (large) size, not those zstd picks for a lone input of
+    the chunk's size: a chunk is a slice of a large dump. For 256 KiB chunks
+    zstd's small-input table at level 3 was both slower and larger (1.26 s,
+    72 MB for a 170 MB COPY text here) than the large-input level 3 (1.07 s,
+    65 MB, as ``zstd -3`` of the whole stream). The frame still records the
+    chunk's size, so its window shrinks to the chunk and decoding needs no
+    more memory than before; the format is unchanged.
+    """
 
     level: int = 3
     name: str = "zstd"
+    _params: Any = field(default=None, init=False, repr=False, compare=False)
 
     def compress(self, data: bytes) -> bytes:
         import zstandard
 
+        if self._params is None:
+            self._params = zstandard.ZstdCompressionParameters.from_level(
+                self.level, write_checksum=True, write_content_size=True)
         # One compressor per call: ZstdCompressor objects are not thread-safe.
-        return zstandard.ZstdCompressor(level=self.level, write_checksum=True,
-                                        write_content_size=True).compress(data)
+        return zstandard.ZstdCompressor(compression_params=self._params).compress(data)
 
     def decompress(self, data: bytes, expected_size: int) -> bytes:
         import zstandard

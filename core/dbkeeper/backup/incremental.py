@@ -13,6 +13,14 @@ can prove a part of its dump unchanged since the base appends that part's
 span of the base's sequence instead of exporting it again. The base must open
 with the same key as the new backup: an encrypted chain is encrypted
 throughout, and an unencrypted base cannot carry an encrypted backup's data.
+
+A set with no base at all, or whose base cannot carry a chain (a schema-only
+or data-only dump, a full taken with ``chainable=False``, an archive made by
+a dbkeeper without chunk ids), raises :class:`NoUsableBaseError`: the
+manager then takes a chainable full backup instead and says so in its
+warnings (as pgBackRest does), since that full is exactly what the user
+would be told to take. A base that is there but damaged, or whose
+encryption does not match, stays a :class:`ChainError`: those need a person.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ from dbkeeper.backup.crypto import EncryptionSettings
 from dbkeeper.backup.errors import BackupError, ChainError
 from dbkeeper.backup.models import Backup
 from dbkeeper.backup.pipeline import ChunkIndex
+
+
+class NoUsableBaseError(ChainError):
+    """The set has no backup an incremental or differential can build on (the manager takes a full instead)."""
 
 
 @dataclass
@@ -63,8 +75,7 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
     candidates = _candidates(catalog, database_name, backup_type, dialect)
     if not candidates:
         kind = "full backup" if backup_type == "differential" else "backup"
-        raise ChainError(f"no {kind} of {database_name!r} ({dialect}) to build a {backup_type} backup on; "
-                         "take a full backup first")
+        raise NoUsableBaseError(f"no {kind} of {database_name!r} ({dialect}) to build a {backup_type} backup on")
     base = candidates[-1]
     if base.encryption and encryption is None:
         raise ChainError(f"the base backup {base.backup_id} is encrypted; give the {backup_type} backup the "
@@ -80,11 +91,11 @@ def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: 
     except BackupError as exc:
         raise ChainError(f"the base backup {base.backup_id} cannot be used: {exc}") from None
     if "chunk_key" not in manifest or "sequence" not in manifest:
-        raise ChainError(f"the base backup {base.backup_id} was made by an older dbkeeper without chunk ids; "
-                         f"take a full backup first, then {backup_type} backups on top of it")
+        raise NoUsableBaseError(f"the base backup {base.backup_id} was made by an older dbkeeper without chunk ids")
     if not (manifest.get("dump") or {}).get("chainable", True):
-        raise ChainError(f"the base backup {base.backup_id} is not a chainable dump; take a chainable full backup "
-                         "first (create_backup(..., chainable=True), dbkeeper backup create --chainable)")
+        raise NoUsableBaseError(f"the base backup {base.backup_id} is not a chainable dump (a native full: the "
+                                "dialect's default or chainable=False / --not-chainable; or a schema-only or "
+                                "data-only backup)")
     index = ChunkIndex(new_id, base64.b64decode(manifest["chunk_key"]), chained=True,
                        base_sequence=list(manifest["sequence"]),
                        id_scheme=str(manifest.get("chunk_id") or LEGACY_ID_SCHEME))

@@ -45,7 +45,7 @@ from dbkeeper.backup.crypto import (
     wrap_key,
 )
 from dbkeeper.backup.errors import BackupError, DependentBackupsError, RestoreTargetError
-from dbkeeper.backup.incremental import base_is_encrypted, chain_base
+from dbkeeper.backup.incremental import Base, NoUsableBaseError, base_is_encrypted, chain_base
 from dbkeeper.backup.models import Backup, BackupResult, PruneResult
 from dbkeeper.backup.pipeline import (
     DEFAULT_CHUNK_SIZE,
@@ -99,6 +99,15 @@ def _warnings(dump_meta: dict[str, Any]) -> list[str]:
     return warnings
 
 
+def _fallback_warning(reason: str, requested: str, dump_meta: dict[str, Any]) -> str:
+    """What an incremental or differential that became a full says (see ``BackupManager._base``)."""
+    if dump_meta.get("chainable"):
+        return (f"{reason}; took a chainable full backup instead of the {requested} one (later incremental "
+                "and differential backups build on it)")
+    return (f"{reason}; took a full backup instead of the {requested} one (a schema-only or data-only backup "
+            "cannot be a chain base)")
+
+
 class BackupManager:
     """Backups of one or many databases, cataloged in a workspace directory.
 
@@ -147,20 +156,23 @@ class BackupManager:
         ``chainable`` decides whether a full backup can be the base of later
         incremental and differential backups: its rows are exported in key
         order and cut on row boundaries. ``None`` (the default) asks the
-        dialect (``Dialect.chainable_fulls_by_default``): SQLite's page image
-        is chainable at no cost; PostgreSQL and MySQL keep their faster native
-        dump (``pg_dump -Fc``, ``mariadb-dump``) unless asked.
+        dialect (``Dialect.chainable_fulls_by_default``: SQLite, MySQL/MariaDB
+        and Redis yes, their chainable dump costing about what the native one
+        does; PostgreSQL no, ``pg_dump -Fc`` is still faster; see
+        ``docs/backups.md``); ``False`` takes the native dump (``pg_dump -Fc``,
+        ``mariadb-dump``) where there is one.
 
         ``backup_type="incremental"`` stores only the chunks the latest backup
         of ``database_name`` (of any type) lacks, ``"differential"`` only those
         the latest full backup lacks; both need a dialect with the
-        ``incremental`` capability and a base made by this version (see
-        ``docs/backups.md``). ``chunk_size`` sets the chunk size of a full
+        ``incremental`` capability. Without a usable base (none yet, or one
+        that is not chainable) the backup becomes a chainable full and its
+        result's ``warnings`` say so (see ``docs/backups.md``). ``chunk_size`` sets the chunk size of a full
         backup (the average, for content-defined chunking; default: the
         dialect's chunking, or 4 MiB); chained backups inherit their base's.
 
         Bad settings (unknown compression, unusable encryption, unknown backup
-        type, no usable base) raise before any work starts; failures during
+        type, a damaged base or one encrypted otherwise) raise before any work starts; failures during
         the backup are reported in the result (``success=False``) and leave
         no file and no catalog entry.
         """
@@ -195,8 +207,10 @@ class BackupManager:
             enc = key_source()
             if enc is not None:
                 validate(enc)
-        base = None if backup_type == "full" else chain_base(self.catalog, database_name, backup_type, dialect.name,
-                                                               encryption=enc, new_id=backup_id)
+        requested = backup_type
+        base, no_base = self._base(database_name, backup_type, dialect.name, enc, backup_id)
+        if no_base is not None:
+            backup_type = "full"
         if base is not None:
             chunking, index = base.chunking, base.index
         else:
@@ -292,8 +306,26 @@ class BackupManager:
                 sink.abort()
             partial.unlink(missing_ok=True)
             raise
-        warnings = [redact(str(w), secrets_) for w in _warnings(dump_meta)]
+        told = [_fallback_warning(no_base, requested, dump_meta)] if no_base is not None else []
+        warnings = [redact(str(w), secrets_) for w in [*told, *_warnings(dump_meta)]]
         return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
+
+    def _base(self, database_name: str, backup_type: str, dialect: str, enc: EncryptionSettings | None,
+              backup_id: str) -> tuple[Base | None, str | None]:
+        """The base of a new ``backup_type`` backup, or why there is none to use.
+
+        With no usable base (none yet, or not chainable: see
+        :class:`~dbkeeper.backup.incremental.NoUsableBaseError`) the backup
+        becomes a chainable full, as pgBackRest does, instead of an error:
+        that full is what the user would have been told to take.
+        """
+        if backup_type == "full":
+            return None, None
+        try:
+            return chain_base(self.catalog, database_name, backup_type, dialect, encryption=enc,
+                              new_id=backup_id), None
+        except NoUsableBaseError as exc:
+            return None, str(exc)
 
     def _listed(self, backup_id: str) -> bool:
         try:

@@ -50,6 +50,11 @@ class RedisDialect(Dialect):
         bulk_insert=False, introspection=True, explain=False, dump=True, restore=True, render_ddl=False,
         collect_metrics=True, migration_lock=False, asyncio=False, incremental=True,
     )
+    #: Every full backup is a chain base (:mod:`dbkeeper_redis.chainable`): sorting the key names cost
+    #: 1.05x-1.27x the plain dump's time in alternating pairs (220,000 keys, a shared machine) and made a
+    #: smaller archive, and the seed API's ``backup_type="incremental"`` after a plain full then builds on it.
+    #: ``chainable=False`` keeps the plain ``SCAN``-order dump.
+    chainable_fulls_by_default = True
 
     # -- connecting -----------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:

@@ -19,7 +19,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dbkeeper.backup import BackupManager, ChainError, DependentBackupsError, EncryptionSettings
+from dbkeeper.backup import BackupManager, DependentBackupsError, EncryptionSettings
 from dbkeeper.backup.chunking import LineChunker
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
@@ -163,13 +163,16 @@ def test_unchanged_keys_keep_their_bytes_between_chainable_dumps(redis_url: Data
 def test_a_plain_full_is_not_a_chain_base_and_parents_are_protected(redis_url: DatabaseURL, tmp_path: Path) -> None:
     seed(client_for(redis_url), n=100)
     manager = BackupManager(tmp_path / "ws", redis_url)
-    plain = manager.create_backup("cache")
+    default = manager.create_backup("cache")  # every full is a chain base by default
+    assert default.success and manager.get_backup(default.backup_id).metadata["chainable"]
+    plain = manager.create_backup("cache", chainable=False)
     assert plain.success and not manager.get_backup(plain.backup_id).metadata["chainable"]
-    with pytest.raises(ChainError, match="not a chainable dump"):
-        manager.create_backup("cache", backup_type="incremental")
+    fallback = manager.create_backup("cache", backup_type="incremental")  # on the plain one: becomes a full
+    assert fallback.success and "not a chainable dump" in fallback.warnings[0]
+    assert manager.get_backup(fallback.backup_id).backup_type == "full"
     base = manager.create_backup("cache", chainable=True)
     inc = manager.create_backup("cache", backup_type="incremental")
-    assert inc.success
+    assert inc.success and inc.warnings == []
     with pytest.raises(DependentBackupsError):
         manager.delete_backup(base.backup_id)
     assert {b.backup_id for b in manager.list_backups("cache")} >= {base.backup_id, inc.backup_id}
