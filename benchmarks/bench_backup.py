@@ -136,7 +136,7 @@ def ours(url: DatabaseURL, ws: Path, kind: str, tmp: Path) -> dict[str, float]:
         out["backup_rss"] = max(out.get("backup_rss", 0.0), rss)
         enc.append(measured(backup(EncryptionSettings(key_env=KEY_ENV)))[0])
     out["backup"], out["backup_enc"] = min(plain), min(enc)
-    ids = [b.backup_id for b in manager.list_backups("bench")]
+    ids = [b.backup_id for b in manager.get_backups("bench")]
     out["size"] = manager.get_backup(ids[0]).size_mb
     out["plain"] = manager.get_backup(ids[0]).metadata["plain_bytes"] / (1 << 20)
     if kind == "sqlite":
@@ -155,7 +155,7 @@ def restore_rounds(kind: str, ws: Path, url: DatabaseURL, theirs: Callable[[Data
     :func:`_common.interleaved`, since the server shares two cores with everything.
     """
     manager = BackupManager(ws, url)
-    backup_id = next(b.backup_id for b in manager.list_backups("bench") if not b.encryption)
+    backup_id = next(b.backup_id for b in manager.get_backups("bench") if not b.encryption)
     settle = "CHECKPOINT" if kind == "postgres" else "FLUSH TABLES"
     mine: list[float] = []
     other: list[float] = []
