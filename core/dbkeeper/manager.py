@@ -247,12 +247,23 @@ class DatabaseManager(CrudMethods):
             return
         self.logger.info("Database connection pool closed.")
 
-    def connect(self, database_url: str | DatabaseURL | Mapping[str, Any], name: str | None = None,
+    def connect(self, database_url: str | DatabaseURL | Mapping[str, Any] | None = None, name: str | None = None,
                 **pool_options: Any) -> DatabaseConnection:
         """Open (or reuse) a pooled connection to ``database_url`` and make it current.
 
         ``database_url`` may also be a configuration dict (see the class doc).
+        Seed API: without one, the current connection is (re)connected, or,
+        when the manager has none, the default database (``DBKEEPER_URL``,
+        else ``default = "NAME"`` in ``dbkeeper.toml``).
         """
+        if database_url is None:
+            if self._current is not None:
+                return self.require_connection().connect()
+            from dbkeeper.config import resolve_database
+
+            default_name, database_url, from_config = resolve_database(None)
+            pool_options = {**from_config, **pool_options}
+            name = name if name is not None else default_name
         if isinstance(database_url, Mapping):
             database_url, from_config, config_name = _url_from_config(database_url)
             pool_options = {**from_config, **pool_options}
