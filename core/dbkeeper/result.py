@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, SupportsIndex, overload
 
 
 class QueryResult:
@@ -101,11 +101,11 @@ class Row(tuple[Any, ...]):
     _index: ClassVar[dict[str, int]] = {}
 
     @overload
-    def __getitem__(self, key: str) -> Any: ...
+    def __getitem__(self, key: SupportsIndex, /) -> Any: ...
     @overload
-    def __getitem__(self, key: int) -> Any: ...
+    def __getitem__(self, key: slice, /) -> tuple[Any, ...]: ...
     @overload
-    def __getitem__(self, key: slice) -> tuple[Any, ...]: ...
+    def __getitem__(self, key: str, /) -> Any: ...
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):

@@ -182,7 +182,7 @@ async def test_a_failed_migration_fails_the_startup_and_keeps_the_version(tmp_pa
 @run
 async def test_a_stored_version_newer_than_the_code_is_a_value_error(tmp_path: Path) -> None:
     await (await Notes.create(log, str(tmp_path), version=Version(3, 0, 0))).close()
-    with pytest.raises(ValueError, match="3.0.0"):
+    with pytest.raises(ValueError, match=r"3\.0\.0"):
         await Notes.create(log, str(tmp_path), version=Version(2, 0, 0))
 
 
@@ -219,7 +219,7 @@ def test_version_semantics() -> None:
     assert str(Version(1, 2, 3)) == "1.2.3" and Version.parse("1.2.3") == Version(1, 2, 3)
     assert Version.from_db((1, 2, 3)) == Version(1, 2, 3)
     assert Version.from_db({"major": 1, "minor": 2, "patch": 3}) == Version(1, 2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a version"):
         Version.parse("1.2")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-negative integer"):
         Version(-1, 0, 0)

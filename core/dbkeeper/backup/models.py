@@ -29,7 +29,7 @@ class Backup:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The seed API's dict form (what ``BackupManager.list_backups`` returns): the fields, ``created_at`` in ISO 8601."""
+        """The seed API's dict form (what ``BackupManager.list_backups`` returns); ``created_at`` in ISO 8601."""
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
         return data

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.monitoring.analysis import QueryAnalysis, analyze_samples

@@ -22,6 +22,7 @@ import json
 import os
 import threading
 from pathlib import Path
+
 from dbkeeper.errors import ConfigurationError
 from dbkeeper.urls import DatabaseURL
 
