@@ -373,20 +373,30 @@ class DatabaseManager(CrudMethods):
     @overload
     def execute_query(self, name: str, query: str, params: Any = None) -> list[dict[str, Any]]: ...
     @overload
-    def execute_query(self, name: str, query: Any = _UNSET) -> list[Row]: ...
+    def execute_query(self, name: str | None = None, query: Any = _UNSET, params: Any = None) -> list[Row]: ...
 
-    def execute_query(self, name: str, query: Any = _UNSET, params: Any = None) -> list[dict[str, Any]] | list[Row]:
+    def execute_query(self, name: str | None = None, query: Any = _UNSET,
+                      params: Any = None) -> list[dict[str, Any]] | list[Row]:
         """Seed API: run ``query`` on the connection ``name`` and return rows as dicts.
 
         Pooled-CRUD form: ``execute_query(query, params)`` (the second
-        argument is not a string) runs ``query`` on the current connection
+        argument is not a string; ``query=``/``params=`` by keyword work
+        too) runs ``query`` on the current connection
         and returns :class:`~dbkeeper.result.Row` objects, which index and
         unpack like ``cursor.fetchall()`` rows and answer by column name.
         Each statement is logged at DEBUG and each failure at ERROR on the
         ``DatabaseManager`` logger (parameter values are never logged).
         """
-        positional = not isinstance(query, str)
-        sql, args = (name, None if query is _UNSET else query) if positional else (query, params)
+        positional = name is None or not isinstance(query, str)
+        if name is None:  # execute_query(query=..., params=...) by keyword
+            sql, args = query, params
+        elif positional:
+            sql, args = name, (params if query is _UNSET else query)
+        else:
+            sql, args = query, params
+        if not isinstance(sql, str):
+            raise ConfigurationError("execute_query needs the statement: execute_query(query, params) or "
+                                     "execute_query(name, query, params)")
         try:
             connection = self.require_connection(None if positional else name)
             result = connection.execute(sql, args)

@@ -6,7 +6,7 @@ Kept as a slotted class built once per statement: it sits on the hot path of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, ClassVar, SupportsIndex, overload
 
@@ -144,6 +144,21 @@ class Row(tuple[Any, ...]):
         return dict(zip(self._fields, self, strict=False))
 
     _asdict = as_dict
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a tuple of the same values, and to a mapping of the same columns and values.
+
+        So ``rows == [(1, "a")]`` and ``rows == [{"id": 1, "name": "a"}]``
+        both hold: checks written for either document keep passing.
+        """
+        if isinstance(other, Mapping):
+            return self.as_dict() == dict(other)
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as (columns, values): the per-column-list class is rebuilt, not looked up by name."""

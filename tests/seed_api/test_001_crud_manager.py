@@ -104,6 +104,8 @@ def test_rows_index_by_position_and_by_name(db_config: dict[str, Any], seed_log:
         (first_id, first_name), (second_id, _) = results
         assert (first_id, first_name, second_id) == (1, "first", 2)
         assert results == [(1, "first"), (2, "second")]
+        assert results == [{"id": 1, "name": "first"}, {"id": 2, "name": "second"}]  # as the other document's rows
+        assert results[0] != (2, "second") and results[0] != {"id": 1} and hash(results[0]) == hash((1, "first"))
         row = results[0]
         assert isinstance(row, tuple) and isinstance(row, Row) and len(row) == 2
         assert row["name"] == "first" and row.name == "first" and row.get("missing", "x") == "x"
@@ -115,6 +117,9 @@ def test_rows_index_by_position_and_by_name(db_config: dict[str, Any], seed_log:
         with pytest.raises(IndexError):
             row[5]
         assert manager.execute_query("SELECT COUNT(*) FROM some_table")[0][0] == 2
+        by_keyword = manager.execute_query(query=f"SELECT name FROM some_table WHERE id = {ph}", params=(2,))
+        assert by_keyword == [("second",)]
+        assert manager.execute_query(f"SELECT name FROM some_table WHERE id = {ph}", params=(1,)) == [("first",)]
         # the named form of the other document keeps returning dicts
         name = manager.list_connections()[0]
         assert manager.execute_query(name, "SELECT id FROM some_table ORDER BY id") == [{"id": 1}, {"id": 2}]
