@@ -63,13 +63,14 @@ def remember(workspace_dir: str | os.PathLike[str] | None, name: str, url: Datab
     if url.is_memory:
         return  # an in-memory database cannot be reached from anywhere else
     text = storable_url(url).render(hide_password=False)
-    try:
-        from dbkeeper.workspace import resolve_workspace
+    from dbkeeper.workspace import ENV_VAR, resolve_workspace
 
+    # keyed on what selects the workspace, so a reconnect costs a set lookup, not a path resolution
+    key = (f"{workspace_dir!s}|{os.environ.get(ENV_VAR, '')}", name, text)
+    if key in _written:
+        return
+    try:
         workspace = resolve_workspace(workspace_dir)
-        key = (str(workspace), name, text)
-        if key in _written:
-            return
         with _write_lock:
             known = read_known(workspace)
             if known.get(name) != text:
