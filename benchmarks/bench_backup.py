@@ -147,7 +147,7 @@ def ours(url: DatabaseURL, ws: Path, kind: str, tmp: Path) -> dict[str, float]:
         out["backup_rss"] = max(out.get("backup_rss", 0.0), rss)
         enc.append(measured(backup(EncryptionSettings(key_env=KEY_ENV)))[0])
     out["backup"], out["backup_enc"] = min(plain), min(enc)
-    ids = [b.backup_id for b in manager.list_backups("bench")]
+    ids = [b.backup_id for b in manager.get_backups("bench")]
     out["size"] = manager.get_backup(ids[0]).size_mb
     out["plain"] = manager.get_backup(ids[0]).metadata["plain_bytes"] / (1 << 20)
     if kind == "sqlite":
@@ -166,7 +166,7 @@ def restore_rounds(kind: str, ws: Path, url: DatabaseURL, theirs: Callable[[Data
     :func:`_common.interleaved`, since the server shares two cores with everything.
     """
     manager = BackupManager(ws, url)
-    backup_id = next(b.backup_id for b in manager.list_backups("bench") if not b.encryption)
+    backup_id = next(b.backup_id for b in manager.get_backups("bench") if not b.encryption)
     settle = "CHECKPOINT" if kind == "postgres" else "FLUSH TABLES"
     mine: list[float] = []
     other: list[float] = []
@@ -249,7 +249,7 @@ def pipeline_pairs(url: DatabaseURL, env: dict[str, str], tmp: Path, rounds: int
         pipe_lib.append(timed_shell(f"pg_dump | zstd -q -T0 > {piped}", env))
         lib.append(measured(lambda: manager.create_backup("bench", compression="zstd"))[0])
     size = piped.stat().st_size / (1 << 20)
-    archive = BackupManager(ws).list_backups("bench")[-1]
+    archive = BackupManager(ws).get_backups("bench")[-1]
     print(f"  pg_dump | zstd -T0: {', '.join(f'{t:.2f}' for t in pipe_cli + pipe_lib)} s, {size:.1f} MB; "
           f"dbkeeper backup create: {', '.join(f'{t:.2f}' for t in cli)} s, {archive.size_mb:.1f} MB "
           f"({archive.metadata.get('dump_format')}); create_backup: {', '.join(f'{t:.2f}' for t in lib)} s",
@@ -285,7 +285,7 @@ def bench_postgres(n: int, tmp: Path) -> None:
         record("postgres restore vs pg_restore", mine["restore"], restore, 1.2)
         from _restore_pg import restore_side_by_side
 
-        plain_id = next(b.backup_id for b in BackupManager(tmp / "ws-pg").list_backups("bench") if not b.encryption)
+        plain_id = next(b.backup_id for b in BackupManager(tmp / "ws-pg").get_backups("bench") if not b.encryption)
         restore_side_by_side(url, tmp / "ws-pg", plain_id, tmp, record)
         record("postgres encrypted vs plain backup", mine["backup_enc"], mine["backup"], 1.15)
         memory(mine)

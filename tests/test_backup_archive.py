@@ -99,12 +99,12 @@ def test_archive_and_catalog_files_are_private(manager: BackupManager) -> None:
 def test_list_and_delete(manager: BackupManager) -> None:
     first = manager.create_backup("app", compression="gzip")
     second = manager.create_backup("app", compression="zstd")
-    assert [b.backup_id for b in manager.list_backups("app")] == [first.backup_id, second.backup_id]
-    listed = manager.list_backups()[0]
+    assert [b.backup_id for b in manager.get_backups("app")] == [first.backup_id, second.backup_id]
+    listed = manager.get_backups()[0]
     assert listed.database_type == "sqlite" and listed.backup_type == "full" and listed.compression == "gzip"
     assert manager.delete_backup(first.backup_id)
     assert not manager.delete_backup(first.backup_id)
-    assert [b.backup_id for b in manager.list_backups()] == [second.backup_id]
+    assert [b.backup_id for b in manager.get_backups()] == [second.backup_id]
 
 
 def test_schema_only_and_data_only(manager: BackupManager, source: DatabaseURL, tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_unusable_encryption_is_an_error_before_any_work(manager: BackupManager,
     bad.chmod(0o600)
     with pytest.raises(EncryptionError, match="32-byte"):
         manager.create_backup("app", key_file=bad)
-    assert manager.list_backups() == []
+    assert manager.get_backups() == []
     assert not list((manager.workspace / "backups").glob("*/*")) if (manager.workspace / "backups").exists() else True
 
 
@@ -248,7 +248,7 @@ def test_default_kdf_parameters_meet_owasp() -> None:
 def test_nothing_secret_in_any_file_or_output(manager: BackupManager, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     result = manager.create_backup("app", compression="zstd", encryption=encryption())
-    print(result, manager.list_backups(), manager.verify_backup(result.backup_id, "full", encryption=encryption()))
+    print(result, manager.get_backups(), manager.verify_backup(result.backup_id, "full", encryption=encryption()))
     out = capsys.readouterr()
     assert PASSPHRASE not in out.out + out.err
     for path in manager.workspace.rglob("*"):

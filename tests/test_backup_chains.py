@@ -126,7 +126,7 @@ def test_postgres_chain_of_depth_five_restores_every_point(dbkeeper_postgres_url
         assert result.success, result.error_message
         points.append((result.backup_id, pg_state(url)))
         pg_mutate(url, step)
-    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    backups = {b.backup_id: b for b in manager.get_backups("app")}
     full_size = backups[points[0][0]].metadata["size_bytes"]
     for backup_id, _ in points[1:]:
         assert backups[backup_id].metadata["size_bytes"] < full_size * 0.6
@@ -209,7 +209,7 @@ def test_schema_only_postgres_backup_is_not_a_chain_base(dbkeeper_postgres_url: 
     result = manager.create_backup("app", backup_type="incremental")
     assert result.success and "not a chainable dump" in result.warnings[0]
     assert manager.get_backup(result.backup_id).backup_type == "full"
-    assert re.match(r"\d{8}T", manager.list_backups("app")[0].backup_id)
+    assert re.match(r"\d{8}T", manager.get_backups("app")[0].backup_id)
 
 
 MY_SETUP = [
@@ -278,7 +278,7 @@ def test_mysql_chain_of_depth_five_restores_every_point(dbkeeper_mysql_url: Data
         assert result.success, result.error_message
         points.append((result.backup_id, my_state(url)))
         my_mutate(url, step)
-    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    backups = {b.backup_id: b for b in manager.get_backups("app")}
     full_size = backups[points[0][0]].metadata["size_bytes"]
     for backup_id, _ in points[1:]:
         assert backups[backup_id].metadata["size_bytes"] < full_size * 0.6
@@ -383,7 +383,7 @@ def test_postgres_incrementals_export_only_the_key_ranges_that_changed(dbkeeper_
             with DatabaseConnection.from_url(url) as conn:
                 conn.execute(sql)
         touched.update(changes or ())
-        result = manager.create_backup("app", backup_type="incremental" if manager.list_backups("app") else "full",
+        result = manager.create_backup("app", backup_type="incremental" if manager.get_backups("app") else "full",
                                        chainable=True, workers=2, encryption=enc)
         assert result.success, result.error_message
         assert [w.split(":")[0] for w in result.warnings] == (

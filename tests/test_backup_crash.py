@@ -62,12 +62,12 @@ def test_sigkill_during_backup_leaves_no_file_and_no_catalog_entry(tmp_path: Pat
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     manager = BackupManager(workspace, DatabaseURL(scheme="sqlite", database=str(db)))
-    assert manager.list_backups() == []
+    assert manager.get_backups() == []
     assert not list((workspace / "backups").glob("*/*.dbkb"))
     result = manager.create_backup("app")
     assert result.success
     assert not list((workspace / "backups").glob("*/.*.partial")), "stale partial files are cleaned up"
-    assert [b.backup_id for b in manager.list_backups()] == [result.backup_id]
+    assert [b.backup_id for b in manager.get_backups()] == [result.backup_id]
 
 
 def test_sigkill_during_restore_leaves_the_target_intact(tmp_path: Path) -> None:

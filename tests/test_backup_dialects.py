@@ -205,7 +205,7 @@ def test_passwords_never_reach_argv_files_or_output(kind: str, request: pytest.F
         target_pw = DatabaseURL(scheme=target.scheme, username=user, password=secret, host=target.host,
                                 port=target.port, database=target.database)
         manager.restore_backup(result.backup_id, target_pw)
-    print(result, manager.list_backups(), manager.verify_backup(result.backup_id, "full"))
+    print(result, manager.get_backups(), manager.verify_backup(result.backup_id, "full"))
     assert seen and all(secret not in " ".join(argv) for argv in seen)
     out = capsys.readouterr()
     assert secret not in out.out + out.err
@@ -227,7 +227,7 @@ def test_a_missing_tool_is_a_clear_error(dbkeeper_postgres_url: DatabaseURL, tmp
     assert not result.success
     assert "pg_dump not found" in (result.error_message or "")
     assert "apt-get install postgresql-client" in (result.error_message or "")
-    assert manager.list_backups() == []
+    assert manager.get_backups() == []
     assert os.environ["PATH"] == str(tmp_path)
 
 

@@ -103,7 +103,7 @@ def test_sqlite_chain_of_depth_five_restores_every_point(tmp_path: Path, encrypt
         assert result.success, result.error_message
         points.append((result.backup_id, _dump(db)))
         _mutate(db, step)
-    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    backups = {b.backup_id: b for b in manager.get_backups("app")}
     full = backups[points[0][0]]
     for (prev, _), (cur, _) in itertools.pairwise(points):
         assert backups[cur].metadata["parent_id"] == prev
@@ -131,7 +131,7 @@ def test_differential_builds_on_the_latest_full(tmp_path: Path) -> None:
     diff = manager.create_backup("app", backup_type="differential")
     assert diff.success, diff.error_message
     expected = _dump(db)
-    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    backups = {b.backup_id: b for b in manager.get_backups("app")}
     assert backups[diff.backup_id].metadata["parent_id"] == full
     assert manager.catalog.depends_on(diff.backup_id) == {full}
     manager.delete_backup(inc)
@@ -206,7 +206,7 @@ def test_a_new_incremental_reads_only_its_bases_manifests(tmp_path: Path) -> Non
         full_path.write_bytes(broken)
         with pytest.raises(ChainError, match=f"the base backup {full} cannot be used"):
             manager.create_backup("app", backup_type="incremental")
-        assert [b.backup_id for b in manager.list_backups("app")] == [full]
+        assert [b.backup_id for b in manager.get_backups("app")] == [full]
     damaged = bytearray(intact)
     damaged[len(damaged) // 2] ^= 0x01  # inside a chunk's payload
     full_path.write_bytes(bytes(damaged))
@@ -234,7 +234,7 @@ def test_deleting_a_parent_is_refused_unless_cascaded(tmp_path: Path) -> None:
         manager.delete_backup(ids[1])
     assert manager.delete_backup(ids[-1])
     assert manager.delete_backup(ids[1], cascade=True)
-    assert [b.backup_id for b in manager.list_backups("app")] == ids[:1]
+    assert [b.backup_id for b in manager.get_backups("app")] == ids[:1]
     assert not list(Path(tmp_path / "ws").rglob(f"{ids[2]}*"))
 
 
@@ -298,7 +298,7 @@ def test_sigkill_mid_incremental_leaves_the_chain_intact(tmp_path: Path) -> None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(0.05)
-    assert [b.backup_id for b in manager.list_backups("app")] == [full]
+    assert [b.backup_id for b in manager.get_backups("app")] == [full]
     inc = manager.create_backup("app", backup_type="incremental")
     assert inc.success, inc.error_message
     assert not list(ws.rglob("*.partial"))

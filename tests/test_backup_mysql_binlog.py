@@ -142,7 +142,7 @@ def test_changes_across_several_log_files_and_minimal_row_images(binlog_url: Dat
     touched = {range_of(k) for k in (100_000, 500_000, 1_000_005, 700_000, 1_150_000)}
     inc_id, inc = backup(manager, "incremental")
     assert "reuse_skipped" not in inc, inc.get("reuse_skipped")
-    assert inc["binlog"]["file"] != dump_of(manager, manager.list_backups("app")[0].backup_id)["binlog"]["file"]
+    assert inc["binlog"]["file"] != dump_of(manager, manager.get_backups("app")[0].backup_id)["binlog"]["file"]
     assert inc["ranges_exported"] == len(touched)
     assert_restores(manager, [(inc_id, client_dump(url))], url.with_database("test"))
 
@@ -289,7 +289,7 @@ def test_without_a_binary_log_every_row_is_read_and_the_user_is_told_why(private
     assert inc.stderr.strip() == ("warning: every key range was read again, none reused from the base backup: the "
                                   "server keeps no binary log (log_bin=OFF) or is not MariaDB")
     manager = BackupManager(workspace_dir=Path(ws), database_url=url)
-    inc_id = manager.list_backups("app")[-1].backup_id
+    inc_id = manager.get_backups("app")[-1].backup_id
     dump = dump_of(manager, inc_id)
     assert dump["binlog"] is None
     assert (dump["ranges_reused"], dump["ranges_exported"]) == (0, incremental.RANGES)

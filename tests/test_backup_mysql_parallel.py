@@ -232,7 +232,7 @@ def test_parallel_chain_restores_exactly(filled: DatabaseURL, tmp_path: Path) ->
             conn.execute("INSERT INTO pairs VALUES (%s, 'new', 'x')", (step,))
             conn.execute("UPDATE nokey SET n = n + 1 WHERE n %% 9 = %s", (step,))
             conn.execute("INSERT INTO small VALUES (%s, 'via trigger')", (1000 + step,))
-    backups = {b.backup_id: b for b in manager.list_backups("app")}
+    backups = {b.backup_id: b for b in manager.get_backups("app")}
     full_size = backups[points[0][0]].metadata["size_bytes"]
     for backup_id, _ in points[1:]:
         assert backups[backup_id].metadata["size_bytes"] < full_size * 0.6
@@ -385,6 +385,6 @@ def test_a_failing_part_fails_the_backup_cleanly_without_the_password(user_witho
     message = result.error_message or ""
     assert "zz_broken" in message and "discarded" in message, message
     assert password not in message
-    assert manager.list_backups() == []
+    assert manager.get_backups() == []
     assert not [p for p in (tmp_path / "ws").rglob("*") if p.is_file() and p.suffix != ".db"]
     assert _mysql_children() == []

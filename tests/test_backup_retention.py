@@ -116,12 +116,12 @@ def test_prune_keeps_chains_and_pinned_backups(database: Path, tmp_path: Path) -
         ids.append(manager.create_backup("app", backup_type="full" if i in (0, 3) else "incremental").backup_id)
     manager.pin(ids[1])
     dry = manager.prune("app", keep_last=1, dry_run=True)
-    assert dry.dry_run and len(manager.list_backups("app")) == 6
+    assert dry.dry_run and len(manager.get_backups("app")) == 6
     assert set(dry.kept) == {ids[0], ids[1], ids[3], ids[4], ids[5]}
     assert dry.kept[ids[1]] == ["pinned"] and dry.kept[ids[0]] == ["needed by a kept backup"]
     result = manager.prune("app", keep_last=1)
     assert result.deleted == [ids[2]]
-    assert [b.backup_id for b in manager.list_backups("app")] == [ids[0], ids[1], ids[3], ids[4], ids[5]]
+    assert [b.backup_id for b in manager.get_backups("app")] == [ids[0], ids[1], ids[3], ids[4], ids[5]]
     manager.unpin(ids[1])
     assert manager.prune("app", keep_last=1).deleted == [ids[1], ids[0]]
     with pytest.raises(BackupError, match="at least one"):

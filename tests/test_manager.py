@@ -30,7 +30,8 @@ def test_manage_databases_connects_when_given_a_url(db_path: Path) -> None:
     try:
         assert manager.execute("SELECT 1 AS one").rows == [{"one": 1}]
         assert db_path.exists()
-        assert manager.list_connections() == [
+        assert manager.list_connections() == ["shop"]
+        assert manager.describe_connections() == [
             {"name": "shop", "db_type": "sqlite", "url": f"sqlite:///{db_path}", "connected": True, "current": True}
         ]
     finally:
@@ -42,7 +43,7 @@ def test_seed_connection_fields_and_named_queries(tmp_path: Path) -> None:
     manager = DatabaseManager()
     conn = DatabaseConnection(name="inventory", db_type=DatabaseType.SQLITE, database=str(tmp_path / "inv.db"))
     assert conn.created_at.tzinfo is not None
-    assert (conn.connection_pool_size, conn.connection_timeout, conn.max_retries) == (5, 30.0, 3)
+    assert (conn.connection_pool_size, conn.connection_timeout, conn.max_retries) == (10, 30, 3)
     manager.add_connection(conn)
     with pytest.raises(ConfigurationError, match="already exists"):
         manager.add_connection(DatabaseConnection(name="inventory", database=str(tmp_path / "other.db")))
@@ -179,7 +180,7 @@ def test_password_is_masked_in_connection_strings_and_reprs() -> None:
                               password="top secret")
     assert "top secret" not in repr(conn) and "top secret" not in str(conn)
     assert "top%20secret" not in conn.get_connection_string()
-    assert conn.get_connection_string(include_password=True) == "postgresql://u:top%20secret@h/d"
+    assert conn.get_connection_string(include_password=True) == "postgresql://u:top%20secret@h:5432/d"
     assert "top secret" not in repr(DatabaseManager())
 
 

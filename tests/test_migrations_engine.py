@@ -360,9 +360,9 @@ def test_mysql_a_failed_migration_can_be_resolved_by_hand(tmp_path: Path, dbkeep
     assert run_migrations(directory, url)["failed"] == 1
     with MigrationManager(tmp_path / "ws", url) as manager:
         manager.load_migrations_from_directory(directory)
-        assert manager.get_migration_status("0001") == "failed"
+        assert manager.get_migration_state("0001") == "failed"
         assert "marked 0001 as applied" in manager.repair("0001", "resolve")
-        assert manager.get_migration_status("0001") == "applied"
+        assert manager.get_migration_state("0001") == "applied"
     row = history(url)["0001"]
     assert json.loads(str(row["audit"]))[0]["action"] == "resolve"
 
@@ -438,7 +438,7 @@ def test_baseline_marks_migrations_applied_without_running_them(tmp_path: Path, 
     with MigrationManager(tmp_path / "ws", db_url) as manager:
         manager.load_migrations_from_directory(directory)
         assert manager.baseline("0001") == ["0001"]
-        assert [m.status for m in manager.list_migrations()] == ["applied", "pending", "pending"]
+        assert [m.status for m in manager.get_migrations()] == ["applied", "pending", "pending"]
         results = manager.apply_pending_migrations()
     assert [r.migration_id for r in results] == ["0002", "0003"]
     assert h.query(db_url, "SELECT COUNT(*) AS n FROM users") == [{"n": 0}]  # 0001's INSERT never ran
@@ -464,8 +464,8 @@ def test_status_reports_applied_pending_failed_drifted_and_missing(tmp_path: Pat
         assert states == {"0001": "applied", "0002": "drifted", "0004": "failed", "0005": "pending",
                           "0003": "missing"}
         assert {e.id for e in report.problems} == {"0002", "0003"}
-        assert manager.get_migration_status("0004") == "failed"
-        assert manager.get_migration_status("0005") == "pending"
+        assert manager.get_migration_state("0004") == "failed"
+        assert manager.get_migration_state("0005") == "pending"
 
 
 @pytest.mark.slow
@@ -501,25 +501,25 @@ def test_migration_manager_seed_api(tmp_path: Path, db_url: DatabaseURL) -> None
     assert first.source is not None and first.source.parent == tmp_path / "ws" / "migrations"
     assert json.loads(first.source.read_text())["sql"] == first.sql
     assert [m.id for m in manager.get_pending_migrations()] == ["0001", "0002"]
-    assert manager.get_migration_status("0001") == "pending"
+    assert manager.get_migration_state("0001") == "pending"
 
     applied = manager.apply_migration("0001")
     assert applied.success and applied.statements_executed == 1 and applied.migration_id == "0001"
-    assert manager.get_migration_status("0001") == "applied"
+    assert manager.get_migration_state("0001") == "applied"
     assert [r.migration_id for r in manager.apply_pending_migrations()] == ["0002"]
-    listed = manager.list_migrations()
+    listed = manager.get_migrations()
     assert [(m.id, m.status) for m in listed] == [("0001", "applied"), ("0002", "applied")]
     assert all(m.applied_at is not None for m in listed)
 
     rolled = manager.rollback_migration("0002")
     assert rolled.success and rolled.direction == "down"
-    assert manager.get_migration_status("0002") == "rolled_back"
+    assert manager.get_migration_state("0002") == "rolled_back"
     assert "ledger" not in h.tables(db_url)
     manager.close()
 
     reloaded = MigrationManager(tmp_path / "ws2", db_url)
     assert [m.id for m in reloaded.load_migrations_from_directory(tmp_path / "ws" / "migrations")] == ["0001", "0002"]
-    assert [m.status for m in reloaded.list_migrations()] == ["applied", "rolled_back"]
+    assert [m.status for m in reloaded.get_migrations()] == ["applied", "rolled_back"]
     reloaded.close()
 
 

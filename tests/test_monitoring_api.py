@@ -25,8 +25,11 @@ def test_monitor_database_without_metrics_returns_the_empty_analysis(workspace: 
 
 
 def test_optimize_database_without_metrics_returns_empty_sections(workspace: Path) -> None:
-    assert optimize_database("never-seen", workspace) == {
-        "database_name": "never-seen", "alerts": [], "recommendations": []}
+    report = optimize_database("never-seen", workspace)
+    assert report["database_name"] == "never-seen"
+    assert all(report[name] == empty for name, empty in (("query_performance", {}), ("database_performance", {}),
+                                                           ("alerts", []), ("recommendations", [])))
+    assert "[connections.never-seen]" in report["unavailable"]["recommendations"]
 
 
 def test_report_without_metrics_has_every_section_empty(workspace: Path) -> None:

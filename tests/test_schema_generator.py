@@ -139,7 +139,8 @@ def test_schema_generator_seed_api(tmp_path: Path) -> None:
     first = generator.generate_migration("add colour", "colour column", {"current": current, "target": target})
     second = generator.generate_migration("raw", "plain SQL", ["SELECT 1"])
     assert first.rollback_sql == 'ALTER TABLE "tags" DROP COLUMN "colour";\n'
-    assert [m.id for m in generator.list_migrations()] == [first.id, second.id]
+    assert [m.id for m in generator.get_migrations()] == [first.id, second.id]
+    assert [m["id"] for m in generator.list_migrations()] == [first.id, second.id]
 
 
 def test_create_table_validates_before_rendering(tmp_path: Path) -> None:

@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "IndexInfo": "dbkeeper.introspection",
     "ForeignKeyInfo": "dbkeeper.introspection",
     "DbKeeperError": "dbkeeper.errors",
+    "CodomyrmexError": "dbkeeper.errors",
+    "Row": "dbkeeper.result",
+    "SchemaMigration": "dbkeeper.schema.generator",
     "ConfigurationError": "dbkeeper.errors",
     "UnsupportedDatabaseError": "dbkeeper.errors",
     "UnsupportedOperationError": "dbkeeper.errors",
@@ -107,6 +110,9 @@ __all__ = [
     "IndexInfo",
     "ForeignKeyInfo",
     "DbKeeperError",
+    "CodomyrmexError",
+    "Row",
+    "SchemaMigration",
     "ConfigurationError",
     "UnsupportedDatabaseError",
     "UnsupportedOperationError",
@@ -175,6 +181,7 @@ if TYPE_CHECKING:
     from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
     from dbkeeper.errors import (
         ClosedError,
+        CodomyrmexError,
         ConfigurationError,
         ConnectionError,
         ConnectionLostError,
@@ -206,9 +213,9 @@ if TYPE_CHECKING:
     from dbkeeper.monitoring.api import DatabaseMetrics, DatabasePerformanceMonitor, monitor_database, optimize_database
     from dbkeeper.plugins import get_registry
     from dbkeeper.query_cache import QueryCache
-    from dbkeeper.result import QueryResult
+    from dbkeeper.result import QueryResult, Row
     from dbkeeper.schema.errors import SchemaError
-    from dbkeeper.schema.generator import SchemaGenerator, generate_schema
+    from dbkeeper.schema.generator import SchemaGenerator, SchemaMigration, generate_schema
     from dbkeeper.schema.migration import SchemaDiff
     from dbkeeper.schema.model import SchemaColumn, SchemaDefinition, SchemaIndex, SchemaTable
     from dbkeeper.table_meta import UnknownColumnError, UnknownTableError

@@ -112,12 +112,13 @@ class DatabaseConnection(CrudMethods):
     name: str
     db_type: DatabaseType | str = DatabaseType.SQLITE
     database: str = ""
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ssl_mode: str | None = None
-    connection_pool_size: int = 5
+    # The seed API's defaults, kept so ported code reads what it expects; SQLite ignores the network fields.
+    host: str | None = "localhost"
+    port: int | None = 5432
+    username: str | None = "postgres"
+    password: str | None = field(default="", repr=False)
+    ssl_mode: str | None = "prefer"
+    connection_pool_size: int = 10
     connection_timeout: float = 30.0
     max_retries: int = 3
     connection_string: str | None = field(default=None, repr=False)
@@ -174,9 +175,15 @@ class DatabaseConnection(CrudMethods):
                     f"connection {self.name!r}: db_type {self.db_type} needs a connection_string "
                     "(its plugin defines the URL scheme)"
                 )
-            query = (("sslmode", self.ssl_mode),) if self.ssl_mode else ()
-            url = DatabaseURL(scheme=scheme, username=self.username, password=self.password, host=self.host,
-                              port=self.port, database=self.database or None, query=query)
+            if self.db_type is DatabaseType.SQLITE:
+                url = DatabaseURL(scheme=scheme, database=self.database or None)
+            else:
+                # ssl_mode is libpq's setting ("prefer" is its own default, so it stays out of the URL);
+                # other drivers take their TLS options from a connection_string
+                pg = self.db_type is DatabaseType.POSTGRESQL
+                query = (("sslmode", self.ssl_mode),) if pg and self.ssl_mode not in (None, "", "prefer") else ()
+                url = DatabaseURL(scheme=scheme, username=self.username, password=self.password or None,
+                                  host=self.host, port=self.port, database=self.database or None, query=query)
         if self.connection_pool_size < 1:
             raise ConfigurationError(f"connection {self.name!r}: connection_pool_size must be at least 1")
         self._url = url

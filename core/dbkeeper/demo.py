@@ -393,8 +393,8 @@ def step_introspection(ctx: DemoContext) -> None:
     """get_tables and get_table_info: columns, primary key, indexes, foreign keys and row count."""
     tables = ctx.manager.get_tables()
     ctx.say(f"get_tables(): {tables}")
-    info = ctx.manager.get_table_info("orders")
-    ctx.table(f"get_table_info('orders'): {info['row_count']} rows, primary key {info['primary_key']}",
+    info = ctx.manager.describe_table("orders")
+    ctx.table(f"describe_table('orders'): {info['row_count']} rows, primary key {info['primary_key']}",
               ["column", "type", "nullable", "primary key"],
               [[c["name"], c["type"], c["nullable"], c["primary_key"]] for c in info["columns"]])
     for index in info["indexes"]:

@@ -59,3 +59,9 @@ class IntegrityError(QueryError):
 
 class ClosedError(DbKeeperError):
     """An object was used after ``close()``/``disconnect()``."""
+
+
+#: The seed API's name for the base of every error (``from codomyrmex.exceptions import CodomyrmexError``):
+#: the same class as :class:`DbKeeperError`, so a ported ``except CodomyrmexError:`` catches everything
+#: dbkeeper raises on purpose, and ``except DbKeeperError:`` catches what ported code raises with it.
+CodomyrmexError = DbKeeperError

@@ -8,11 +8,23 @@ helpers ``insert``/``select``/``get``/``update``/``delete``/``upsert``...) act
 on the current connection.
 
 Compatibility entry points for code written against a pooled "database
-manager" (``DatabaseManager(db_config)``, ``execute_query(query, params)``,
+manager" (``DatabaseManager(db_config)``, ``setup_logger()``,
+``initialize_connection_pool()``, ``execute_query(query, params)``,
 ``close_pool()``): the constructor and :meth:`DatabaseManager.connect` accept
 a configuration dict instead of a URL, ``execute_query`` accepts
-``(query, params)`` as well as ``(name, query, params)``, and
-:meth:`DatabaseManager.close_pool` closes every pool.
+``(query, params)`` (rows come back as :class:`~dbkeeper.result.Row`, which
+index like ``cursor.fetchall()`` rows and answer by column name) as well as
+``(name, query, params)`` (rows as dicts), and
+:meth:`DatabaseManager.close_pool` closes every pool. Pool set-up, pool
+closing and every failed statement are logged on the ``DatabaseManager``
+logger, as that form's users read them; passwords never reach a message.
+
+Where the seed API's shape and dbkeeper's richer one differ, the seed name
+keeps the documented shape and the rich form sits beside it:
+:meth:`DatabaseManager.list_connections` (names) beside
+:meth:`DatabaseManager.describe_connections`,
+:meth:`DatabaseManager.get_table_info` (one dict per column) beside
+:meth:`DatabaseManager.describe_table`.
 """
 
 from __future__ import annotations
@@ -21,19 +33,25 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from dbkeeper.connection import DatabaseConnection, Transaction
 from dbkeeper.crud import CrudMethods
 from dbkeeper.errors import ClosedError, ConfigurationError, DbKeeperError
-from dbkeeper.result import QueryResult
+from dbkeeper.redaction import redact
+from dbkeeper.result import QueryResult, Row
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
+    from dbkeeper.pool import ConnectionPool
     from dbkeeper.query_cache import QueryCache
 
 logger = logging.getLogger("dbkeeper")
+#: The logger the pooled-CRUD form logs on (its users configure and read this name).
+seed_logger = logging.getLogger("DatabaseManager")
 _UNSET: Any = object()
+#: Marks the handler :meth:`DatabaseManager.setup_logger` added, so calling it again adds no second one.
+_HANDLER_MARK = "_dbkeeper_setup_logger"
 
 
 class DatabaseManager(CrudMethods):
@@ -48,9 +66,11 @@ class DatabaseManager(CrudMethods):
     Compatibility entry point: ``DatabaseManager(db_config)`` with a dict
     ``{"user", "password", "host", "port", "database"}`` and an optional
     ``"dialect"`` (default ``postgresql``, as such configs assume), ``"name"``
-    and pool options. ``cache`` turns on the read cache of the CRUD helpers
-    (a :class:`~dbkeeper.query_cache.QueryCache`, or True for the defaults);
-    it is off by default.
+    and pool options. As in the form it comes from, that constructor calls
+    :meth:`setup_logger` and :meth:`initialize_connection_pool` (which
+    raises when the database cannot be reached). ``cache`` turns on the read
+    cache of the CRUD helpers (a :class:`~dbkeeper.query_cache.QueryCache`,
+    or True for the defaults); it is off by default.
     """
 
     def __init__(self, database_url: str | DatabaseURL | Mapping[str, Any] | None = None, *,
@@ -60,12 +80,68 @@ class DatabaseManager(CrudMethods):
         self._lock = threading.RLock()
         self._pool_options = pool_options
         self._cache: QueryCache | None = None
+        #: The configuration dict of the pooled-CRUD form (``None`` when built from a URL).
+        self.db_config: dict[str, Any] | None = dict(database_url) if isinstance(database_url, Mapping) else None
+        self.logger = seed_logger
         if cache is True:
             self.enable_cache()
         elif cache is not None and cache is not False:
             self.enable_cache(cache)
-        if database_url is not None:
+        if self.db_config is not None:
+            self.setup_logger()
+            self.initialize_connection_pool()
+        elif database_url is not None:
             self.connect(database_url)
+
+    # -- the pooled-CRUD form's set-up -----------------------------------------------------
+    def setup_logger(self) -> logging.Logger:
+        """Give the ``DatabaseManager`` logger a stderr handler and INFO level, as the pooled-CRUD form does.
+
+        Idempotent (a second call, or a second manager, adds no second
+        handler), and a level the application already set is kept.
+        """
+        log = self.logger
+        if not any(getattr(h, _HANDLER_MARK, False) for h in log.handlers):
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
+            setattr(handler, _HANDLER_MARK, True)
+            log.addHandler(handler)
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.INFO)
+        return log
+
+    def initialize_connection_pool(self) -> None:
+        """Open the pool of the configured database (again, after :meth:`close_pool`).
+
+        With a configuration dict and no connection yet, it connects to that
+        configuration; otherwise it reconnects every registered connection.
+        Success is logged at INFO; a failure is logged at ERROR (password
+        removed) and raised.
+        """
+        try:
+            if self.db_config is not None and not self._connections:
+                self.connect(self.db_config)
+            else:
+                for connection in list(self._connections.values()):
+                    connection.connect()
+        except Exception as exc:
+            self.logger.error("Failed to initialize connection pool: %s", self._redacted(exc))
+            raise
+        self.logger.info("Database connection pool initialized successfully.")
+
+    @property
+    def connection_pool(self) -> ConnectionPool | None:
+        """The pool of the current connection (``None`` before connecting and after :meth:`close_pool`)."""
+        current = self._connections.get(self._current) if self._current is not None else None
+        return current._pool if current is not None else None
+
+    def _redacted(self, exc: BaseException) -> str:
+        """``exc`` as text without any password this manager knows (its config's and its connections')."""
+        secrets: list[str | None] = [c.password for c in self._connections.values()]
+        secrets += [c.url.password for c in self._connections.values()]
+        if self.db_config is not None:
+            secrets.append(str(self.db_config.get("password") or "") or None)
+        return redact(str(exc), tuple(secrets))
 
     # -- managing connections --------------------------------------------------------
     def add_connection(self, connection: DatabaseConnection) -> DatabaseConnection:
@@ -93,8 +169,24 @@ class DatabaseManager(CrudMethods):
         connection.disconnect()
         return True
 
-    def get_connection(self, name: str | None = None) -> DatabaseConnection:
-        """The connection called ``name`` (the current one when ``name`` is None)."""
+    @overload
+    def get_connection(self, name: str) -> DatabaseConnection | None: ...
+    @overload
+    def get_connection(self, name: None = None) -> DatabaseConnection: ...
+
+    def get_connection(self, name: str | None = None) -> DatabaseConnection | None:
+        """Seed API: the connection called ``name``, or ``None`` when there is none.
+
+        Without ``name``: the current connection (``ClosedError`` when the
+        manager has none). :meth:`require_connection` raises for an unknown
+        name instead.
+        """
+        if name is not None:
+            return self._connections.get(name)
+        return self.require_connection()
+
+    def require_connection(self, name: str | None = None) -> DatabaseConnection:
+        """The connection called ``name`` (the current one when ``name`` is None); raises when unknown."""
         key = name if name is not None else self._current
         if key is None:
             raise ClosedError("the manager has no connection; call connect(url) or add_connection() first")
@@ -104,7 +196,11 @@ class DatabaseManager(CrudMethods):
             known = ", ".join(sorted(self._connections)) or "none"
             raise ConfigurationError(f"no connection named {key!r}; known: {known}") from None
 
-    def list_connections(self) -> list[dict[str, Any]]:
+    def list_connections(self) -> list[str]:
+        """Seed API: the names of the registered connections, in the order they were added."""
+        return list(self._connections)
+
+    def describe_connections(self) -> list[dict[str, Any]]:
         """Name, type, redacted URL and state of every connection."""
         return [
             {"name": c.name, "db_type": c.db_type.value, "url": c.get_connection_string(),  # type: ignore[union-attr]
@@ -114,7 +210,7 @@ class DatabaseManager(CrudMethods):
 
     def use(self, name: str) -> DatabaseConnection:
         """Make ``name`` the current connection."""
-        connection = self.get_connection(name)
+        connection = self.require_connection(name)
         self._current = name
         return connection
 
@@ -138,18 +234,36 @@ class DatabaseManager(CrudMethods):
     def close_pool(self) -> None:
         """Compatibility entry point: close every pool, as ``close_pool()``-style code expects.
 
-        An alias of :meth:`disconnect_all`; the connections stay registered
-        and the next statement on one fails with ``ClosedError`` until it is
-        connected again.
+        Like :meth:`disconnect_all`, plus the pooled-CRUD form's log lines:
+        "Database connection pool closed." at INFO, or the error at ERROR
+        (not raised, as in that form). The connections stay registered and
+        the next statement on one fails with ``ClosedError`` until
+        :meth:`initialize_connection_pool` opens them again.
         """
-        self.disconnect_all()
+        try:
+            self.disconnect_all()
+        except Exception as exc:
+            self.logger.error("Error closing connection pool: %s", self._redacted(exc))
+            return
+        self.logger.info("Database connection pool closed.")
 
-    def connect(self, database_url: str | DatabaseURL | Mapping[str, Any], name: str | None = None,
+    def connect(self, database_url: str | DatabaseURL | Mapping[str, Any] | None = None, name: str | None = None,
                 **pool_options: Any) -> DatabaseConnection:
         """Open (or reuse) a pooled connection to ``database_url`` and make it current.
 
         ``database_url`` may also be a configuration dict (see the class doc).
+        Seed API: without one, the current connection is (re)connected, or,
+        when the manager has none, the default database (``DBKEEPER_URL``,
+        else ``default = "NAME"`` in ``dbkeeper.toml``).
         """
+        if database_url is None:
+            if self._current is not None:
+                return self.require_connection().connect()
+            from dbkeeper.config import resolve_database
+
+            default_name, database_url, from_config = resolve_database(None)
+            pool_options = {**from_config, **pool_options}
+            name = name if name is not None else default_name
         if isinstance(database_url, Mapping):
             database_url, from_config, config_name = _url_from_config(database_url)
             pool_options = {**from_config, **pool_options}
@@ -185,7 +299,7 @@ class DatabaseManager(CrudMethods):
         """Close the pool of ``connection_id`` (the current connection when None)."""
         if connection_id is None and self._current is None:
             return
-        self.get_connection(connection_id).disconnect()
+        self.require_connection(connection_id).disconnect()
 
     def __enter__(self) -> DatabaseManager:
         return self
@@ -238,44 +352,95 @@ class DatabaseManager(CrudMethods):
         (``cache_tables`` narrows that to writes to the named tables, which
         must then be every table the query reads) or until the TTL ends.
         """
-        if cache:
-            from dbkeeper.query_cache import cached_execute
+        try:
+            if cache:
+                from dbkeeper.query_cache import cached_execute
 
-            return cached_execute(self.get_connection(), query, params, cache_tables)
-        return self.get_connection().execute(query, params)
+                return cached_execute(self.require_connection(), query, params, cache_tables)
+            return self.require_connection().execute(query, params)
+        except Exception as exc:
+            self._log_failure(query, exc)
+            raise
 
     def execute_many(self, query: str, params_list: Iterable[Any]) -> QueryResult:
         """Run ``query`` once per parameter set, atomically, on the current connection."""
-        return self.get_connection().execute_many(query, params_list)
+        try:
+            return self.require_connection().execute_many(query, params_list)
+        except Exception as exc:
+            self._log_failure(query, exc)
+            raise
 
-    def execute_query(self, name: str, query: Any = _UNSET, params: Any = None) -> list[dict[str, Any]]:
+    @overload
+    def execute_query(self, name: str, query: str, params: Any = None) -> list[dict[str, Any]]: ...
+    @overload
+    def execute_query(self, name: str | None = None, query: Any = _UNSET, params: Any = None) -> list[Row]: ...
+
+    def execute_query(self, name: str | None = None, query: Any = _UNSET,
+                      params: Any = None) -> list[dict[str, Any]] | list[Row]:
         """Seed API: run ``query`` on the connection ``name`` and return rows as dicts.
 
-        Compatibility form: ``execute_query(query, params)`` (the second
-        argument is not a string) runs ``query`` on the current connection.
+        Pooled-CRUD form: ``execute_query(query, params)`` (the second
+        argument is not a string; ``query=``/``params=`` by keyword work
+        too) runs ``query`` on the current connection
+        and returns :class:`~dbkeeper.result.Row` objects, which index and
+        unpack like ``cursor.fetchall()`` rows and answer by column name.
+        Each statement is logged at DEBUG and each failure at ERROR on the
+        ``DatabaseManager`` logger (parameter values are never logged).
         """
-        if not isinstance(query, str):
-            return self.get_connection().execute(name, None if query is _UNSET else query).rows
-        return self.get_connection(name).execute(query, params).rows
+        positional = name is None or not isinstance(query, str)
+        if name is None:  # execute_query(query=..., params=...) by keyword
+            sql, args = query, params
+        elif positional:
+            sql, args = name, (params if query is _UNSET else query)
+        else:
+            sql, args = query, params
+        if not isinstance(sql, str):
+            raise ConfigurationError("execute_query needs the statement: execute_query(query, params) or "
+                                     "execute_query(name, query, params)")
+        try:
+            connection = self.require_connection(None if positional else name)
+            result = connection.execute(sql, args)
+        except Exception as exc:
+            self._log_failure(sql, exc)
+            raise
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("Executed query on %s: %s (%d rows, %.3f ms)", connection.name, _shorten(sql),
+                              result.row_count, result.execution_time * 1000)
+        return result.records() if positional else result.rows
+
+    def _log_failure(self, query: str, exc: BaseException) -> None:
+        self.logger.error("Error executing query: %s, Error: %s", _shorten(query), self._redacted(exc))
 
     @contextmanager
     def transaction(self, name: str | None = None) -> Iterator[Transaction]:
         """A transaction on the current (or named) connection; nesting makes savepoints."""
-        with self.get_connection(name).transaction() as tx:
+        with self.require_connection(name).transaction() as tx:
             yield tx
 
     def bulk_insert(self, table: str | Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]],
                     columns: Sequence[str] | None = None) -> int:
         """Insert many rows with the fastest safe path of the current database (COPY, multi-row, executemany)."""
-        return self.get_connection().bulk_insert(table, rows, columns)
+        return self.require_connection().bulk_insert(table, rows, columns)
 
     def get_tables(self) -> list[str]:
         """Tables of the current database, sorted."""
-        return self.get_connection().get_tables()
+        return self.require_connection().get_tables()
 
-    def get_table_info(self, table: str) -> dict[str, Any]:
+    def get_table_info(self, table_name: str) -> list[dict[str, Any]]:
+        """Seed API: one dict per column of ``table_name`` in the current database, in table order.
+
+        Keys: ``name``, ``type``, ``nullable``, ``default``, ``primary_key``,
+        ``autoincrement``, ``comment``. :meth:`describe_table` has the whole
+        table (keys, indexes, foreign keys, row count).
+        """
+        info = self.require_connection().introspect([table_name])[0]
+        return [{"name": c.name, "type": c.type, "nullable": c.nullable, "default": c.default,
+                 "primary_key": c.primary_key, "autoincrement": c.autoincrement, "comment": c.comment}
+                for c in info.columns]
+
+    def describe_table(self, table: str) -> dict[str, Any]:
         """Columns, keys, indexes and row count of ``table`` in the current database."""
-        return self.get_connection().get_table_info(table)
+        return self.require_connection().get_table_info(table)
 
     def health_check_all(self) -> dict[str, dict[str, Any]]:
         """Health report of every connection, by name."""
@@ -298,7 +463,7 @@ class DatabaseManager(CrudMethods):
         }
 
     def _crud_target(self) -> tuple[DatabaseConnection, DatabaseConnection, bool]:
-        connection = self.get_connection()
+        connection = self.require_connection()
         return connection, connection, False
 
     def __repr__(self) -> str:
@@ -323,3 +488,8 @@ def _url_from_config(config: Mapping[str, Any]) -> tuple[DatabaseURL, dict[str, 
 def manage_databases(database_url: str | DatabaseURL | None = None, **pool_options: Any) -> DatabaseManager:
     """Seed API: a :class:`DatabaseManager`, connected to ``database_url`` when one is given."""
     return DatabaseManager(database_url, **pool_options)
+
+
+def _shorten(query: str, limit: int = 200) -> str:
+    text = " ".join(str(query).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

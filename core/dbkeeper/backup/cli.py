@@ -160,7 +160,7 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
 def list_(database_name: str | None, workspace: str | None, as_json: bool) -> None:
     """List finished backups, oldest first."""
     manager = _manager(workspace)
-    backups = manager.list_backups(database_name)
+    backups = manager.get_backups(database_name)
     warn_about_leftovers(manager.workspace)
     if as_json:
         _emit(True, [b.to_dict() for b in backups], "")
@@ -340,7 +340,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
         manager = _manager(workspace)
         ids = list(backup_ids)
         if database_name is not None:
-            ids += [b.backup_id for b in manager.list_backups(database_name) if b.encryption and b.backup_id not in ids]
+            ids += [b.backup_id for b in manager.get_backups(database_name) if b.encryption and b.backup_id not in ids]
         if not ids:
             raise click.UsageError("name the backups to re-key (BACKUP_ID ... or --name NAME)")
         old = _encryption(passphrase_env, key_file, key_env, wanted=True)

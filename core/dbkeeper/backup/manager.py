@@ -343,8 +343,12 @@ class BackupManager:
         return dict(result or {})
 
     # -- list / delete --------------------------------------------------------------------------
-    def list_backups(self, database_name: str | None = None) -> list[Backup]:
-        """Finished backups, oldest first (only those of ``database_name`` when given)."""
+    def list_backups(self, database_name: str | None = None) -> list[dict[str, Any]]:
+        """Seed API: finished backups as dicts (:meth:`Backup.to_dict`), oldest first; see :meth:`get_backups`."""
+        return [backup.to_dict() for backup in self.catalog.list(database_name)]
+
+    def get_backups(self, database_name: str | None = None) -> list[Backup]:
+        """Finished backups as :class:`Backup` objects, oldest first (only those of ``database_name`` when given)."""
         return self.catalog.list(database_name)
 
     def get_backup(self, backup_id: str) -> Backup:

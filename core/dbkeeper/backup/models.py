@@ -23,12 +23,13 @@ class Backup:
     file_path: str
     size_mb: float
     created_at: datetime
-    compression: str
-    encryption: bool
-    checksum: str
+    compression: str = "none"
+    encryption: bool = False
+    checksum: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The seed API's dict form (what ``BackupManager.list_backups`` returns); ``created_at`` in ISO 8601."""
         data = asdict(self)
         data["created_at"] = self.created_at.isoformat()
         return data

@@ -444,14 +444,16 @@ class VersionedDatabase(abc.ABC):
             return exc  # CancelledError, KeyboardInterrupt: propagate unchanged
         where = f"from {current} to {target}" if current is not None else f"at {target}"
         state = "was restored from its snapshot" if restored else "is unchanged"
-        return UpgradeError(self._redact(f"{hook} {where} failed: {exc!r}; the database {state}"),
-                            current=current, target=target, restored=restored)
+        return _also_an_instance_of(exc, UpgradeError, self._redact(f"{hook} {where} failed: {exc!r}; the database "
+                                                                    f"{state}"),
+                                    current=current, target=target, restored=restored)
 
     async def _fail_startup(self, exc: BaseException) -> None:
         if isinstance(exc, DbKeeperError):
             error: BaseException = exc
         elif isinstance(exc, Exception):
-            error = StartupError(self._redact(f"{self._describe()} failed to start: {exc!r}"))
+            error = _also_an_instance_of(exc, StartupError,
+                                         self._redact(f"{self._describe()} failed to start: {exc!r}"))
             error.__cause__ = exc
         else:
             error = StartupError(f"the startup of {self._describe()} was interrupted ({type(exc).__name__})")
@@ -624,6 +626,39 @@ class VersionedDatabase(abc.ABC):
 
 #: The name applications already use.
 DBManager = VersionedDatabase
+
+
+def _also_an_instance_of(original: BaseException, kind: type[StartupError], message: str,
+                         **fields: Any) -> StartupError:
+    """A ``kind`` error that is also an instance of ``original``'s class, when Python allows that class as a base.
+
+    ``ensure_ready()`` re-raises the exception the startup failed with, as
+    the ``DBManager`` documents: code that catches what ``init_db`` raised
+    (``except RuntimeError``) keeps catching it, while dbkeeper's error
+    (what was undone, versions) stays what is raised. Classes that cannot
+    be combined (other instance layouts, constructors needing other
+    arguments) give a plain ``kind``, with the original as ``__cause__``.
+    """
+    base = type(original)
+    if isinstance(original, DbKeeperError) or not isinstance(original, Exception):
+        return kind(message, **fields)
+    try:
+        combined = _combined_class(kind, base)
+        return combined(message, **fields)
+    except TypeError:
+        return kind(message, **fields)
+
+
+_COMBINED: dict[tuple[type[BaseException], type[BaseException]], type[Any]] = {}
+
+
+def _combined_class(kind: type[StartupError], base: type[BaseException]) -> type[StartupError]:
+    key = (kind, base)
+    combined = _COMBINED.get(key)
+    if combined is None:
+        combined = _COMBINED[key] = type(kind.__name__, (kind, base), {"__module__": kind.__module__,
+                                                                      "__qualname__": kind.__qualname__})
+    return combined
 
 
 def _make_parents(directory: Path) -> list[Path]:

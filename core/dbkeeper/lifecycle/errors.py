@@ -28,8 +28,11 @@ class StartupError(LifecycleError):
     """The database could not be started; its status is FAILED."""
 
 
-class VersionTooNewError(StartupError):
-    """The database stores a schema version newer than the code knows how to use."""
+class VersionTooNewError(StartupError, ValueError):
+    """The database stores a schema version newer than the code knows how to use.
+
+    Also a ``ValueError``: what the old ``DBManager``'s version check raised.
+    """
 
     def __init__(self, message: str, *, stored: Version, expected: Version) -> None:
         super().__init__(message)
@@ -37,8 +40,8 @@ class VersionTooNewError(StartupError):
         self.expected = expected
 
 
-class VersionTableError(StartupError):
-    """The version table exists but does not hold exactly one valid row."""
+class VersionTableError(StartupError, ValueError):
+    """The version table exists but does not hold exactly one valid row (a ``ValueError`` too, as before)."""
 
 
 class UpgradeError(StartupError):

@@ -6,13 +6,19 @@ method that writes takes the migration lock; errors that can be seen before
 running (unknown ids, unmet dependencies, drift, repair needed) raise
 :class:`~dbkeeper.migrations.errors.MigrationError`, while a migration whose
 SQL fails returns a :class:`MigrationResult` with ``success=False``.
+
+The seed names keep the documented shapes: :meth:`MigrationManager.list_migrations`
+returns dicts and :meth:`MigrationManager.get_migration_status` a dict (or
+``None``); the :class:`Migration` objects come from
+:meth:`MigrationManager.get_migrations` and the bare status word from
+:meth:`MigrationManager.get_migration_state`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import ConfigurationError
 from dbkeeper.migrations.files import load_directory, next_id, write_json
@@ -67,8 +73,19 @@ class MigrationManager:
         self.close()
         self.database_url = database_url
 
-    def load_migrations_from_directory(self, directory: str | os.PathLike[str]) -> list[Migration]:
-        """Load and validate every migration in ``directory``; it becomes the manager's directory."""
+    def load_migrations_from_directory(self, directory: str | os.PathLike[str] | None = None) -> list[Migration]:
+        """Load and validate every migration in ``directory``; it becomes the manager's directory.
+
+        Seed API: without ``directory``, the manager's own directory (the
+        last one loaded, else ``<workspace>/migrations``; a missing one
+        loads nothing).
+        """
+        if directory is None:
+            directory = self.migrations_dir or self.workspace_dir / "migrations"
+            if not Path(directory).is_dir():
+                self.migrations_dir = Path(directory)
+                self.migrations, self._graph = {}, None
+                return []
         migrations = load_directory(directory)
         graph = build_graph(migrations)
         self.migrations_dir = Path(directory)
@@ -138,14 +155,35 @@ class MigrationManager:
         """Roll back one applied migration nothing applied depends on."""
         return self.migrator().rollback(str(migration_id))
 
-    def get_migration_status(self, migration_id: str) -> str:
-        """``pending``, ``applied``, ``failed`` or ``rolled_back`` for one known migration."""
+    def get_migration_status(self, migration_id: str) -> dict[str, Any] | None:
+        """Seed API: one migration as a dict (its fields, status and ``applied_at`` from the database).
+
+        ``None`` when no loaded migration has that id. The keys are those of
+        :meth:`list_migrations`.
+        """
+        ident = str(migration_id)
+        if ident not in self.migrations:
+            return None
+        return next((m for m in self.list_migrations() if m["id"] == ident), None)
+
+    def get_migration_state(self, migration_id: str) -> str:
+        """``pending``, ``applied``, ``failed`` or ``rolled_back`` for one known migration (unknown: an error)."""
         ident = str(migration_id)
         self.graph.get(ident)
         rows = self.migrator().read_history()
         return migration_status(rows.get(ident))
 
-    def list_migrations(self) -> list[Migration]:
+    def list_migrations(self) -> list[dict[str, Any]]:
+        """Seed API: every loaded migration in execution order, as dicts.
+
+        Keys: ``id``, ``name``, ``description``, ``sql``, ``rollback_sql``,
+        ``dependencies``, ``created_at`` and ``applied_at`` (ISO 8601 or
+        ``None``), ``status`` (from the database when one is set) and
+        ``checksum``. :meth:`get_migrations` returns the objects.
+        """
+        return [migration.to_dict() for migration in self.get_migrations()]
+
+    def get_migrations(self) -> list[Migration]:
         """Every loaded migration in execution order, with status and applied_at from the database."""
         rows = self.migrator().read_history() if self.database_url or self._connection else {}
         result: list[Migration] = []
@@ -158,7 +196,7 @@ class MigrationManager:
 
     def get_pending_migrations(self) -> list[Migration]:
         """Loaded migrations not applied yet, in the order ``apply_pending_migrations`` runs them."""
-        return [m for m in self.list_migrations() if m.status != "applied"]
+        return [m for m in self.get_migrations() if m.status != "applied"]
 
     def apply_pending_migrations(self) -> list[MigrationResult]:
         """Apply every pending migration in order under one lock; stops at the first failure."""

@@ -6,14 +6,24 @@ its connection name (``DatabaseConnection.name``), which is what the
 recorder stores samples under; with no samples the functions return the
 empty analysis (``metrics`` is ``None``, every section empty), not an error,
 because "nothing recorded yet" is a normal state for a fresh workspace.
-Native statistics and plan-based recommendations need a live connection, so
-the methods that use them take an optional ``connection``.
+
+Native statistics and plan-based recommendations need a live connection.
+The seed call passes only a name and a workspace, so the database is
+resolved from what dbkeeper knows: ``connection=...`` when given, a live
+connection of this process with that name, ``[connections.NAME]`` in
+``dbkeeper.toml``, the URL recorded for that name (without its password) in
+the workspace, or ``DBKEEPER_URL`` when its database has that name (see
+:mod:`dbkeeper.monitoring.known_databases`). A connection opened that way is
+closed again before the call returns. When nothing knows the name,
+``unavailable`` says exactly what to add.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -115,7 +125,11 @@ class DatabasePerformanceMonitor:
         zero>, "native": {}}``. Native statistics come from ``connection``,
         else from a connected connection of this process with that name.
         """
-        return self._analyze(database_name, _resolve(database_name, connection))[0]
+        with _resolved(database_name, connection, self.workspace_dir) as (found, why):
+            analysis = self._analyze(database_name, found)[0]
+        if why is not None:
+            analysis["unavailable"] = {"native": why}
+        return analysis
 
     def _analyze(self, database_name: str, connection: DatabaseConnection | None,
                  top: int = 10) -> tuple[dict[str, Any], QueryAnalysis]:
@@ -136,9 +150,13 @@ class DatabasePerformanceMonitor:
         """Report with the sections ``query_performance``, ``database_performance``, ``alerts``,
         ``recommendations`` (each empty when there is nothing to say), and ``unavailable``: the checks
         that could not run, with the reason."""
+        with _resolved(database_name, connection, self.workspace_dir) as (found, why):
+            return self._report(database_name, found, why, thresholds)
+
+    def _report(self, database_name: str, connection: DatabaseConnection | None, why: str | None,
+                thresholds: Thresholds | None) -> dict[str, Any]:
         from dbkeeper.monitoring.advisor import DEFAULT_THRESHOLDS, advise
 
-        connection = _resolve(database_name, connection)
         analysis, queries = self._analyze(database_name, connection)
         query = analysis["query_analysis"]
         recommendations: list[dict[str, Any]] = []
@@ -148,9 +166,8 @@ class DatabasePerformanceMonitor:
                             thresholds=thresholds or DEFAULT_THRESHOLDS)
             recommendations = [r.to_dict() for r in advice.recommendations]
             unavailable = advice.unavailable
-        elif analysis["metrics"] is not None:
-            unavailable["recommendations"] = ("need a live connection to the database (pass connection=..., "
-                                              "or use dbkeeper optimize --db URL)")
+        elif why is not None:
+            unavailable["recommendations"] = why
         return {
             "database_name": database_name,
             "generated_at": datetime.now(UTC).isoformat(),
@@ -164,14 +181,52 @@ class DatabasePerformanceMonitor:
         }
 
 
-def _resolve(database_name: str, connection: DatabaseConnection | None) -> DatabaseConnection | None:
-    """The connection to read native statistics from: the given one, else a live one of that name."""
+@contextmanager
+def _resolved(database_name: str, connection: DatabaseConnection | None,
+              workspace_dir: str | os.PathLike[str] | None) -> Iterator[tuple[DatabaseConnection | None, str | None]]:
+    """``(connection, why not)`` for ``database_name``: the given one, a live one, else one opened from what is known.
+
+    A connection opened here (its statements not recorded: they are not the
+    application's workload) is closed when the block ends. ``why not`` is
+    the sentence that says what to add (or why connecting failed), ``None``
+    when there is a connection.
+    """
     if connection is not None:
-        return connection
+        yield connection, None
+        return
     from dbkeeper.monitoring.recorder import live_connection
 
-    found: DatabaseConnection | None = live_connection(database_name)
-    return found
+    live: DatabaseConnection | None = live_connection(database_name)
+    if live is not None:
+        yield live, None
+        return
+    from dbkeeper.errors import DbKeeperError
+    from dbkeeper.monitoring.known_databases import how_to_make_known, resolve_named_database
+
+    try:
+        known = resolve_named_database(database_name, workspace_dir)
+    except DbKeeperError as exc:
+        yield None, f"cannot resolve {database_name!r}: {exc}"
+        return
+    if known is None:
+        yield None, how_to_make_known(database_name)
+        return
+    url, source = known
+    from dbkeeper.connection import DatabaseConnection as Connection
+
+    opened = Connection.from_url(url, name=database_name, connection_pool_size=1, max_overflow=1, max_retries=0,
+                                 record_queries=False)
+    try:
+        opened.connect()
+    except DbKeeperError as exc:
+        yield None, (f"cannot connect to {database_name!r} ({url.render()}, from {source}): {exc}; a recorded URL "
+                     "has no password, so give the server one it accepts (PGPASSWORD, ~/.pgpass, ~/.my.cnf) or add "
+                     f"[connections.{database_name}] with the password as ${{VAR}} to dbkeeper.toml")
+        return
+    try:
+        yield opened, None
+    finally:
+        opened.disconnect()
 
 
 def _connection_use(native: dict[str, Any]) -> dict[str, Any]:
@@ -241,24 +296,25 @@ def _alerts(query: dict[str, Any], metrics: dict[str, Any] | None,
 
 def monitor_database(database_name: str, workspace_dir: str | os.PathLike[str] | None = None, *,
                      connection: DatabaseConnection | None = None) -> dict[str, Any]:
-    """Seed API: :meth:`DatabasePerformanceMonitor.analyze_database_performance` in one call."""
+    """Seed API: :meth:`DatabasePerformanceMonitor.analyze_database_performance` in one call.
+
+    ``database_name`` alone is enough when dbkeeper knows the database (see
+    the module doc); otherwise ``unavailable["native"]`` says what to add.
+    """
     return DatabasePerformanceMonitor(workspace_dir).analyze_database_performance(database_name,
                                                                                   connection=connection)
 
 
 def optimize_database(database_name: str, workspace_dir: str | os.PathLike[str] | None = None, *,
                       connection: DatabaseConnection | None = None) -> dict[str, Any]:
-    """Seed API: alerts and recommendations for ``database_name``.
+    """Seed API: :meth:`DatabasePerformanceMonitor.get_performance_report` in one call.
 
-    Returns ``{"database_name", "alerts": [...], "recommendations": [...]}``;
-    recommendations need a connection (plans, catalog, native statistics):
-    ``connection`` or a connected one of this process with that name; without
-    one the list is empty. ``unavailable`` (only present when not empty)
-    names the checks that could not run and why.
+    The report's sections: ``query_performance``, ``database_performance``,
+    ``alerts``, ``recommendations`` (each empty when there is nothing to
+    say), plus ``database_name``, ``generated_at`` and ``unavailable`` (the
+    checks that could not run, and why). Recommendations need the database
+    itself (plans, catalog, native statistics): ``connection``, or the
+    database dbkeeper resolves from the name (see the module doc); when it
+    cannot, ``unavailable["recommendations"]`` says exactly what to add.
     """
-    report = DatabasePerformanceMonitor(workspace_dir).get_performance_report(database_name, connection=connection)
-    out: dict[str, Any] = {"database_name": database_name, "alerts": report["alerts"],
-                           "recommendations": report["recommendations"]}
-    if report["unavailable"]:
-        out["unavailable"] = report["unavailable"]
-    return out
+    return DatabasePerformanceMonitor(workspace_dir).get_performance_report(database_name, connection=connection)

@@ -167,8 +167,9 @@ def optimize(ctx: click.Context, db: str | None, workspace: str | None, as_json:
     from dbkeeper.monitoring.api import optimize_database
 
     connection = _connect(ctx, db)
-    result = optimize_database(connection.name, workspace, connection=connection)
-    result.setdefault("unavailable", {})
+    report = optimize_database(connection.name, workspace, connection=connection)
+    result = {key: report[key] for key in ("database_name", "alerts", "recommendations")}
+    result["unavailable"] = report.get("unavailable") or {}
     if as_json:
         from dbkeeper.cli._output import echo_json
 

@@ -412,7 +412,15 @@ def recorder_for(connection: Any) -> QueryRecorder | None:
     name = getattr(connection, "name", None)
     if isinstance(name, str):
         _live[name] = connection
-    return get_recorder() if enabled() else None
+    if not enabled():
+        return None
+    recorder = get_recorder()
+    url = getattr(connection, "url", None)
+    if isinstance(name, str) and url is not None:  # so monitor_database(name) can find it again (no password)
+        from dbkeeper.monitoring.known_databases import remember
+
+        remember(recorder.workspace_dir, name, url)
+    return recorder
 
 
 def live_connection(name: str) -> Any:

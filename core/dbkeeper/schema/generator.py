@@ -3,6 +3,12 @@
 The generator remembers the tables it rendered (so ``generate_schema_sql``
 and ``export_schema`` describe them) and keeps generated migrations as JSON
 files in ``<workspace>/migrations``, where ``MigrationManager`` finds them.
+
+Seed shapes: :meth:`SchemaGenerator.generate_migration` returns a
+:class:`SchemaMigration` (a :class:`~dbkeeper.migrations.model.Migration`
+that also remembers the changes it came from) and
+:meth:`SchemaGenerator.list_migrations` returns dicts;
+:meth:`SchemaGenerator.get_migrations` returns the objects.
 """
 
 from __future__ import annotations
@@ -10,17 +16,52 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbkeeper.migrations.model import Migration
 from dbkeeper.schema.dialects import join_statements, render_ddl
 from dbkeeper.schema.errors import SchemaInputError
 from dbkeeper.schema.model import SchemaDefinition, SchemaTable, table_from_dict
 
 if TYPE_CHECKING:
     from dbkeeper.migrations.manager import MigrationManager
-    from dbkeeper.migrations.model import Migration
     from dbkeeper.schema.migration import SchemaDiff
+
+
+@dataclass(eq=False)
+class SchemaMigration(Migration):
+    """What :meth:`SchemaGenerator.generate_migration` returns: a migration plus the changes it was built from.
+
+    It *is* a :class:`~dbkeeper.migrations.model.Migration` (the file it
+    wrote is what ``MigrationManager`` applies); ``up_sql``/``down_sql`` and
+    ``migration_id`` read its ``sql``/``rollback_sql``/``id`` under the
+    names schema-migration code uses.
+    """
+
+    changes: Any = field(default=None, repr=False)
+
+    @property
+    def migration_id(self) -> str:
+        return self.id
+
+    @property
+    def up_sql(self) -> str:
+        return self.sql
+
+    @property
+    def down_sql(self) -> str | None:
+        return self.rollback_sql
+
+    @classmethod
+    def of(cls, migration: Migration, changes: Any) -> SchemaMigration:
+        """The same migration (fields, source file) as a :class:`SchemaMigration`."""
+        made = cls(id=migration.id, name=migration.name, description=migration.description, sql=migration.sql,
+                   rollback_sql=migration.rollback_sql, dependencies=list(migration.dependencies),
+                   created_at=migration.created_at, applied_at=migration.applied_at, status=migration.status,
+                   source=migration.source, changes=changes)
+        return made
 
 
 def _definition(value: Any, what: str) -> SchemaDefinition:
@@ -140,12 +181,13 @@ class SchemaGenerator:
 
     # -- migrations ------------------------------------------------------------------------------------------------
     def generate_migration(self, name: str, description: str, changes: Any, *,
-                           allow_destructive: bool = False) -> Migration:
-        """Write a migration built from ``changes`` into the workspace; return it.
+                           allow_destructive: bool = False) -> SchemaMigration:
+        """Write a migration built from ``changes`` into the workspace; return it as a :class:`SchemaMigration`.
 
-        ``changes`` is either SQL (a string or a list of statements), or a
-        mapping ``{"current": schema, "target": schema}`` whose diff becomes
-        the up and rollback SQL (destructive changes need ``allow_destructive``).
+        ``changes`` is a mapping ``{"current": schema, "target": schema}``
+        whose diff becomes the up and rollback SQL (destructive changes need
+        ``allow_destructive``), a mapping ``{"sql": ..., "rollback_sql": ...}``,
+        or SQL (a string or a list of statements).
         """
         from dbkeeper.schema.migration import migration_from_diff
 
@@ -154,14 +196,21 @@ class SchemaGenerator:
             draft = migration_from_diff(diff, name=name, description=description,
                                         allow_destructive=allow_destructive)
             sql, rollback = draft.sql, draft.rollback_sql
+        elif isinstance(changes, Mapping) and isinstance(changes.get("sql"), str):
+            unknown = sorted(str(k) for k in changes if k not in ("sql", "rollback_sql"))
+            rollback = changes.get("rollback_sql")
+            if unknown or not (rollback is None or isinstance(rollback, str)):
+                raise SchemaInputError(f"changes: with 'sql' only 'rollback_sql' (SQL text) may be given; "
+                                       f"got {unknown or ['rollback_sql of type ' + type(rollback).__name__]}")
+            sql = changes["sql"]
         elif isinstance(changes, str):
             sql, rollback = changes, None
         elif isinstance(changes, Iterable) and all(isinstance(c, str) for c in changes):
             sql, rollback = join_statements(list(changes)), None
         else:
-            raise SchemaInputError("changes must be SQL (a string or a list of statements) or "
-                                   "{'current': schema, 'target': schema}")
-        return self._manager().create_migration(name, description, sql, rollback)
+            raise SchemaInputError("changes must be SQL (a string or a list of statements), "
+                                   "{'sql': ..., 'rollback_sql': ...} or {'current': schema, 'target': schema}")
+        return SchemaMigration.of(self._manager().create_migration(name, description, sql, rollback), changes)
 
     def _manager(self) -> MigrationManager:
         from dbkeeper.migrations.manager import MigrationManager
@@ -173,7 +222,16 @@ class SchemaGenerator:
             manager.migrations_dir = self.migrations_dir
         return manager
 
-    def list_migrations(self) -> list[Migration]:
+    def list_migrations(self) -> list[dict[str, Any]]:
+        """Seed API: the migrations in the workspace's migrations directory, in execution order, as dicts.
+
+        The keys are those of :meth:`MigrationManager.list_migrations
+        <dbkeeper.migrations.manager.MigrationManager.list_migrations>`
+        (status ``pending``: the generator knows no database).
+        """
+        return [migration.to_dict() for migration in self.get_migrations()]
+
+    def get_migrations(self) -> list[Migration]:
         """Migrations in the workspace's migrations directory, in execution order."""
         if not self.migrations_dir.is_dir():
             return []

@@ -106,7 +106,7 @@ def test_redis_chain_of_depth_five_restores_every_point(redis_url: DatabaseURL, 
         result = manager.create_backup("cache", backup_type=kind, encryption=enc)
         assert result.success, result.error_message
         points.append((result.backup_id, state(source)))
-    backups = {b.backup_id: b for b in manager.list_backups("cache")}
+    backups = {b.backup_id: b for b in manager.get_backups("cache")}
     assert [backups[bid].backup_type for bid, _ in points] == ["full", "incremental", "incremental",
                                                                 "differential", "incremental"]
     target = client_for(redis_target_url)
@@ -175,7 +175,7 @@ def test_a_plain_full_is_not_a_chain_base_and_parents_are_protected(redis_url: D
     assert inc.success and inc.warnings == []
     with pytest.raises(DependentBackupsError):
         manager.delete_backup(base.backup_id)
-    assert {b.backup_id for b in manager.list_backups("cache")} >= {base.backup_id, inc.backup_id}
+    assert {b.backup_id for b in manager.get_backups("cache")} >= {base.backup_id, inc.backup_id}
 
 
 _records = st.lists(st.tuples(st.sampled_from(["string", "hash", "list", "set", "zset", "stream"]),
