@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.backup import BackupManager, RestoreTargetError
+from dbkeeper.backup import BackupError, BackupManager, RestoreTargetError
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing.servers import check_server, scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
@@ -108,15 +108,19 @@ def target(admin_url: DatabaseURL) -> Iterator[DatabaseURL]:
 
 
 @pytest.fixture
-def restricted(admin_url: DatabaseURL, target: DatabaseURL) -> Iterator[DatabaseURL]:
-    """A real account with rights on the target and its ``<target>_dbk_*`` schemas only (no SUPER, no SET USER)."""
+def restricted(admin_url: DatabaseURL, source: DatabaseURL, target: DatabaseURL) -> Iterator[DatabaseURL]:
+    """A real account with rights on the target and its ``<target>_dbk_*`` schemas (no SUPER, no SET USER).
+
+    It may also use the source database, so that objects there can name it as their definer.
+    """
     user = f"dbk_r_{secrets.token_hex(4)}"
     password = "Pw/" + secrets.token_urlsafe(18)
     db = target.database or ""
     pattern = db.replace("_", "\\_") + "\\_dbk\\_%"
     run(admin_url, [f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",
                     f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'",
-                    f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO '{user}'@'%'"])
+                    f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO '{user}'@'%'",
+                    f"GRANT ALL PRIVILEGES ON `{source.database}`.* TO '{user}'@'%'"])
     try:
         yield DatabaseURL(scheme="mysql", host=admin_url.host, port=admin_url.port, username=user,
                           password=password, database=db)
@@ -124,19 +128,14 @@ def restricted(admin_url: DatabaseURL, target: DatabaseURL) -> Iterator[Database
         run(admin_url, [f"DROP USER '{user}'@'%'"])
 
 
-def definer_of(url: DatabaseURL) -> list[str]:
-    return [f"DEFINER=`{url.username}`@`%`"]
-
-
 def as_definer(statements: list[str], url: DatabaseURL) -> list[str]:
     """The statements with every view, trigger, routine and event defined by ``url``'s account."""
     definer = f"`{url.username}`@`%`"
     out = []
+    kinds = ("TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT")
     for sql in statements:
-        for kind in ("TRIGGER", "VIEW", "PROCEDURE", "FUNCTION", "EVENT"):
-            if sql.startswith(f"CREATE {kind} "):
-                sql = sql.replace("CREATE ", f"CREATE DEFINER={definer} ", 1)
-        out.append(sql)
+        defined = any(sql.startswith(f"CREATE {kind} ") for kind in kinds)
+        out.append(sql.replace("CREATE ", f"CREATE DEFINER={definer} ", 1) if defined else sql)
     return out
 
 
@@ -164,7 +163,7 @@ def test_a_dump_failing_to_load_leaves_the_target_as_it_was(restricted: Database
     dump = (b"CREATE TABLE t (id int PRIMARY KEY);\nINSERT INTO t VALUES (5);\n"
             b"CREATE DEFINER=`dbk_nobody`@`localhost` VIEW v AS SELECT id FROM t;\n")
     with DatabaseConnection.from_url(restricted, name="restore", max_retries=0) as conn, \
-            pytest.raises(RestoreTargetError, match="1227") as caught:
+            pytest.raises(BackupError, match="1227") as caught:
         restore(conn, io.BytesIO(dump), {"manifest": {"dump": {"content": "full"}}, "replace": True})
     assert restricted.password and restricted.password not in str(caught.value)
     assert objects(restricted) == OLD_OBJECTS

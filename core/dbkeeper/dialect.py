@@ -394,6 +394,14 @@ class Dialect:
         """Load a dump produced by :meth:`dump` from ``source`` into the database."""
         raise self._unsupported("restore")
 
+    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+        """Names of databases or files a killed restore left behind (scratch or set-aside copies)."""
+        return []
+
+    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+        """Remove one leftover named by restore_leftovers."""
+        raise self._unsupported(f"removing restore leftover {name!r}")
+
     def incremental_chunking(self) -> dict[str, Any]:
         """How a chainable dump is cut into chunks (see :mod:`dbkeeper.backup.chunking`).
 

@@ -39,7 +39,6 @@ from dataclasses import asdict
 from typing import Any
 
 from dbkeeper.backup.errors import RestoreTargetError
-
 from dbkeeper_mysql._restore_objects import (
     SchemaObject,
     check_definers,

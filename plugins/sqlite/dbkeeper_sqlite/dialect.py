@@ -165,6 +165,18 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
         return restore(connection, source, options)
 
+    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+        """Temp files (``.<name>.dbkeeper-restore-<hex>`` and journals) that killed restores left next to the file."""
+        from dbkeeper_sqlite.dump import _path, leftovers
+
+        return leftovers(_path(connection, "list restore leftovers of"))
+
+    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+        """Delete one file named by :meth:`restore_leftovers` (the database itself is never touched)."""
+        from dbkeeper_sqlite.dump import _path, remove_leftover
+
+        remove_leftover(_path(connection, "remove restore leftovers of"), name)
+
     chainable_fulls_by_default = True  # the page image is both the plain and the chainable dump
 
     def incremental_chunking(self) -> dict[str, Any]:
