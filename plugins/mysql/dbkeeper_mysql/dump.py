@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from dbkeeper.backup.errors import RestoreTargetError, ToolError
 from dbkeeper.backup.tools import (
@@ -214,7 +214,7 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
         scratch = scratch_name(target, token)
         cur.execute(f"CREATE DATABASE {quote(scratch)}" + _charset_of(cur, target))
         try:
-            _load(path, url, scratch, cast(IO[bytes], _OneTransaction(source)))
+            _load(path, url, scratch, source)
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target)}")
         except BaseException:
             cur.execute(f"DROP DATABASE IF EXISTS {quote(scratch)}")
@@ -231,31 +231,6 @@ def _charset_of(cur: Any, name: str) -> str:
                 "WHERE schema_name = %s", (name,))
     rows = cur.fetchall()
     return f" CHARACTER SET {rows[0][0]} COLLATE {rows[0][1]}" if rows else ""
-
-
-class _OneTransaction:
-    """The dump stream between ``SET autocommit = 0`` and ``COMMIT``.
-
-    Nothing reads the scratch schema while it loads, so its rows need not be
-    committed statement by statement: one commit per table (the dump's
-    ``LOCK``/``UNLOCK TABLES`` and DDL commit implicitly) instead of one log
-    flush per ``INSERT``.
-    """
-
-    def __init__(self, source: IO[bytes]) -> None:
-        self._parts: list[bytes] = [b"SET autocommit = 0;\n"]
-        self._source: IO[bytes] | None = source
-
-    def read(self, size: int = -1) -> bytes:
-        if self._parts:
-            return self._parts.pop(0)
-        if self._source is not None:
-            piece = self._source.read(size)
-            if piece:
-                return piece
-            self._source = None
-            return b"\nCOMMIT;\n"
-        return b""
 
 
 def _load(path: str, url: DatabaseURL, database: str, source: IO[bytes]) -> None:
