@@ -204,3 +204,20 @@ def test_restore_into_a_missing_database_creates_it(admin_url: DatabaseURL, sour
         assert objects(missing) == NEW_OBJECTS
     finally:
         run(admin_url, [f"DROP DATABASE IF EXISTS `{name}`"])
+
+
+def test_leftover_removal_refuses_what_is_not_a_leftover(admin_url: DatabaseURL, restricted: DatabaseURL) -> None:
+    run(restricted, as_definer(OLD, restricted))
+    name = restricted.database or ""
+    lookalike = f"{name}_dbk_restore_NOTHEX00"  # not the pattern: upper case, so never ours
+    run(admin_url, [f"CREATE DATABASE `{lookalike}`"])
+    try:
+        with DatabaseConnection.from_url(restricted, name="leftovers", max_retries=0) as conn:
+            assert conn.dialect.restore_leftovers(conn) == []
+            for bad in (name, lookalike, "mysql", f"{name}_dbk_aside_0000000"):
+                with pytest.raises(RestoreTargetError, match="not a leftover"):
+                    conn.dialect.remove_restore_leftover(conn, bad)
+        assert objects(restricted) == OLD_OBJECTS
+        assert lookalike in schemas_like(restricted, name)
+    finally:
+        run(admin_url, [f"DROP DATABASE `{lookalike}`"])
