@@ -25,7 +25,8 @@ plugin loads, so ``dbkeeper --help`` does not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
@@ -91,6 +92,32 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         from dbkeeper_mysql.dump import restore
 
         return restore(connection, source, options)
+
+    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+        """Scratch and aside schemas (``<target>_dbk_restore_<hex>``, ``<target>_dbk_aside_<hex>``) of killed restores.
+
+        Those of the connection's database, or of every database when the URL
+        names none; a restore still running (it holds a named lock) is not listed.
+        """
+        from dbkeeper_mysql._restore_swap import leftovers
+
+        with self._admin_cursor(connection) as cur:
+            return leftovers(cur, connection.url.database or None)
+
+    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+        """Finish or undo the killed restore that left ``name``, then drop its schemas (see ``_restore_swap``)."""
+        from dbkeeper_mysql._restore_swap import remove
+
+        with self._admin_cursor(connection) as cur:
+            remove(cur, connection.url.database or None, name)
+
+    @contextlib.contextmanager
+    def _admin_cursor(self, connection: DatabaseConnection) -> Iterator[Any]:
+        conn: Any = self.connect(connection.url.with_database(""), autocommit=True)
+        try:
+            yield conn.cursor()
+        finally:
+            conn.close()
 
     # -- connecting -----------------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:

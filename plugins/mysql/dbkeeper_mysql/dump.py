@@ -15,17 +15,16 @@ more than one (parallel sessions share their snapshot through a brief
 the server it did not pay off, 5.26 s with one worker against 5.38 s).
 
 Restore: the ``mariadb`` (or ``mysql``) client reads the verified stream
-on stdin. A non-empty target is refused unless ``replace`` is set, in
-which case the target is replaced. Dumps of base tables only are loaded into
-a scratch database and moved in with one atomic ``RENAME TABLE``; others
-(views, routines, triggers, events) are loaded into the target directly,
-after the archive has been verified in full (MySQL DDL is not transactional).
+on stdin, into a scratch schema; the target is touched only once the whole
+dump has loaded there, and then the tables move in with one atomic
+``RENAME TABLE`` (:mod:`dbkeeper_mysql._restore_swap`). A non-empty target
+is refused unless ``replace`` is set; definers the restoring account may not
+set are refused before anything changes (:mod:`dbkeeper_mysql._restore_objects`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +97,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     with connection:
         server_version, mariadb = _server(connection)
         objects = _other_objects(connection, url.database)
+        definers = _definers(connection, url.database)
     names = ["mariadb-dump", "mysqldump"] if mariadb else ["mysqldump", "mariadb-dump"]
     path, version = _check_tool(names, server_version, mariadb)
     include_schema = bool(options.get("include_schema", True))
@@ -119,7 +119,8 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
                                 workers=int(options.get("workers") or 1), base_dump=base_dump,
                                 binlog_unavailable=unavailable)
         return {"tool": f"{Path(path).name} + {Path(client).name}", "tool_version": version,
-                "server_version": server_version, "content": "full", "non_table_objects": objects, **meta}
+                "server_version": server_version, "content": "full", "non_table_objects": objects,
+                "definers": definers, **meta}
     with defaults_file(url) as cnf:
         argv = [path, f"--defaults-extra-file={cnf}", "--single-transaction", "--hex-blob", "--quick",
                 "--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"]
@@ -133,7 +134,8 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         stream_out(argv, base_env(), sink, secrets=[url.password])
     content = "full" if include_schema and include_data else "schema" if include_schema else "data"
     return {"tool": Path(path).name, "tool_version": version, "server_version": server_version,
-            "format": "sql", "content": content, "non_table_objects": objects, "chainable": False}
+            "format": "sql", "content": content, "non_table_objects": objects, "chainable": False,
+            "definers": definers}
 
 
 def _other_objects(conn: DatabaseConnection, name: str) -> int:
@@ -148,25 +150,40 @@ def _other_objects(conn: DatabaseConnection, name: str) -> int:
     return total
 
 
-def _table_count(admin: DatabaseConnection, name: str) -> int | None:
-    if not admin.execute("SELECT 1 AS x FROM information_schema.schemata WHERE schema_name = %s", (name,)).rows:
+def _definers(conn: DatabaseConnection, name: str) -> list[str]:
+    """Distinct DEFINERs of the views, routines, triggers and events: a restore checks them first."""
+    rows = conn.execute(
+        "SELECT definer AS d FROM information_schema.views WHERE table_schema = %s UNION "
+        "SELECT definer FROM information_schema.routines WHERE routine_schema = %s UNION "
+        "SELECT definer FROM information_schema.triggers WHERE trigger_schema = %s UNION "
+        "SELECT definer FROM information_schema.events WHERE event_schema = %s", (name, name, name, name)).rows
+    return sorted(str(r["d"]) for r in rows)
+
+
+def _object_count(cur: Any, name: str) -> int | None:
+    """Tables and routines of ``name``; ``None`` when there is no such database."""
+    cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,))
+    if not cur.fetchall():
         return None
-    rows = admin.execute("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = %s", (name,)).rows
-    routines = admin.execute("SELECT COUNT(*) AS n FROM information_schema.routines WHERE routine_schema = %s",
-                             (name,)).rows
-    return int(rows[0]["n"]) + int(routines[0]["n"])
+    cur.execute("SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s) + "
+                "(SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = %s)", (name, name))
+    return int(cur.fetchall()[0][0])
 
 
 def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-    """Feed the verified SQL dump to the ``mariadb``/``mysql`` client.
+    """Load the verified SQL dump into a scratch schema, then swap it into the target.
 
-    When the dump holds only base tables (the common case), it is loaded into
-    a scratch database first and moved into the target with one
-    ``RENAME TABLE`` statement, which MySQL performs atomically; a failure
-    drops the scratch database and leaves the target as it was. Dumps with
-    views, routines, triggers or events (which ``RENAME TABLE`` cannot move)
-    are loaded straight into the target.
+    Definers the account may not set are refused first (nothing changed).
+    The ``mariadb``/``mysql`` client loads the dump into
+    ``<target>_dbk_restore_<hex>`` while the target is untouched; then
+    :func:`dbkeeper_mysql._restore_swap.swap_in` moves all tables in with one
+    atomic ``RENAME TABLE`` and re-creates views, routines, events and
+    triggers (what is atomic and what a killed restore leaves: that module).
+    A data-only dump is loaded into the existing tables of the target.
     """
+    from dbkeeper_mysql._restore_objects import check_definers
+    from dbkeeper_mysql._restore_swap import lock_name, new_token, scratch_name, swap_in
+
     url = connection.url
     target = url.database
     if not target:
@@ -174,47 +191,46 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
     replace = bool(options.get("replace", False))
     dump_meta = (options.get("manifest") or {}).get("dump") or {}
     content = dump_meta.get("content", "full")
-    swap = content != "data" and dump_meta.get("non_table_objects") == 0
     quote = connection.dialect.quote_identifier
-    admin = DatabaseConnection.from_url(url.with_database(""), name="dbkeeper-admin", connection_pool_size=1,
-                                        max_retries=0)
-    with admin:
-        server_version, mariadb = _server(admin)
-        names = ["mariadb", "mysql"] if mariadb else ["mysql", "mariadb"]
-        path, _ = _check_tool(names, server_version, mariadb)
-        objects = _table_count(admin, target)
+    conn: Any = connection.dialect.connect(url.with_database(""), autocommit=True)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT VERSION()")
+        server_version = str(cur.fetchall()[0][0])
+        mariadb = "mariadb" in server_version.lower()
+        path, _ = _check_tool(["mariadb", "mysql"] if mariadb else ["mysql", "mariadb"], server_version, mariadb)
+        objects = _object_count(cur, target)
         if content == "data":
             if objects is None:
                 raise RestoreTargetError(f"data-only restore needs the target database {target!r} with its schema")
-        elif objects and not replace:
-            raise RestoreTargetError(f"restore target database {target!r} is not empty; pass replace=True "
-                                     "(--replace) to overwrite it, or restore into another database")
-        if not swap:
-            if content != "data" and objects and replace:
-                admin.execute(f"DROP DATABASE {quote(target)}")
-                objects = None
-            if content != "data" and objects is None:
-                admin.execute(f"CREATE DATABASE {quote(target)}")
             _load(path, url, target, source)
             return {"target": target, "content": content, "swapped": False}
-        scratch = f"{target[:40]}_dbk_restore_{secrets.token_hex(4)}"
-        admin.execute(f"CREATE DATABASE {quote(scratch)}")
+        if objects and not replace:
+            raise RestoreTargetError(f"restore target database {target!r} is not empty; pass replace=True "
+                                     "(--replace) to overwrite it, or restore into another database")
+        check_definers(cur, dump_meta.get("definers") or [], f"backup of {target!r}")
+        token = new_token()
+        cur.execute("SELECT GET_LOCK(%s, 0)", (lock_name(token),))
+        scratch = scratch_name(target, token)
+        cur.execute(f"CREATE DATABASE {quote(scratch)}" + _charset_of(cur, target))
         try:
             _load(path, url, scratch, source)
-            tables = [r["t"] for r in admin.execute(
-                "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = %s", (scratch,)).rows]
-            if objects is None:
-                admin.execute(f"CREATE DATABASE {quote(target)}")
-            elif objects and replace:
-                admin.execute(f"DROP DATABASE {quote(target)}")
-                admin.execute(f"CREATE DATABASE {quote(target)}")
-            if tables:
-                admin.execute("SET SESSION foreign_key_checks = 0")
-                admin.execute("RENAME TABLE " + ", ".join(
-                    f"{quote(scratch)}.{quote(t)} TO {quote(target)}.{quote(t)}" for t in tables))
-        finally:
-            admin.execute(f"DROP DATABASE IF EXISTS {quote(scratch)}")
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(target)}")
+        except BaseException:
+            cur.execute(f"DROP DATABASE IF EXISTS {quote(scratch)}")
+            raise
+        swap_in(cur, target, scratch, token)
+    finally:
+        conn.close()  # also releases the lock
     return {"target": target, "content": content, "swapped": True}
+
+
+def _charset_of(cur: Any, name: str) -> str:
+    """``CHARACTER SET ... COLLATE ...`` of database ``name`` (empty when it does not exist)."""
+    cur.execute("SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
+                "WHERE schema_name = %s", (name,))
+    rows = cur.fetchall()
+    return f" CHARACTER SET {rows[0][0]} COLLATE {rows[0][1]}" if rows else ""
 
 
 def _load(path: str, url: DatabaseURL, database: str, source: IO[bytes]) -> None:

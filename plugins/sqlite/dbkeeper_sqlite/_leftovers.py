@@ -32,7 +32,7 @@ def lock(fd: int) -> None:
 
 
 def _pattern(target: Path) -> re.Pattern[str]:
-    return re.compile(re.escape(f".{target.name}.dbkeeper-restore-") + r"[0-9a-f]{8}")
+    return re.compile(re.escape(f".{target.name}.dbkeeper-restore-") + r"[0-9a-f]{8}(-journal|-wal|-shm)?")
 
 
 def _in_use(path: Path) -> bool:
@@ -50,11 +50,23 @@ def _in_use(path: Path) -> bool:
 
 
 def leftovers(target: Path) -> list[str]:
-    """Scratch files of ``target`` that no running restore holds, oldest first (full paths)."""
+    """Scratch files of ``target`` that no running restore holds, oldest first (full paths).
+
+    A journal whose scratch file is already gone (a kill between the two
+    unlinks) is listed on its own, so nothing of a killed restore stays behind.
+    """
     if not target.parent.is_dir():
         return []
     pattern = _pattern(target)
-    found = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+    found = []
+    for path in target.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match is None or not path.is_file():
+            continue
+        side = match.group(1)
+        if side and Path(str(path)[: -len(side)]).exists():
+            continue  # listed, and removed, with its scratch file
+        found.append(path)
     found.sort(key=lambda p: p.stat().st_mtime)
     return [str(p) for p in found if not _in_use(p)]
 

@@ -29,8 +29,13 @@ cheap. ``include_data=False`` empties the tables of the copy;
 into existing tables.
 
 Restore: the verified stream is written to a 0600 temp file next to the
-target, checked with ``PRAGMA integrity_check``, and renamed over the target
-(atomic: the target is either the old database or the complete new one).
+target (``.<name>.dbkeeper-restore-<hex>``), checked with ``PRAGMA
+integrity_check``, given the source's persistent settings (WAL mode: the
+page image is marked as a rollback-journal file), and renamed over the
+target (atomic: the target is either the old database or the complete new
+one). The old database's journal or log is settled into it first, so a kill
+at any point leaves it whole. A killed restore leaves its temp file, which
+:func:`leftovers` lists (once no restore holds its ``flock``).
 """
 
 from __future__ import annotations
@@ -167,6 +172,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
         raise BackupError(f"SQLite database {path} does not exist")
     include_schema = bool(options.get("include_schema", True))
     include_data = bool(options.get("include_data", True))
+    settings = read_settings(path)
     counts = _read_directly(path, sink) if include_data else None
     tool = _DIRECT_TOOL
     if counts is None:
@@ -174,7 +180,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
     content = "full" if include_schema and include_data else "schema" if include_schema else "data"
     return {"tool": tool, "tool_version": sqlite3.sqlite_version,
             "server_version": sqlite3.sqlite_version, "format": "sqlite-database-file", "content": content,
-            "tables": counts, "chainable": True}
+            "tables": counts, "chainable": True, "settings": settings}
 
 
 def _is_empty(path: Path) -> bool:
@@ -200,8 +206,8 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
                                  "(--replace) to overwrite it, or choose another target")
     tmp = scratch_name(target, secrets.token_hex(4))
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    lock(fd)
-    held = os.dup(fd)  # keeps the lock (see dbkeeper_sqlite._leftovers) until the end of the restore
+    busy = os.open(tmp, os.O_RDONLY)
+    lock(busy)  # while held, restore_leftovers does not list the file: it is in use (see dbkeeper_sqlite._leftovers)
     try:
         with os.fdopen(fd, "wb") as f:
             while piece := source.read(PIECE):
@@ -220,14 +226,81 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
         if content == "data":
             rows = _load_data(target, tmp, replace)
             return {"target": str(target), "content": content, "rows": rows}
-        for suffix in ("-wal", "-shm", "-journal"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        apply_settings(tmp, (manifest.get("dump") or {}).get("settings") or {})
+        _settle(target)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
+        for suffix in _COMPANIONS:  # the old database's, emptied by _settle: they must not meet the new file
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
     finally:
-        tmp.unlink(missing_ok=True)
-        os.close(held)
+        for suffix in ("", *_COMPANIONS):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        os.close(busy)
     return {"target": str(target), "content": content}
+
+
+#: Files SQLite keeps next to a database: its rollback journal, write-ahead log and WAL index.
+_COMPANIONS = ("-journal", "-wal", "-shm")
+#: Between the target's name and the random hex in the name of a restore's scratch file.
+#: The persistent settings a restore keeps. The page image carries all but the journal mode (the dump marks
+#: it as a rollback-journal file); they are checked, and set again when a dump was taken differently.
+SETTINGS = ("journal_mode", "page_size", "auto_vacuum", "user_version", "application_id")
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The database's persistent settings (:data:`SETTINGS`), recorded in the dump's metadata."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in SETTINGS}
+    finally:
+        conn.close()
+
+
+def apply_settings(path: Path, settings: Mapping[str, Any]) -> None:
+    """Give the restored file (not yet in place) the source's settings; WAL mode last (it fixes the page size)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        current = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in SETTINGS}
+        rebuild = False
+        for name in ("page_size", "auto_vacuum"):
+            if name in settings and current[name] != settings[name]:
+                conn.execute(f"PRAGMA {name} = {int(settings[name])}")
+                rebuild = True
+        if rebuild:
+            conn.execute("VACUUM")  # the only way to change them in a database that has pages
+        for name in ("user_version", "application_id"):
+            if name in settings and current[name] != settings[name]:
+                conn.execute(f"PRAGMA {name} = {int(settings[name])}")
+        if str(settings.get("journal_mode", "")).lower() == "wal":  # the only journal mode stored in the file
+            conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()  # the last connection checkpoints and removes the -wal and -shm files
+
+
+def _settle(target: Path) -> None:
+    """Bring the old database's committed state into its main file before it is replaced.
+
+    Opening it rolls back a hot journal of a crashed writer; a WAL is
+    checkpointed and truncated. Otherwise the old database's journal or log
+    would be lost with it if the restore were killed before the swap, and
+    applied to the new file after it.
+    """
+    if not target.exists():
+        return
+    conn = sqlite3.connect(target, isolation_level=None, timeout=30)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
+                raise RestoreTargetError(f"restore target {target} is in use (its write-ahead log cannot be "
+                                         "checkpointed); close its connections and try again")
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise RestoreTargetError(f"restore target {target} is locked by another connection") from None
+        # not a database (or a damaged one): it is replaced as it is
+    finally:
+        conn.close()
 
 
 def _load_data(target: Path, data_file: Path, replace: bool) -> int:
