@@ -3,8 +3,8 @@
 A dialect plugin subclasses :class:`Dialect`, fills in the class attributes
 (name, URL schemes, capabilities) and overrides the methods its database
 needs; it registers the class through the ``dbkeeper_register_dialects`` hook.
-The core's operation hooks (connect, introspect, dump, ...) delegate to these
-methods, so an ordinary plugin never writes a hook implementation itself.
+The core calls these methods directly (connect, introspect, dump, ...): a
+dialect plugin writes no hook implementation besides its registrations.
 
 Operations a dialect does not provide raise
 :class:`~dbkeeper.errors.UnsupportedOperationError` naming the dialect and the
