@@ -124,11 +124,14 @@ class Dialect:
     #: Statement that opens a transaction on an autocommit connection.
     begin_statement: ClassVar[str] = "BEGIN"
     #: How :meth:`upsert_sql` writes "insert or update": ``"on_conflict"`` (PostgreSQL, SQLite
-    #: 3.24+), ``"on_duplicate_key"`` (MySQL, MariaDB) or ``"none"``; ``None`` picks by :attr:`db_type`.
-    upsert_style: ClassVar[str | None] = None
-    #: Whether ``INSERT ... RETURNING`` hands back generated keys; ``None`` picks by :attr:`db_type`
-    #: (PostgreSQL only: MySQL lacks it, and SQLite's ``lastrowid`` is as good and older).
-    insert_returning: ClassVar[bool | None] = None
+    #: 3.24+), ``"on_duplicate_key"`` (MySQL, MariaDB) or ``"none"``.
+    upsert_style: ClassVar[str] = "none"
+    #: Whether ``INSERT ... RETURNING`` hands back generated keys (the shipped dialects: PostgreSQL only;
+    #: MySQL lacks it, and SQLite's ``lastrowid`` is as good and older).
+    insert_returning: ClassVar[bool] = False
+    #: ``LIMIT`` clause that means "no limit", for an ``OFFSET`` without a limit where the database needs
+    #: one (MySQL's largest count, SQLite's ``LIMIT -1``); ``None`` writes ``OFFSET`` alone.
+    no_limit_sql: ClassVar[str | None] = None
 
     # -- connecting -----------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -263,16 +266,11 @@ class Dialect:
     # ``self.placeholder(i)`` for the i-th column.
     def supports_insert_returning(self) -> bool:
         """True when ``INSERT ... RETURNING`` works (see :attr:`insert_returning`)."""
-        if self.insert_returning is not None:
-            return self.insert_returning
-        return self.db_type == "postgresql"
+        return self.insert_returning
 
     def resolved_upsert_style(self) -> str:
-        """:attr:`upsert_style`, or the style of the dialect's :attr:`db_type` when it is not set."""
-        if self.upsert_style is not None:
-            return self.upsert_style
-        return {"postgresql": "on_conflict", "sqlite": "on_conflict", "mysql": "on_duplicate_key"}.get(
-            self.db_type, "none")
+        """:attr:`upsert_style` (kept as a method: dialects may decide by server version)."""
+        return self.upsert_style
 
     def insert_sql(self, table: str, columns: Sequence[str], returning: Sequence[str] = ()) -> str:
         """``INSERT INTO table (columns) VALUES (...)`` [``RETURNING ...``] for one row.
@@ -321,16 +319,14 @@ class Dialect:
     def limit_sql(self, limit: int | None, offset: int | None) -> str:
         """``LIMIT``/``OFFSET`` for validated non-negative ints ("" when both are None).
 
-        An offset without a limit needs MySQL's and SQLite's "no limit"
-        spellings; other dialects write ``OFFSET`` alone.
+        An offset without a limit gets :attr:`no_limit_sql` first where the
+        dialect needs one (MySQL, SQLite); other dialects write ``OFFSET`` alone.
         """
         parts: list[str] = []
         if limit is not None:
             parts.append(f"LIMIT {int(limit)}")
-        elif offset is not None and self.db_type == "mysql":
-            parts.append("LIMIT 18446744073709551615")
-        elif offset is not None and self.db_type == "sqlite":
-            parts.append("LIMIT -1")
+        elif offset is not None and self.no_limit_sql is not None:
+            parts.append(self.no_limit_sql)
         if offset is not None:
             parts.append(f"OFFSET {int(offset)}")
         return " ".join(parts)

@@ -61,6 +61,8 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     name = "mysql"
     schemes = ("mysql", "mariadb")
     db_type = "mysql"
+    upsert_style = "on_duplicate_key"
+    no_limit_sql = "LIMIT 18446744073709551615"
     default_port = 3306
     paramstyle = "pyformat"
     backslash_escapes = True

@@ -72,6 +72,8 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     name = "postgres"
     schemes = ("postgresql", "postgres")
     db_type = "postgresql"
+    upsert_style = "on_conflict"
+    insert_returning = True
     default_port = 5432
     paramstyle = "pyformat"
     reusable_cursors = True  # psycopg client-side cursors: no server state between statements

@@ -36,6 +36,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     name = "sqlite"
     schemes = ("sqlite",)
     db_type = "sqlite"
+    upsert_style = "on_conflict"
+    no_limit_sql = "LIMIT -1"
     default_port = None
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
