@@ -14,13 +14,16 @@ conformance suite in :mod:`dbkeeper.testing` uses it to decide what to test.
 
 from __future__ import annotations
 
+import secrets
+import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.errors import UnsupportedOperationError
+from dbkeeper.errors import ConfigurationError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
@@ -411,6 +414,53 @@ class Dialect:
                        timeout: float) -> AbstractContextManager[Any]:
         """A context manager that holds the database-wide migration lock ``name``."""
         raise self._unsupported("migration_lock")
+
+    # -- deep backup verification (used by dbkeeper.backup.verify) ---------------------------
+    @contextmanager
+    def scratch_target(self, near: DatabaseURL | None, *, prefix: str) -> Iterator[DatabaseURL]:
+        """A new, empty database to restore into, removed on exit.
+
+        Embedded dialects (``capabilities.server`` off) get a file in a
+        private temporary directory, under the dialect's first URL scheme;
+        server dialects get a uniquely named database next to ``near`` (made
+        with :meth:`create_database_sql`, dropped with
+        :meth:`drop_database_sql`). Override it when the database makes
+        scratch space another way.
+        """
+        if not self.capabilities.server:
+            with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+                yield self.scratch_file_url(Path(tmp) / "scratch.db")
+            return
+        if near is None:
+            raise ConfigurationError(f"a scratch {self.name} database needs a server URL to make it on")
+        from dbkeeper.connection import DatabaseConnection
+
+        admin = DatabaseConnection.from_url(near, name="admin", connection_pool_size=1, max_retries=0)
+        admin.connect()
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        try:
+            admin.execute(self.create_database_sql(name))
+            try:
+                yield near.with_database(name)
+            finally:
+                admin.execute(self.drop_database_sql(name))
+        finally:
+            admin.disconnect()
+
+    def scratch_file_url(self, path: Path) -> DatabaseURL:
+        """The URL of a database file at ``path``, for embedded dialects' scratch targets."""
+        from dbkeeper.urls import DatabaseURL
+
+        return DatabaseURL(scheme=self.schemes[0], database=str(path))
+
+    def integrity_check(self, connection: DatabaseConnection) -> list[str]:
+        """What the database's own consistency check found wrong in ``connection``'s database; empty when sound.
+
+        Deep backup verification runs it on the restored copy. The default
+        has no check to run and finds nothing; SQLite runs
+        ``PRAGMA integrity_check``.
+        """
+        return []
 
     # -- migrations (used by dbkeeper.migrations) -------------------------------------
     def split_statements(self, sql: str) -> list[str]:

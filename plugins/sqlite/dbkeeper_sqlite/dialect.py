@@ -150,6 +150,11 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
         return collect_metrics(connection)
 
+    def integrity_check(self, connection: DatabaseConnection) -> list[str]:
+        """``PRAGMA integrity_check``: each problem it reports (it says ``ok`` alone when the file is sound)."""
+        values = [str(next(iter(row.values()))) for row in connection.execute("PRAGMA integrity_check").rows]
+        return [] if values == ["ok"] else [f"PRAGMA integrity_check: {value}" for value in values]
+
     def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
         result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)
         lines = [str(row.get("detail")) for row in result.rows]
