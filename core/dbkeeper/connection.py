@@ -32,9 +32,7 @@ from dbkeeper.errors import (
     ConnectionError,
     ConnectionLostError,
     DbKeeperError,
-    IntegrityError,
     PoolTimeoutError,
-    QueryError,
 )
 from dbkeeper.paramstyle import to_pyformat
 from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
@@ -301,10 +299,7 @@ class DatabaseConnection(CrudMethods):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _worth_retrying(self, exc: BaseException) -> bool:
-        text = str(exc).lower()
-        permanent = ("password", "authentication", "access denied", "does not exist", "unknown database",
-                     "no such", "unable to open")
-        return not any(word in text for word in permanent)
+        return not self.dialect.is_permanent_connect_error(exc)
 
     def disconnect(self) -> None:
         """Close every pooled connection. The object can :meth:`connect` again later."""
@@ -341,8 +336,7 @@ class DatabaseConnection(CrudMethods):
         if dialect.is_disconnect(exc):
             return ConnectionLostError(f"connection to {self.name} was lost: {message}")
         code = dialect.error_code(exc)
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        kind = IntegrityError if "IntegrityError" in names else QueryError
+        kind = dialect.query_error_class(exc)
         return kind(f"{self.name}: {message} (statement: {_shorten(query)})", sqlstate=code)
 
     # -- the hot path -----------------------------------------------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.errors import ConfigurationError, UnsupportedOperationError
+from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
@@ -175,6 +175,27 @@ class Dialect:
     def is_disconnect(self, exc: BaseException) -> bool:
         """True when ``exc`` means the connection is dead and must be discarded."""
         return False
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """True when opening a connection failed in a way no retry fixes: wrong credentials, no such database.
+
+        The pool retries every other failure (refused, timed out, the server
+        starting up) with backoff, up to ``max_retries``. Decide by the
+        driver's exception class, SQLSTATE or error number where it has
+        one. The default says no: a dialect that cannot tell retries.
+        """
+        return False
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """The dbkeeper error a failed statement becomes: ``IntegrityError`` (a broken constraint) or ``QueryError``.
+
+        The default goes by the PEP 249 exception classes, which every DBAPI
+        module names alike (``IntegrityError``); a dialect maps its driver's
+        classes, SQLSTATEs or error numbers instead.
+        """
+        if any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__):
+            return IntegrityError
+        return QueryError
 
     def statement_not_executed(self, exc: BaseException) -> bool:
         """True when ``exc`` proves the server never ran the statement (safe to retry)."""
