@@ -25,45 +25,50 @@ DRIVERS = frozenset({"psycopg", "psycopg2", "psycopg_pool", "pymysql", "MySQLdb"
 
 #: Core modules that use the stdlib sqlite3 for files of the core's own, not for a user's database.
 CORE_SQLITE3 = {
-    "monitoring/store.py": "the workspace's statistics store is an SQLite file dbkeeper owns",
-    "backup/catalog.py": "the backup catalog is an SQLite file dbkeeper owns",
-    "lifecycle/snapshot.py": "pre-upgrade snapshots of an SQLite database file, called by lifecycle/database.py; "
-                             "dialect knowledge still in the core",
+    "dbkeeper.monitoring.store": "the workspace's statistics store is an SQLite file dbkeeper owns",
+    "dbkeeper.backup.catalog": "the backup catalog is an SQLite file dbkeeper owns",
+    "dbkeeper.lifecycle.snapshot": "pre-upgrade snapshots of a user's SQLite file, called by "
+                                   "dbkeeper.lifecycle.database: dialect knowledge still in the core",
 }
 
 DIALECT_NAMES = frozenset({"sqlite", "postgres", "postgresql", "mysql", "mariadb", "redis"})
 
 #: The one table allowed to name dialects: which extra installs the plugin for a URL scheme.
-INSTALL_HINT_TABLE = "plugins.py"
+INSTALL_HINT_TABLE = "dbkeeper.plugins"
 
 #: Remaining string uses of dialect names outside the install-hint table, per module (a ratchet, see above).
 KNOWN_NAME_USES: dict[str, int] = {
     # the ported API's DatabaseType enum and its scheme table (public names people port code against)
-    "connection.py": 12,
+    "dbkeeper.connection": 12,
     # SQLite as the embedded default: file URLs, the default connection name and dialect
-    "urls.py": 3,
-    "config.py": 4,
-    "cli/_connections.py": 1,
-    "backup/cli.py": 1,
-    "lifecycle/database.py": 2,
-    "schema/cli.py": 2,
-    "schema/generator.py": 2,
-    "schema/model.py": 1,
+    "dbkeeper.urls": 3,
+    "dbkeeper.config": 4,
+    "dbkeeper.cli._connections": 1,
+    "dbkeeper.backup.cli": 1,
+    "dbkeeper.lifecycle.database": 2,
+    "dbkeeper.schema.cli": 2,
+    "dbkeeper.schema.generator": 2,
+    "dbkeeper.schema.model": 1,
     # the demos run on the shipped dialects
-    "demo.py": 1,
-    "crud_demo.py": 3,
-    "backup/demo.py": 6,
-    "migrations/demo.py": 1,
+    "dbkeeper.demo": 1,
+    "dbkeeper.crud_demo": 3,
+    "dbkeeper.backup.demo": 6,
+    "dbkeeper.migrations.demo": 1,
     # test support for the shipped servers (provisioning is moving into the plugins)
-    "testing/private_servers.py": 12,
-    "testing/pytest_plugin.py": 3,
-    "testing/servers.py": 6,
-    "testing/suite.py": 1,
+    "dbkeeper.testing.private_servers": 12,
+    "dbkeeper.testing.pytest_plugin": 3,
+    "dbkeeper.testing.servers": 6,
+    "dbkeeper.testing.suite": 1,
 }
 
 
-def _modules() -> list[Path]:
-    return sorted(p for p in CORE.rglob("*.py"))
+def _modules() -> list[tuple[str, Path]]:
+    """``(dotted module name, path)`` of every core module; names, not paths, so a move rewrites them."""
+    found = []
+    for path in sorted(CORE.rglob("*.py")):
+        parts = path.relative_to(CORE.parent).with_suffix("").parts
+        found.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return found
 
 
 def _imported_roots(tree: ast.AST) -> list[tuple[int, str]]:
@@ -99,26 +104,25 @@ def _name_literals(tree: ast.AST) -> list[ast.Constant]:
 
 def test_the_core_imports_no_database_driver() -> None:
     offences = []
-    for path in _modules():
-        relative = path.relative_to(CORE).as_posix()
+    for module, path in _modules():
         for line, root in _imported_roots(ast.parse(path.read_text())):
-            if root in DRIVERS and not (root == "sqlite3" and relative in CORE_SQLITE3):
-                offences.append(f"{relative}:{line} imports {root}")
+            if root in DRIVERS and not (root == "sqlite3" and module in CORE_SQLITE3):
+                offences.append(f"{module}:{line} imports {root}")
     assert offences == [], "database drivers belong to the plugins:\n" + "\n".join(offences)
 
 
 def test_every_listed_sqlite3_use_is_still_there() -> None:
     """The list of sqlite3 users stays exact: a module that stopped needing it leaves the list."""
-    for relative in CORE_SQLITE3:
-        roots = {root for _, root in _imported_roots(ast.parse((CORE / relative).read_text()))}
-        assert "sqlite3" in roots, f"{relative} no longer imports sqlite3: remove it from CORE_SQLITE3"
+    for module in CORE_SQLITE3:
+        paths = dict(_modules())
+        roots = {root for _, root in _imported_roots(ast.parse(paths[module].read_text()))}
+        assert "sqlite3" in roots, f"{module} no longer imports sqlite3: remove it from CORE_SQLITE3"
 
 
 def test_the_core_never_branches_on_a_dialect_name() -> None:
     offences = []
-    for path in _modules():
-        relative = path.relative_to(CORE).as_posix()
-        if relative.startswith("testing/"):
+    for module, path in _modules():
+        if module.startswith("dbkeeper.testing."):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Compare):
@@ -127,20 +131,19 @@ def test_the_core_never_branches_on_a_dialect_name() -> None:
             names = [o for o in operands if isinstance(o, ast.Constant) and o.value in DIALECT_NAMES]
             asks_dialect = any(isinstance(o, ast.Attribute) and o.attr in {"name", "db_type"} for o in operands)
             if names and asks_dialect:
-                offences.append(f"{relative}:{node.lineno} compares with {names[0].value!r}")
+                offences.append(f"{module}:{node.lineno} compares with {names[0].value!r}")
     assert offences == [], "ask the dialect, not its name:\n" + "\n".join(offences)
 
 
 def test_no_dialect_name_in_the_core_outside_the_install_hint_table() -> None:
     counts: Counter[str] = Counter()
     where: dict[str, list[str]] = {}
-    for path in _modules():
-        relative = path.relative_to(CORE).as_posix()
-        if relative == INSTALL_HINT_TABLE:
+    for module, path in _modules():
+        if module == INSTALL_HINT_TABLE:
             continue
         for node in _name_literals(ast.parse(path.read_text())):
-            counts[relative] += 1
-            where.setdefault(relative, []).append(f"{relative}:{node.lineno} {node.value!r}")
+            counts[module] += 1
+            where.setdefault(module, []).append(f"{module}:{node.lineno} {node.value!r}")
     grown = {module: n for module, n in counts.items() if n > KNOWN_NAME_USES.get(module, 0)}
     assert grown == {}, "new dialect names in the core:\n" + "\n".join(
         line for module in grown for line in where[module])
@@ -149,7 +152,7 @@ def test_no_dialect_name_in_the_core_outside_the_install_hint_table() -> None:
 def test_the_install_hint_table_is_the_only_dialect_table_in_the_plugin_registry() -> None:
     from dbkeeper.plugins import KNOWN_SCHEMES
 
-    tree = ast.parse((CORE / INSTALL_HINT_TABLE).read_text())
+    tree = ast.parse(dict(_modules())[INSTALL_HINT_TABLE].read_text())
     literals = Counter(str(node.value) for node in _name_literals(tree))
     table = Counter([*KNOWN_SCHEMES, *KNOWN_SCHEMES.values()])
-    assert literals == table, "plugins.py names dialects outside KNOWN_SCHEMES"
+    assert literals == table, f"{INSTALL_HINT_TABLE} names dialects outside KNOWN_SCHEMES"
