@@ -1,43 +1,82 @@
-"""Every hook: documented with its exact signature, tested, and overridable by a third party.
+"""Every hook: documented word for word from its spec, tested, and working for a third party.
 
-The operation hook tests follow one pattern: a third-party plugin implements
-the hook ``tryfirst`` for its own dialect ``third`` and returns ``None`` for
-the others, so the core's ``trylast`` fallback serves them.
+The contract is registration hooks plus the ``Dialect`` class. A third party
+takes over operations by subclassing a dialect (``third`` below overrides
+each one) and changes how connections of any dialect are opened with the one
+override hook, ``dbkeeper_connect``; a dialect that provides nothing but a
+connection (``bare``) gets the core's typed refusals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 import pytest
 from click.testing import CliRunner
 
 import dbkeeper
-from dbkeeper._hookdoc import hook_functions, is_firstresult, signature_line
+from dbkeeper._hookdoc import documented_hooks, hook_functions, is_firstresult, reference, signature_line
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
 from dbkeeper.errors import UnsupportedOperationError
 from dbkeeper.introspection import ColumnInfo, TableInfo
+from dbkeeper.monitoring.rules import AdvisorRules
 from dbkeeper.plugins import PluginRegistry
 from dbkeeper_sqlite.dialect import SQLiteDialect
+from dbkeeper_sqlite.lifecycle import AiosqliteConnection
 
 ROOT = Path(__file__).resolve().parents[1]
-OPERATION_HOOKS = {"dbkeeper_connect", "dbkeeper_introspect", "dbkeeper_introspect_schema", "dbkeeper_dump",
-                   "dbkeeper_restore", "dbkeeper_render_ddl", "dbkeeper_collect_metrics", "dbkeeper_explain",
-                   "dbkeeper_migration_lock"}
+OVERRIDE_HOOKS = {"dbkeeper_connect"}
+CALLS: list[str] = []
 
 
 class ThirdDialect(SQLiteDialect):
-    """A third party's dialect: SQLite underneath, its own name and scheme."""
+    """A third party's dialect: SQLite underneath, its own name and scheme, every operation its own."""
 
     name = "third"
     schemes = ("thirdsqlite",)
+
+    def introspect(self, connection: Any, tables: Any = None) -> list[TableInfo]:
+        return [TableInfo(name=t, columns=(ColumnInfo(name="virtual", type="TEXT"),), comment="from plugin")
+                for t in tables or []]
+
+    def dump(self, connection: Any, sink: Any, options: Any) -> dict[str, Any]:
+        sink.write(b"third dump")
+        return {"format": "third"}
+
+    def restore(self, connection: Any, source: Any, options: Any) -> dict[str, Any]:
+        return {"restored": source.read().decode()}
+
+    def introspect_schema(self, connection: Any) -> Any:
+        from dbkeeper.schema.model import SchemaDefinition
+
+        return SchemaDefinition(name="from plugin", version="9.9.9", tables=[])
+
+    def render_ddl(self, obj: Any, options: Any) -> list[str]:
+        return [f"CREATE TABLE {obj} (x INTEGER)"]
+
+    def collect_metrics(self, connection: Any) -> dict[str, Any]:
+        return {"page_count": connection.execute("PRAGMA page_count").scalar()}
+
+    def explain(self, connection: Any, query: str, params: Any = None) -> QueryPlan:
+        return QueryPlan(dialect="third", query=query, text="third party plan")
+
+    def migration_lock(self, connection: Any, name: str, timeout: float) -> Any:
+        @contextmanager
+        def held() -> Any:
+            CALLS.append(f"lock {name}")
+            yield name
+            CALLS.append(f"unlock {name}")
+
+        return held()
 
 
 class BareDialect(Dialect):
@@ -52,12 +91,13 @@ class BareDialect(Dialect):
 
 
 class ThirdPartyPlugin:
-    """Implements every hook for the ``third`` dialect only."""
+    """Registers its dialects and a command, and opens the ``third`` dialect's connections itself."""
 
     calls: list[str]
 
     def __init__(self) -> None:
-        self.calls = []
+        self.calls = CALLS
+        CALLS.clear()
 
     @dbkeeper.hookimpl
     def dbkeeper_register_dialects(self, register: Any) -> None:
@@ -70,7 +110,7 @@ class ThirdPartyPlugin:
         def hello() -> None:
             click.echo("hello from the third party")
 
-    @dbkeeper.hookimpl(tryfirst=True)
+    @dbkeeper.hookimpl
     def dbkeeper_connect(self, dialect: Dialect, url: Any, options: Any) -> Any:
         if dialect.name != "third":
             return None
@@ -78,65 +118,6 @@ class ThirdPartyPlugin:
         conn = sqlite3.connect(url.database, isolation_level=None, check_same_thread=False)
         conn.create_function("shout", 1, lambda text: f"{text}!".upper())
         return conn
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_introspect(self, dialect: Dialect, tables: Any) -> Any:
-        if dialect.name != "third":
-            return None
-        return [TableInfo(name=t, columns=(ColumnInfo(name="virtual", type="TEXT"),), comment="from plugin")
-                for t in tables or []]
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_dump(self, dialect: Dialect, sink: Any) -> Any:
-        if dialect.name != "third":
-            return None
-        sink.write(b"third dump")
-        return {"format": "third"}
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_restore(self, dialect: Dialect, source: Any) -> Any:
-        if dialect.name != "third":
-            return None
-        return {"restored": source.read().decode()}
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_introspect_schema(self, dialect: Dialect) -> Any:
-        if dialect.name != "third":
-            return None
-        from dbkeeper.schema.model import SchemaDefinition
-
-        return SchemaDefinition(name="from plugin", version="9.9.9", tables=[])
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_render_ddl(self, dialect: Dialect, obj: Any) -> Any:
-        if dialect.name != "third":
-            return None
-        return [f"CREATE TABLE {obj} (x INTEGER)"]
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_collect_metrics(self, dialect: Dialect, connection: DatabaseConnection) -> Any:
-        if dialect.name != "third":
-            return None
-        return {"page_count": connection.execute("PRAGMA page_count").scalar()}
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_explain(self, dialect: Dialect, query: str) -> Any:
-        if dialect.name != "third":
-            return None
-        return QueryPlan(dialect="third", query=query, text="third party plan")
-
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_migration_lock(self, dialect: Dialect, name: str) -> Any:
-        if dialect.name != "third":
-            return None
-
-        @contextmanager
-        def held() -> Any:
-            self.calls.append(f"lock {name}")
-            yield name
-            self.calls.append(f"unlock {name}")
-
-        return held()
 
 
 @pytest.fixture
@@ -162,6 +143,15 @@ def bare(plugin: ThirdPartyPlugin, tmp_path: Path) -> Any:
 
 
 # -- the contract is documented and tested ------------------------------------------------------
+def test_the_hook_reference_is_generated_from_the_live_plugin_managers_specs() -> None:
+    """``docs/hooks.md`` holds, word for word, what ``python -m dbkeeper._hookdoc --write`` makes of the specs."""
+    text = (ROOT / "docs" / "hooks.md").read_text()
+    live = sorted(name for name in vars(dbkeeper.get_registry().pm.hook) if name.startswith("dbkeeper_"))
+    assert live == sorted(hook_functions()), "the plugin manager and dbkeeper.hookspecs disagree"
+    assert documented_hooks(text) == live, "docs/hooks.md documents other hooks than the plugin manager has"
+    assert reference() in text, "docs/hooks.md differs from the hook specs: run python -m dbkeeper._hookdoc --write"
+
+
 def test_every_hook_is_documented_with_its_exact_signature() -> None:
     text = (ROOT / "docs" / "hooks.md").read_text()
     for name, fn in hook_functions().items():
@@ -177,9 +167,19 @@ def test_every_hook_has_a_test_named_after_it() -> None:
         assert re.search(rf"def test_{name}\b", sources), f"no test named test_{name}"
 
 
-def test_operation_hooks_are_firstresult_and_registration_hooks_are_not() -> None:
+def test_only_the_override_hook_is_firstresult_and_registration_hooks_are_not() -> None:
     for name, fn in hook_functions().items():
-        assert is_firstresult(fn) == (name in OPERATION_HOOKS), name
+        assert is_firstresult(fn) == (name in OVERRIDE_HOOKS), name
+        assert name in OVERRIDE_HOOKS or name.startswith("dbkeeper_register_"), name
+
+
+def test_hookimpl_is_defined_once() -> None:
+    import dbkeeper.hookspecs
+    import dbkeeper.plugins
+
+    assert dbkeeper.hookimpl is dbkeeper.hookspecs.hookimpl is dbkeeper.plugins.hookimpl
+    defining = [p for p in (ROOT / "core").rglob("*.py") if "HookimplMarker(" in p.read_text()]
+    assert defining == [ROOT / "core" / "dbkeeper" / "hookspecs.py"]
 
 
 # -- one test per hook ------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_dbkeeper_connect_falls_back_to_the_dialect(bare: DatabaseConnection) ->
     assert bare.execute("SELECT 40 + 2 AS answer").scalar() == 42
 
 
-def test_dbkeeper_introspect(third: DatabaseConnection, bare: DatabaseConnection) -> None:
+def test_dialect_introspect_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection) -> None:
     third.execute("CREATE TABLE real_table (id INTEGER PRIMARY KEY)")
     (info,) = third.introspect(["real_table"])
     assert info.comment == "from plugin" and [c.name for c in info.columns] == ["virtual"]
@@ -229,55 +229,58 @@ def test_dbkeeper_introspect(third: DatabaseConnection, bare: DatabaseConnection
         bare.introspect(["t"])
 
 
-def test_dbkeeper_introspect_schema(third: DatabaseConnection, bare: DatabaseConnection, tmp_path: Path) -> None:
+def test_dialect_introspect_schema_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection,
+                                                   tmp_path: Path) -> None:
     from dbkeeper.schema.introspect import introspect
 
     third.execute("CREATE TABLE real_table (id INTEGER PRIMARY KEY)")
-    assert introspect(third).name == "from plugin"  # the third party's tryfirst implementation won
+    assert introspect(third).name == "from plugin"  # the third party's override won
     plain = DatabaseConnection.from_url(f"sqlite:///{tmp_path / 'plain.db'}").connect()
     try:
         plain.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-        (table,) = introspect(plain).tables  # the core's fallback: the SQLite dialect's catalog reader
+        (table,) = introspect(plain).tables  # the SQLite dialect's catalog reader
         assert table.name == "items" and [c.name for c in table.columns] == ["id", "name"]
     finally:
         plain.disconnect()
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support schema introspection"):
-        _call("dbkeeper_introspect_schema", bare, options={})
+        introspect(bare)
 
 
-def _call(hook: str, connection: DatabaseConnection, **kwargs: Any) -> Any:
-    return getattr(dbkeeper.get_registry().hook, hook)(dialect=connection.dialect, connection=connection, **kwargs)
-
-
-def test_dbkeeper_dump(third: DatabaseConnection, bare: DatabaseConnection) -> None:
+def test_dialect_dump_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection) -> None:
     sink = io.BytesIO()
-    assert _call("dbkeeper_dump", third, sink=sink, options={}) == {"format": "third"}
+    assert third.dialect.dump(third, sink, {}) == {"format": "third"}
     assert sink.getvalue() == b"third dump"
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support dump"):
-        _call("dbkeeper_dump", bare, sink=io.BytesIO(), options={})
+        bare.dialect.dump(bare, io.BytesIO(), {})
 
 
-def test_dbkeeper_restore(third: DatabaseConnection, bare: DatabaseConnection) -> None:
-    assert _call("dbkeeper_restore", third, source=io.BytesIO(b"rows"), options={}) == {"restored": "rows"}
+def test_dialect_restore_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection) -> None:
+    assert third.dialect.restore(third, io.BytesIO(b"rows"), {}) == {"restored": "rows"}
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support restore"):
-        _call("dbkeeper_restore", bare, source=io.BytesIO(b""), options={})
+        bare.dialect.restore(bare, io.BytesIO(b""), {})
 
 
-def test_dbkeeper_render_ddl(third: DatabaseConnection, bare: DatabaseConnection) -> None:
-    hook = dbkeeper.get_registry().hook
-    assert hook.dbkeeper_render_ddl(dialect=third.dialect, obj="t", options={}) == ["CREATE TABLE t (x INTEGER)"]
+def test_dialect_render_ddl_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection) -> None:
+    from dbkeeper.schema.dialects import render_ddl
+
+    assert render_ddl(third.dialect, "t", {}) == ["CREATE TABLE t (x INTEGER)"]
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support render_ddl"):
-        hook.dbkeeper_render_ddl(dialect=bare.dialect, obj="t", options={})
+        render_ddl(bare.dialect, "t", {})
 
 
-def test_dbkeeper_collect_metrics(third: DatabaseConnection, bare: DatabaseConnection) -> None:
+def test_dialect_collect_metrics_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection) -> None:
+    from dbkeeper.monitoring.native import collect_native
+
     third.execute("CREATE TABLE t (x INTEGER)")
-    assert _call("dbkeeper_collect_metrics", third)["page_count"] >= 1
+    assert collect_native(third)["page_count"] >= 1
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support collect_metrics"):
-        _call("dbkeeper_collect_metrics", bare)
+        bare.dialect.collect_metrics(bare)
+    unsupported = collect_native(bare)
+    assert unsupported["supported"] is False and unsupported["unavailable"] == {}
+    assert unsupported["reason"].startswith("dialect 'bare' does not support collect_metrics")
 
 
-def test_dbkeeper_explain(third: DatabaseConnection, bare: DatabaseConnection, tmp_path: Path) -> None:
+def test_dialect_explain_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection, tmp_path: Path) -> None:
     assert third.explain("SELECT 1").text == "third party plan"
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support explain"):
         bare.explain("SELECT 1")
@@ -290,10 +293,116 @@ def test_dbkeeper_explain(third: DatabaseConnection, bare: DatabaseConnection, t
         sqlite_conn.disconnect()
 
 
-def test_dbkeeper_migration_lock(third: DatabaseConnection, bare: DatabaseConnection,
-                                 plugin: ThirdPartyPlugin) -> None:
-    with _call("dbkeeper_migration_lock", third, name="schema", timeout=1.0) as held:
+def test_dialect_migration_lock_is_the_dialects(third: DatabaseConnection, bare: DatabaseConnection,
+                                                plugin: ThirdPartyPlugin) -> None:
+    from dbkeeper.migrations import Migrator, build_graph
+
+    with third.dialect.migration_lock(third, "schema", 1.0) as held:
         assert held == "schema"
     assert plugin.calls[-2:] == ["lock schema", "unlock schema"]
+    with Migrator(third, build_graph([]), table="history").lock() as held:
+        assert held == "dbkeeper:history"
+    assert plugin.calls[-2:] == ["lock dbkeeper:history", "unlock dbkeeper:history"]
     with pytest.raises(UnsupportedOperationError, match="'bare' does not support migration_lock"):
-        _call("dbkeeper_migration_lock", bare, name="schema", timeout=1.0)
+        bare.dialect.migration_lock(bare, "schema", 1.0)
+
+
+class ThirdAdvisorRules(AdvisorRules):
+    """The ``third`` dialect's advisor: its own connection-limit fix, everything else generic."""
+
+    dialect_name = "third"
+    connection_limit_note = " (third-party note)"
+
+    def connection_limit_sql(self, target: int) -> str:
+        return f"RAISE LIMIT TO {target}"
+
+
+class ThirdLifecycle(AiosqliteConnection):
+    """The ``third`` dialect's lifecycle adapter: SQLite's, with a mark to see it was chosen."""
+
+    dialect_name = "third"
+    opened: ClassVar[list[str]] = []
+
+    @classmethod
+    async def open(cls, raw: Any, log: Any, dialect: Dialect) -> AiosqliteConnection:
+        cls.opened.append(dialect.name)
+        return await super().open(raw, log, dialect)
+
+
+class ThirdRegistrations:
+    """A plugin that registers advisor rules and a lifecycle adapter for ``third``, and a second rules class."""
+
+    @dbkeeper.hookimpl
+    def dbkeeper_register_advisor_rules(self, register: Any) -> None:
+        register(ThirdAdvisorRules)
+
+    @dbkeeper.hookimpl
+    def dbkeeper_register_lifecycle_adapters(self, register: Any) -> None:
+        register(ThirdLifecycle)
+
+
+class SecondSQLiteRules:
+    """Registers advisor rules for a dialect the SQLite plugin already serves: this plugin fails, alone."""
+
+    @dbkeeper.hookimpl
+    def dbkeeper_register_advisor_rules(self, register: Any) -> None:
+        class Again(AdvisorRules):
+            dialect_name = "sqlite"
+
+        register(Again)
+
+
+@pytest.fixture
+def registrations(use_registry: Any, installed_entry_points: Any) -> PluginRegistry:
+    registry: PluginRegistry = use_registry(PluginRegistry(
+        entry_points=installed_entry_points, disabled=(), strict=False,
+        extra_plugins=[("thirdparty", ThirdPartyPlugin()), ("third-rules", ThirdRegistrations()),
+                       ("zz-second-sqlite-rules", SecondSQLiteRules())]))
+    return registry
+
+
+def test_dbkeeper_register_advisor_rules(registrations: PluginRegistry, tmp_path: Path) -> None:
+    from dbkeeper.monitoring.advisor import advise, rules_for
+
+    conn = DatabaseConnection.from_url(f"thirdsqlite:///{tmp_path / 'third.db'}").connect()
+    plain = DatabaseConnection.from_url(f"sqlite:///{tmp_path / 'plain.db'}").connect()
+    try:
+        assert type(rules_for(conn.dialect)) is ThirdAdvisorRules
+        assert type(rules_for(plain.dialect)).__name__ == "SQLiteAdvisorRules"  # the first registration stays
+        native = {"max_connections": 10, "connections_total": 9}
+        (found,) = advise(conn, native=native).recommendations
+        assert found.kind == "connection_saturation" and found.fix == "RAISE LIMIT TO 20"
+        assert found.message.endswith("raise the limit (third-party note)")
+        (generic,) = advise(plain, native=native).recommendations
+        assert generic.fix == "" and generic.message.endswith("raise the limit")
+    finally:
+        conn.disconnect()
+        plain.disconnect()
+    info = {p.name: p for p in registrations.plugins()}
+    assert info["zz-second-sqlite-rules"].status == "failed"
+    assert "second advisor_rules class for dialect 'sqlite'" in (info["zz-second-sqlite-rules"].error or "")
+    assert info["third-rules"].status == "loaded" and info["sqlite"].status == "loaded"
+
+
+def test_dbkeeper_register_lifecycle_adapters(registrations: PluginRegistry, tmp_path: Path) -> None:
+    asyncio.run(_lifecycle_adapters(registrations, tmp_path))
+
+
+async def _lifecycle_adapters(registrations: PluginRegistry, tmp_path: Path) -> None:
+    from dbkeeper.lifecycle._log import Log
+    from dbkeeper.lifecycle.connection import open_lifecycle_connection
+    from dbkeeper.urls import DatabaseURL
+
+    ThirdLifecycle.opened.clear()
+    log = Log(logging.getLogger("test"))
+    third = registrations.get_dialect("third")
+    conn = await open_lifecycle_connection(third, DatabaseURL.parse(f"thirdsqlite:///{tmp_path / 't.db'}"), log, 5.0)
+    try:
+        assert type(conn) is ThirdLifecycle and ThirdLifecycle.opened == ["third"]
+        await conn.execute("CREATE TABLE t (x INTEGER)")
+        assert await conn.lifecycle_table_exists("t")
+    finally:
+        await conn.close()
+    mysql_like = registrations.get_dialect("bare")
+    with pytest.raises(UnsupportedOperationError, match="'bare' does not support asyncio connections"):
+        await open_lifecycle_connection(mysql_like, DatabaseURL.parse(f"baresqlite:///{tmp_path / 'b.db'}"), log, 5.0)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import dbkeeper
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.dialect import Dialect
 from dbkeeper.errors import DbKeeperError
@@ -147,22 +146,24 @@ def test_a_waiting_migrator_names_the_holder_then_times_out_and_changes_nothing(
 
 
 class _LockSpy:
-    """A plugin that sees every migration lock request and wraps the dialect's lock."""
+    """Sees every migration lock request made of one dialect instance, then defers to the dialect's own lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect) -> None:
         self.calls: list[dict[str, Any]] = []
+        self._own = dialect.migration_lock
+        self._dialect_name = dialect.name
 
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_migration_lock(self, dialect: Dialect, connection: DatabaseConnection, name: str,
-                                timeout: float) -> AbstractContextManager[Any] | None:
-        self.calls.append({"dialect": dialect.name, "name": name, "timeout": timeout})
-        return None  # defer to the dialect's own lock
+    def __call__(self, connection: DatabaseConnection, name: str, timeout: float) -> AbstractContextManager[Any]:
+        self.calls.append({"dialect": self._dialect_name, "name": name, "timeout": timeout})
+        return self._own(connection, name, timeout)
 
 
-def test_the_engine_takes_its_lock_through_the_migration_lock_hook(tmp_path: Path, db_url: DatabaseURL) -> None:
-    spy = _LockSpy()
-    previous = set_registry(PluginRegistry(extra_plugins=[("lock-spy", spy)]))
+def test_the_engine_takes_its_lock_from_the_dialect(tmp_path: Path, db_url: DatabaseURL) -> None:
+    previous = set_registry(PluginRegistry())
     try:
+        dialect = get_registry().get_dialect(h.dialect_name(db_url))
+        spy = _LockSpy(dialect)
+        dialect.migration_lock = spy  # type: ignore[method-assign]  # this registry's instance only
         directory = h.write_migrations(tmp_path / "m", {"0001_t": ("CREATE TABLE t (x INTEGER);", None)})
         connection = DatabaseConnection.from_url(db_url, pool_size=1).connect()
         try:

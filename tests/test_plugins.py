@@ -45,7 +45,8 @@ def test_installed_plugins_load_and_report_their_dialects(installed_entry_points
     info = _by_name(registry)["sqlite"]
     assert info.status == "loaded" and info.error is None
     assert info.distribution == "dbkeeper-sqlite" and info.version
-    assert info.hooks == ["dbkeeper_register_dialects"]
+    assert info.hooks == ["dbkeeper_register_advisor_rules", "dbkeeper_register_dialects",
+                          "dbkeeper_register_lifecycle_adapters"]
     assert info.dialects[0]["name"] == "sqlite" and info.dialects[0]["schemes"] == ["sqlite"]
     assert registry.dialect_for_url(DatabaseURL.parse("sqlite:///x.db")).name == "sqlite"
 

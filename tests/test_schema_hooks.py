@@ -1,4 +1,4 @@
-"""DDL goes through the ``dbkeeper_render_ddl`` hook, so a plugin can take over one dialect's rendering."""
+"""DDL comes from ``Dialect.render_ddl``, so a dialect subclass can take over its own rendering."""
 
 from __future__ import annotations
 
@@ -10,37 +10,46 @@ import pytest
 import dbkeeper
 from dbkeeper.dialect import Dialect
 from dbkeeper.errors import UnsupportedOperationError
-from dbkeeper.plugins import get_registry
+from dbkeeper.plugins import PluginRegistry, get_registry, set_registry
 from dbkeeper.schema.dialects import render_ddl, renderer_for, resolve_dialect
 from dbkeeper.schema.model import SchemaDefinition, SchemaIndex
+from dbkeeper_sqlite.dialect import SQLiteDialect
 
 SCHEMA = {"name": "h", "tables": [{"name": "t", "columns": [{"name": "id", "type": "INTEGER", "primary_key": True}]}]}
 
 
-class Shouting:
-    """Takes over rendering for SQLite only."""
+class ShoutingSQLite(SQLiteDialect):
+    """A third party's SQLite that renders its own DDL."""
 
-    @dbkeeper.hookimpl(tryfirst=True)
-    def dbkeeper_render_ddl(self, dialect: Dialect, obj: Any) -> list[str] | None:
-        if dialect.name != "sqlite":
-            return None
+    name = "shouting"
+    schemes = ("shouting",)
+
+    def render_ddl(self, obj: Any, options: Any) -> list[str]:
         return ["-- rendered by a plugin"]
 
 
+class Shouting:
+    """Registers the dialect that takes over rendering."""
+
+    @dbkeeper.hookimpl
+    def dbkeeper_register_dialects(self, register: Any) -> None:
+        register(ShoutingSQLite)
+
+
 @pytest.fixture
-def shouting() -> Iterator[None]:
-    plugin = Shouting()
-    pm = get_registry().pm
-    pm.register(plugin, name="test-shouting")
+def shouting(installed_entry_points: Any) -> Iterator[None]:
+    previous = set_registry(PluginRegistry(entry_points=installed_entry_points,
+                                           extra_plugins=[("test-shouting", Shouting())], disabled=()))
     try:
+        assert get_registry().get_dialect("shouting")
         yield
     finally:
-        pm.unregister(plugin)
+        set_registry(previous)
 
 
-def test_to_sql_uses_the_render_ddl_hook(shouting: None) -> None:
+def test_to_sql_uses_the_dialects_render_ddl(shouting: None) -> None:
     schema = SchemaDefinition.from_dict(SCHEMA)
-    assert schema.to_sql("sqlite") == "-- rendered by a plugin;\n"
+    assert schema.to_sql("shouting") == "-- rendered by a plugin;\n"
     assert schema.to_sql("postgres").startswith('CREATE TABLE "t"')
 
 

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pluggy
-
 from dbkeeper._exports import lazy_getattr
 from dbkeeper._version import __version__
-
-#: Marker for plugin hook implementations: ``@dbkeeper.hookimpl``.
-hookimpl = pluggy.HookimplMarker("dbkeeper")
+from dbkeeper.hookspecs import hookimpl
 
 _EXPORTS: dict[str, str] = {
     "DatabaseManager": "dbkeeper.manager",

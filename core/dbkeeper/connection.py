@@ -32,9 +32,7 @@ from dbkeeper.errors import (
     ConnectionError,
     ConnectionLostError,
     DbKeeperError,
-    IntegrityError,
     PoolTimeoutError,
-    QueryError,
 )
 from dbkeeper.paramstyle import to_pyformat
 from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
@@ -289,18 +287,15 @@ class DatabaseConnection(CrudMethods):
         return self
 
     def _create_raw_connection(self) -> DBAPIConnection:
-        """Pool creator: open one DBAPI connection through the connect hook, with retries."""
+        """Pool creator: open one DBAPI connection (``dbkeeper_connect`` or the dialect), with retries."""
         from dbkeeper.plugins import get_registry
 
-        hook = get_registry().hook
+        registry = get_registry()
         attempts = max(1, self.max_retries + 1)
         delay = 0.1
         for attempt in range(attempts):
             try:
-                return hook.dbkeeper_connect(
-                    dialect=self.dialect, url=self._url,
-                    options={"timeout": self.connection_timeout, "autocommit": True},
-                )
+                return registry.connect(self.dialect, self._url, timeout=self.connection_timeout)
             except DbKeeperError:
                 raise
             except Exception as exc:
@@ -311,10 +306,7 @@ class DatabaseConnection(CrudMethods):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _worth_retrying(self, exc: BaseException) -> bool:
-        text = str(exc).lower()
-        permanent = ("password", "authentication", "access denied", "does not exist", "unknown database",
-                     "no such", "unable to open")
-        return not any(word in text for word in permanent)
+        return not self.dialect.is_permanent_connect_error(exc)
 
     def disconnect(self) -> None:
         """Close every pooled connection. The object can :meth:`connect` again later."""
@@ -351,8 +343,7 @@ class DatabaseConnection(CrudMethods):
         if dialect.is_disconnect(exc):
             return ConnectionLostError(f"connection to {self.name} was lost: {message}")
         code = dialect.error_code(exc)
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        kind = IntegrityError if "IntegrityError" in names else QueryError
+        kind = dialect.query_error_class(exc)
         return kind(f"{self.name}: {message} (statement: {_shorten(query)})", sqlstate=code)
 
     # -- the hot path -----------------------------------------------------------------
@@ -619,13 +610,9 @@ class DatabaseConnection(CrudMethods):
         return self.dialect.table_names(self)
 
     def introspect(self, tables: Sequence[str] | None = None) -> list[TableInfo]:
-        """Describe tables through the introspect hook (every table when ``tables`` is None)."""
-        from dbkeeper.plugins import get_registry
-
+        """Describe tables through the dialect (every table when ``tables`` is None)."""
         self._require_connected()
-        result: list[TableInfo] = get_registry().hook.dbkeeper_introspect(
-            dialect=self.dialect, connection=self, tables=list(tables) if tables is not None else None)
-        return result
+        return self.dialect.introspect(self, list(tables) if tables is not None else None)
 
     def get_table_info(self, table: str) -> dict[str, Any]:
         """Columns, primary key, indexes, foreign keys and row count of ``table``."""
@@ -636,13 +623,9 @@ class DatabaseConnection(CrudMethods):
         return data
 
     def explain(self, query: str, params: Any = None) -> QueryPlan:
-        """The database's plan for ``query`` (through the explain hook)."""
-        from dbkeeper.plugins import get_registry
-
+        """The database's plan for ``query`` (from the dialect)."""
         self._require_connected()
-        plan: QueryPlan = get_registry().hook.dbkeeper_explain(dialect=self.dialect, connection=self,
-                                                               query=query, params=params)
-        return plan
+        return self.dialect.explain(self, query, params)
 
     def health_check(self) -> dict[str, Any]:
         """Status (``healthy``/``unhealthy``), round-trip latency, server version; never raises."""

@@ -3,8 +3,8 @@
 A dialect plugin subclasses :class:`Dialect`, fills in the class attributes
 (name, URL schemes, capabilities) and overrides the methods its database
 needs; it registers the class through the ``dbkeeper_register_dialects`` hook.
-The core's operation hooks (connect, introspect, dump, ...) delegate to these
-methods, so an ordinary plugin never writes a hook implementation itself.
+The core calls these methods directly (connect, introspect, dump, ...): a
+dialect plugin writes no hook implementation besides its registrations.
 
 Operations a dialect does not provide raise
 :class:`~dbkeeper.errors.UnsupportedOperationError` naming the dialect and the
@@ -14,13 +14,16 @@ conformance suite in :mod:`dbkeeper.testing` uses it to decide what to test.
 
 from __future__ import annotations
 
+import secrets
+import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.errors import UnsupportedOperationError
+from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from dbkeeper.connection import DatabaseConnection
@@ -124,11 +127,14 @@ class Dialect:
     #: Statement that opens a transaction on an autocommit connection.
     begin_statement: ClassVar[str] = "BEGIN"
     #: How :meth:`upsert_sql` writes "insert or update": ``"on_conflict"`` (PostgreSQL, SQLite
-    #: 3.24+), ``"on_duplicate_key"`` (MySQL, MariaDB) or ``"none"``; ``None`` picks by :attr:`db_type`.
-    upsert_style: ClassVar[str | None] = None
-    #: Whether ``INSERT ... RETURNING`` hands back generated keys; ``None`` picks by :attr:`db_type`
-    #: (PostgreSQL only: MySQL lacks it, and SQLite's ``lastrowid`` is as good and older).
-    insert_returning: ClassVar[bool | None] = None
+    #: 3.24+), ``"on_duplicate_key"`` (MySQL, MariaDB) or ``"none"``.
+    upsert_style: ClassVar[str] = "none"
+    #: Whether ``INSERT ... RETURNING`` hands back generated keys (the shipped dialects: PostgreSQL only;
+    #: MySQL lacks it, and SQLite's ``lastrowid`` is as good and older).
+    insert_returning: ClassVar[bool] = False
+    #: ``LIMIT`` clause that means "no limit", for an ``OFFSET`` without a limit where the database needs
+    #: one (MySQL's largest count, SQLite's ``LIMIT -1``); ``None`` writes ``OFFSET`` alone.
+    no_limit_sql: ClassVar[str | None] = None
 
     # -- connecting -----------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -169,6 +175,27 @@ class Dialect:
     def is_disconnect(self, exc: BaseException) -> bool:
         """True when ``exc`` means the connection is dead and must be discarded."""
         return False
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """True when opening a connection failed in a way no retry fixes: wrong credentials, no such database.
+
+        The pool retries every other failure (refused, timed out, the server
+        starting up) with backoff, up to ``max_retries``. Decide by the
+        driver's exception class, SQLSTATE or error number where it has
+        one. The default says no: a dialect that cannot tell retries.
+        """
+        return False
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """The dbkeeper error a failed statement becomes: ``IntegrityError`` (a broken constraint) or ``QueryError``.
+
+        The default goes by the PEP 249 exception classes, which every DBAPI
+        module names alike (``IntegrityError``); a dialect maps its driver's
+        classes, SQLSTATEs or error numbers instead.
+        """
+        if any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__):
+            return IntegrityError
+        return QueryError
 
     def statement_not_executed(self, exc: BaseException) -> bool:
         """True when ``exc`` proves the server never ran the statement (safe to retry)."""
@@ -263,16 +290,11 @@ class Dialect:
     # ``self.placeholder(i)`` for the i-th column.
     def supports_insert_returning(self) -> bool:
         """True when ``INSERT ... RETURNING`` works (see :attr:`insert_returning`)."""
-        if self.insert_returning is not None:
-            return self.insert_returning
-        return self.db_type == "postgresql"
+        return self.insert_returning
 
     def resolved_upsert_style(self) -> str:
-        """:attr:`upsert_style`, or the style of the dialect's :attr:`db_type` when it is not set."""
-        if self.upsert_style is not None:
-            return self.upsert_style
-        return {"postgresql": "on_conflict", "sqlite": "on_conflict", "mysql": "on_duplicate_key"}.get(
-            self.db_type, "none")
+        """:attr:`upsert_style` (kept as a method: dialects may decide by server version)."""
+        return self.upsert_style
 
     def insert_sql(self, table: str, columns: Sequence[str], returning: Sequence[str] = ()) -> str:
         """``INSERT INTO table (columns) VALUES (...)`` [``RETURNING ...``] for one row.
@@ -321,16 +343,14 @@ class Dialect:
     def limit_sql(self, limit: int | None, offset: int | None) -> str:
         """``LIMIT``/``OFFSET`` for validated non-negative ints ("" when both are None).
 
-        An offset without a limit needs MySQL's and SQLite's "no limit"
-        spellings; other dialects write ``OFFSET`` alone.
+        An offset without a limit gets :attr:`no_limit_sql` first where the
+        dialect needs one (MySQL, SQLite); other dialects write ``OFFSET`` alone.
         """
         parts: list[str] = []
         if limit is not None:
             parts.append(f"LIMIT {int(limit)}")
-        elif offset is not None and self.db_type == "mysql":
-            parts.append("LIMIT 18446744073709551615")
-        elif offset is not None and self.db_type == "sqlite":
-            parts.append("LIMIT -1")
+        elif offset is not None and self.no_limit_sql is not None:
+            parts.append(self.no_limit_sql)
         if offset is not None:
             parts.append(f"OFFSET {int(offset)}")
         return " ".join(parts)
@@ -431,6 +451,53 @@ class Dialect:
                        timeout: float) -> AbstractContextManager[Any]:
         """A context manager that holds the database-wide migration lock ``name``."""
         raise self._unsupported("migration_lock")
+
+    # -- deep backup verification (used by dbkeeper.backup.verify) ---------------------------
+    @contextmanager
+    def scratch_target(self, near: DatabaseURL | None, *, prefix: str) -> Iterator[DatabaseURL]:
+        """A new, empty database to restore into, removed on exit.
+
+        Embedded dialects (``capabilities.server`` off) get a file in a
+        private temporary directory, under the dialect's first URL scheme;
+        server dialects get a uniquely named database next to ``near`` (made
+        with :meth:`create_database_sql`, dropped with
+        :meth:`drop_database_sql`). Override it when the database makes
+        scratch space another way.
+        """
+        if not self.capabilities.server:
+            with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+                yield self.scratch_file_url(Path(tmp) / "scratch.db")
+            return
+        if near is None:
+            raise ConfigurationError(f"a scratch {self.name} database needs a server URL to make it on")
+        from dbkeeper.connection import DatabaseConnection
+
+        admin = DatabaseConnection.from_url(near, name="admin", connection_pool_size=1, max_retries=0)
+        admin.connect()
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        try:
+            admin.execute(self.create_database_sql(name))
+            try:
+                yield near.with_database(name)
+            finally:
+                admin.execute(self.drop_database_sql(name))
+        finally:
+            admin.disconnect()
+
+    def scratch_file_url(self, path: Path) -> DatabaseURL:
+        """The URL of a database file at ``path``, for embedded dialects' scratch targets."""
+        from dbkeeper.urls import DatabaseURL
+
+        return DatabaseURL(scheme=self.schemes[0], database=str(path))
+
+    def integrity_check(self, connection: DatabaseConnection) -> list[str]:
+        """What the database's own consistency check found wrong in ``connection``'s database; empty when sound.
+
+        Deep backup verification runs it on the restored copy. The default
+        has no check to run and finds nothing; SQLite runs
+        ``PRAGMA integrity_check``.
+        """
+        return []
 
     # -- migrations (used by dbkeeper.migrations) -------------------------------------
     def split_statements(self, sql: str) -> list[str]:

@@ -20,22 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from dbkeeper import _dialect_hooks, hookspecs
+from dbkeeper import hookspecs
 from dbkeeper.dialect import Dialect
 from dbkeeper.errors import PluginError, UnsupportedDatabaseError
+from dbkeeper.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import click
 
+    from dbkeeper.dialect import DBAPIConnection
     from dbkeeper.urls import DatabaseURL
 
 ENTRY_POINT_GROUP = "dbkeeper"
 STRICT_ENV = "DBKEEPER_STRICT_PLUGINS"
 DISABLE_ENV = "DBKEEPER_DISABLE_PLUGINS"
 
-hookimpl = pluggy.HookimplMarker("dbkeeper")
+__all__ = ["ENTRY_POINT_GROUP", "KNOWN_SCHEMES", "PluginInfo", "PluginRegistry", "get_registry", "hookimpl",
+           "set_registry"]
 
-#: URL schemes whose dialect ships as one of dbkeeper's extras.
+#: The install-hint table: URL schemes whose dialect ships as one of dbkeeper's extras. The only place the
+#: core names dialects (``tests/test_core_contract.py`` keeps it so).
 KNOWN_SCHEMES: dict[str, str] = {
     "sqlite": "sqlite",
     "postgresql": "postgres",
@@ -91,6 +95,7 @@ class PluginRegistry:
         self._dialects: dict[str, Dialect] = {}
         self._schemes: dict[str, Dialect] = {}
         self._dialect_owner: dict[str, str] = {}
+        self._by_dialect: dict[str, dict[str, type[Any]]] = {}
 
     # -- loading ----------------------------------------------------------------
     @property
@@ -122,7 +127,6 @@ class PluginRegistry:
     def _load(self) -> None:
         pm = pluggy.PluginManager("dbkeeper")
         pm.add_hookspecs(hookspecs)
-        pm.register(_dialect_hooks, name="dbkeeper.core")
         disabled = self._disabled_names()
         eps = self._entry_points
         if eps is None:
@@ -265,6 +269,63 @@ class PluginRegistry:
         return UnsupportedDatabaseError(
             f"unknown {what} {scheme!r}{hint} (installed dialects: {installed})"
         )
+
+    def connect(self, dialect: Dialect, url: DatabaseURL, *, timeout: float | None,
+                autocommit: bool = True) -> DBAPIConnection:
+        """One DBAPI connection: a plugin's ``dbkeeper_connect`` when one answers, else ``dialect.connect``."""
+        raw = self.hook.dbkeeper_connect(dialect=dialect, url=url,
+                                         options={"timeout": timeout, "autocommit": autocommit})
+        if raw is None:
+            raw = dialect.connect(url, timeout=timeout, autocommit=autocommit)
+        return raw
+
+    def advisor_rules(self, dialect_name: str) -> type[Any] | None:
+        """The advisor rules class registered for ``dialect_name``, or ``None`` (the generic rules apply)."""
+        return self._registered("dbkeeper_register_advisor_rules").get(dialect_name)
+
+    def lifecycle_adapter(self, dialect_name: str) -> type[Any] | None:
+        """The lifecycle adapter class registered for ``dialect_name``, or ``None``."""
+        return self._registered("dbkeeper_register_lifecycle_adapters").get(dialect_name)
+
+    def _registered(self, hook_name: str) -> dict[str, type[Any]]:
+        """Classes registered through ``hook_name``, by the dialect name they serve; collected once.
+
+        Like dialects: a plugin that raises, or registers a second class for
+        a dialect, is marked failed and what it registered is dropped.
+        """
+        found = self._by_dialect.get(hook_name)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._by_dialect.get(hook_name)
+            if found is not None:
+                return found
+            pm = self.pm
+            found = {}
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                info = self._infos.get(impl.plugin_name)
+                if info is None or info.status != "loaded":
+                    continue
+                mine: dict[str, type[Any]] = {}
+
+                def register(cls: type[Any], _mine: dict[str, type[Any]] = mine, _owner: str = impl.plugin_name,
+                             _found: dict[str, type[Any]] = found) -> None:
+                    served = getattr(cls, "dialect_name", None)
+                    if not isinstance(served, str) or not served:
+                        raise PluginError(f"plugin {_owner!r} registered {cls!r} without a 'dialect_name'")
+                    if served in _found or served in _mine:
+                        raise PluginError(f"plugin {_owner!r} registers a second {hook_name[18:]} class for "
+                                          f"dialect {served!r}")
+                    _mine[served] = cls
+
+                try:
+                    impl.function(register=register)
+                except Exception as exc:  # one broken plugin must not take the others down
+                    self._fail(pm, info, exc, during=hook_name[9:])
+                    continue
+                found.update(mine)
+            self._by_dialect[hook_name] = found
+            return found
 
     def register_commands(self, cli: click.Group) -> None:
         """Let every loaded plugin add its CLI commands; a failing plugin is recorded, not fatal."""

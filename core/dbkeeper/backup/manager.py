@@ -1,11 +1,11 @@
 """``BackupManager``: create, list, verify, restore and delete backups.
 
 The manager resolves where to connect, asks the dialect plugin for a dump
-through the ``dbkeeper_dump`` hook, streams it through the pipeline into a
+through ``Dialect.dump``, streams it through the pipeline into a
 0600 temp file, fsyncs and renames it, and only then records it in the
 catalog. Restores scan the whole archive (every stored-bytes hash, the frame
 order and the completion marker, after unwrapping the key) before the
-target is touched, then stream verified chunks into ``dbkeeper_restore``.
+target is touched, then stream verified chunks into ``Dialect.restore``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _warnings(dump_meta: dict[str, Any]) -> list[str]:
     """What the user is told about a dump: its ``warnings``, and key ranges that were all read again.
 
     A dialect that reuses a base's key ranges says in ``reuse_skipped`` why
-    it could not this time (see the ``dbkeeper_dump`` hook); that matters
+    it could not this time (see ``Dialect.dump``); that matters
     to the user only when there were ranges to reuse.
     """
     warnings = [str(w) for w in dump_meta.get("warnings") or []]
@@ -336,10 +336,7 @@ class BackupManager:
 
     @staticmethod
     def _dump(connection: Any, sink: ChunkSink, options: dict[str, Any]) -> dict[str, Any]:
-        from dbkeeper.plugins import get_registry
-
-        result = get_registry().hook.dbkeeper_dump(
-            dialect=connection.dialect, connection=connection, sink=sink, options=options)
+        result = connection.dialect.dump(connection, sink, options)
         return dict(result or {})
 
     # -- list / delete --------------------------------------------------------------------------
@@ -474,8 +471,6 @@ class BackupManager:
                                      f"into a {connection.dialect.name} database")
         if not connection.dialect.capabilities.restore:
             raise BackupError(f"dialect {connection.dialect.name!r} cannot restore; check `dbkeeper plugins`")
-        from dbkeeper.plugins import get_registry
-
         if chain.chained:
             source = PlainStream(sequence_chunks(chain, workers=workers, progress=progress))
         else:
@@ -486,10 +481,8 @@ class BackupManager:
         try:
             with restore_note(self.workspace, url):
                 left = connection.dialect.restore_leftovers(connection)
-                info = get_registry().hook.dbkeeper_restore(
-                    dialect=connection.dialect, connection=connection, source=source,
-                    options={"manifest": manifest, "replace": replace, "portable": portable},
-                )
+                info = connection.dialect.restore(
+                    connection, source, {"manifest": manifest, "replace": replace, "portable": portable})
         except DbKeeperError as exc:
             raise type(exc)(redact(str(exc), [url.password])) from None
         finally:

@@ -5,15 +5,15 @@
   catalog. Needs no key.
 * ``full``: quick, then decrypt and decompress every chunk and check each
   chunk's and the whole plain stream's SHA-256.
-* ``deep``: full, then restore into a scratch database (SQLite: a temp file,
-  ``PRAGMA integrity_check``; servers: a scratch database on the same server)
-  and count the rows of every table.
+* ``deep``: full, then restore into a scratch target the dialect makes
+  (``Dialect.scratch_target``: a temp file for embedded databases, a scratch
+  database on the same server otherwise), run the dialect's
+  ``integrity_check`` on it and count the rows of every table.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,22 +104,19 @@ def _check_files_first(manager: BackupManager, backup: Backup) -> None:
 
 def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
           scratch_url: str | DatabaseURL | None) -> list[str]:
-    dialect = backup.metadata.get("dialect")
-    if dialect == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="dbkeeper-verify-") as tmp:
-            url = DatabaseURL(scheme="sqlite", database=str(Path(tmp) / "verify.db"))
-            manager.restore_backup(backup.backup_id, url, encryption=enc)
-            return _check(url, integrity=True)
-    if scratch_url is not None:
-        admin = DatabaseURL.parse(scratch_url)
-    else:
-        admin = manager.database_url or manager._original_url(_location(manager, backup, enc))
-    from dbkeeper.testing.servers import scratch_database
+    from dbkeeper.plugins import get_registry
 
-    with scratch_database(admin, prefix="dbk_verify") as url:
+    dialect = get_registry().get_dialect(str(backup.metadata.get("dialect")))
+    near: DatabaseURL | None = None
+    if dialect.capabilities.server:
+        if scratch_url is not None:
+            near = DatabaseURL.parse(scratch_url)
+        else:
+            near = manager.database_url or manager._original_url(_location(manager, backup, enc))
+    with dialect.scratch_target(near, prefix="dbk_verify") as url:
         # portable: a scratch server need not have the backup's roles, and owners do not change row counts
         manager.restore_backup(backup.backup_id, url, encryption=enc, portable=True)
-        return _check(url, integrity=False)
+        return _check(url)
 
 
 def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None) -> dict[str, object]:
@@ -127,16 +124,15 @@ def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | 
     return scan(archive)
 
 
-def _check(url: DatabaseURL, *, integrity: bool) -> list[str]:
+def _check(url: DatabaseURL) -> list[str]:
+    from dbkeeper.backup.errors import CorruptBackupError
     from dbkeeper.connection import DatabaseConnection
 
     conn = DatabaseConnection.from_url(url, name="verify", connection_pool_size=1, max_retries=0)
     with conn:
-        if integrity:
-            result = conn.execute("PRAGMA integrity_check").rows
-            values = [next(iter(r.values())) for r in result]
-            if values != ["ok"]:
-                raise CorruptBackupError(f"restored database failed PRAGMA integrity_check: {values[:5]}")
+        problems = conn.dialect.integrity_check(conn)
+        if problems:
+            raise CorruptBackupError(f"restored database failed its integrity check: {problems[:5]}")
         counts = []
         for table in conn.dialect.table_names(conn):
             n = conn.execute(f"SELECT COUNT(*) AS n FROM {conn.dialect.quote_identifier(table)}").rows[0]["n"]

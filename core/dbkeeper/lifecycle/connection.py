@@ -6,12 +6,12 @@ lifecycle keeps one connection per instance for its whole life and hands it
 out through :class:`LifecycleConnection`, an adapter with exactly those calls
 on every backend:
 
-* SQLite (:mod:`._aiosqlite`): a thin pass-through to the dialect's aiosqlite
+* SQLite (``dbkeeper_sqlite.lifecycle``): a thin pass-through to the dialect's aiosqlite
   connection, switched to the sqlite3 module's classic transaction handling
   (an ``INSERT``/``UPDATE``/``DELETE``/``REPLACE`` opens a transaction that
   ``commit()`` ends) so a method's writes are atomic, as they were when the old
   ``DBManager`` opened a fresh connection for each call.
-* PostgreSQL (:mod:`._psycopg`): a ``psycopg.AsyncConnection`` made to behave
+* PostgreSQL (``dbkeeper_postgres.lifecycle``): a ``psycopg.AsyncConnection`` made to behave
   the same way, with ``?``/``:name`` placeholders rewritten to pyformat.
 
 During an upgrade the lifecycle owns the transaction: ``commit()``, ``BEGIN``
@@ -19,8 +19,9 @@ and friends issued by ``init_db``/``migrate_db`` are deferred to the end of the
 upgrade, and a ``rollback()`` marks the upgrade as failed, so nothing a hook
 does can half-apply a schema change.
 
-The core imports no driver: the raw connection comes from
-``Dialect.connect_async`` and is only used through duck typing.
+The core imports no driver and knows no adapter: the raw connection comes
+from ``Dialect.connect_async``, and the adapter is the one the dialect's
+plugin registered (``dbkeeper_register_lifecycle_adapters``).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class LifecycleConnection(abc.ABC):
     for the lifecycle itself.
     """
 
-    #: Dialect name of the backend (``sqlite``, ``postgres``).
+    #: Registered name of the dialect this adapter serves (``dbkeeper_register_lifecycle_adapters``).
     dialect_name: ClassVar[str] = ""
 
     def __init__(self, raw: Any, log: Log) -> None:
@@ -151,6 +152,11 @@ class LifecycleConnection(abc.ABC):
         self._log = log
         self._upgrading = False
         self._upgrade_broken: str | None = None
+
+    @classmethod
+    async def open(cls, raw: Any, log: Log, dialect: Dialect) -> LifecycleConnection:
+        """Adopt ``raw``, the connection ``dialect.connect_async`` just opened; an adapter adds its set-up."""
+        return cls(raw, log)
 
     # -- what decorated methods use -------------------------------------------------
     @property
@@ -275,23 +281,21 @@ class LifecycleConnection(abc.ABC):
 
 async def open_lifecycle_connection(dialect: Dialect, url: DatabaseURL, log: Log,
                                     timeout: float | None) -> LifecycleConnection:
-    """Open the dialect's asyncio connection and wrap it in the matching adapter."""
+    """Open the dialect's asyncio connection and wrap it in the adapter its plugin registered."""
+    from dbkeeper.plugins import get_registry
+
+    adapter = get_registry().lifecycle_adapter(dialect.name)
     raw = await dialect.connect_async(url, timeout=timeout)
+    if adapter is None:
+        await raw.close()
+        raise UnsupportedOperationError(
+            f"the versioned lifecycle has no adapter for dialect {dialect.name!r} "
+            f"(its connect_async() returned {type(raw).__module__}.{type(raw).__qualname__}); "
+            "its plugin registers one through the dbkeeper_register_lifecycle_adapters hook"
+        )
     try:
-        if url.scheme == "sqlite":
-            from dbkeeper.lifecycle._aiosqlite import AiosqliteConnection
-
-            return AiosqliteConnection.wrap(raw, log)
-        if dialect.paramstyle == "pyformat" and hasattr(raw, "cursor") and hasattr(raw, "info"):
-            from dbkeeper.lifecycle._psycopg import PsycopgConnection
-
-            return await PsycopgConnection.wrap(raw, log, dialect)
+        opened: LifecycleConnection = await adapter.open(raw, log, dialect)
     except BaseException:
         await raw.close()
         raise
-    await raw.close()
-    raise UnsupportedOperationError(
-        f"the versioned lifecycle has no adapter for dialect {dialect.name!r} "
-        f"(its connect_async() returned {type(raw).__module__}.{type(raw).__qualname__}); "
-        "supported: SQLite (aiosqlite) and psycopg-style async connections"
-    )
+    return opened

@@ -13,8 +13,8 @@ holder dies (PostgreSQL session advisory locks, MySQL ``GET_LOCK``, an OS file
 lock for SQLite); :class:`FileLock` and :class:`ProcessLock` live here
 because they need only the standard library.
 
-The engine obtains a lock through the ``dbkeeper_migration_lock`` hook, so a
-plugin can replace any dialect's lock.
+The engine obtains a lock from ``Dialect.migration_lock``, so a
+dialect subclass can provide its own lock.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every command that writes follows the same sequence:
 
 1. the file graph was validated when the :class:`Migrator` was built (bad
    files, duplicates, missing dependencies and cycles never reach here);
-2. take the migration lock through the ``dbkeeper_migration_lock`` hook;
+2. take the migration lock from ``Dialect.migration_lock``;
 3. pin and create the history table, read it in one query;
 4. validate history against files: drift, applied migrations whose files
    are gone, failures and interruptions that need ``repair`` — any of these
@@ -137,16 +137,13 @@ class Migrator:
         return HistoryTable(self.connection, self.table, schema)
 
     def lock(self) -> contextlib.AbstractContextManager[Any]:
-        """The migration lock for this database and table, obtained through the hook."""
+        """The migration lock for this database and table, held by the dialect."""
         from dbkeeper.migrations.locking import MigrationLock
-        from dbkeeper.plugins import get_registry
 
-        lock = get_registry().hook.dbkeeper_migration_lock(
-            dialect=self.connection.dialect, connection=self.connection, name=f"dbkeeper:{self.table}",
-            timeout=self.lock_timeout)
+        lock = self.connection.dialect.migration_lock(self.connection, f"dbkeeper:{self.table}", self.lock_timeout)
         if isinstance(lock, MigrationLock):
             lock.on_wait = self.listener.message
-        return lock  # type: ignore[no-any-return]
+        return lock
 
     @contextlib.contextmanager
     def session(self, *, write: bool) -> Iterator[tuple[HistoryTable, dict[str, HistoryRow]]]:

@@ -95,7 +95,7 @@ class DatabasePerformanceMonitor:
         return analyze_samples(database_name, self.store.samples(database_name, since=since), top=top)
 
     def collect_native_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
-        """The dialect's native statistics through the ``dbkeeper_collect_metrics`` hook, plus ``rates``.
+        """The dialect's native statistics through ``Dialect.collect_metrics``, plus ``rates``.
 
         Each call stores the counters in the workspace, so the next call (from
         any process) turns them into per-second ``rates``

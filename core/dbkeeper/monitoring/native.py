@@ -1,4 +1,4 @@
-"""Native database statistics through the ``dbkeeper_collect_metrics`` hook.
+"""Native database statistics through ``Dialect.collect_metrics``.
 
 Every dialect reports a flat dict. Common keys the analyser understands:
 ``connections_active``, ``connections_idle``, ``cache_hit_ratio`` (0.0-1.0),
@@ -22,14 +22,12 @@ if TYPE_CHECKING:
 def collect_native(connection: DatabaseConnection) -> dict[str, Any]:
     """The native statistics of ``connection`` (connecting it if needed)."""
     from dbkeeper.monitoring.recorder import unrecorded
-    from dbkeeper.plugins import get_registry
 
     if not connection.is_connected:
         connection.connect()
     try:
         with unrecorded(connection):  # the statistics queries are not the application's workload
-            result: dict[str, Any] | None = get_registry().hook.dbkeeper_collect_metrics(
-                dialect=connection.dialect, connection=connection)
+            result: dict[str, Any] | None = connection.dialect.collect_metrics(connection)
     except UnsupportedOperationError as exc:
         return {"supported": False, "reason": str(exc), "unavailable": {}}
     data = dict(result or {})
@@ -41,7 +39,7 @@ def collect_native(connection: DatabaseConnection) -> dict[str, Any]:
 def unexplained(native: Mapping[str, Any]) -> list[str]:
     """Statistics reported as ``None`` with no reason under ``unavailable``: the contract above allows none.
 
-    The check a dialect's tests run on what ``dbkeeper_collect_metrics`` returns.
+    The check a dialect's tests run on what ``Dialect.collect_metrics`` returns.
     """
     reasons = native.get("unavailable") or {}
     return [key for key, value in native.items() if value is None and key not in reasons]

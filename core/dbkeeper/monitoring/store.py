@@ -22,7 +22,7 @@ samples). Both limits come from ``$DBKEEPER_MONITORING_STORE_MAX_AGE``
 (seconds, default 7 days) and ``$DBKEEPER_MONITORING_STORE_MAX_ROWS``
 (default 200,000) unless given.
 
-Native-statistics snapshots (the counters of ``dbkeeper_collect_metrics``)
+Native-statistics snapshots (the counters of ``Dialect.collect_metrics``)
 are kept too, a few per connection, so the next snapshot -- from this process
 or another -- can turn cumulative counters into rates.
 """

@@ -1,4 +1,4 @@
-"""Finding a dialect and its DDL renderer by name, and rendering through the ``render_ddl`` hook.
+"""Finding a dialect and its DDL renderer by name, and rendering through ``Dialect.render_ddl``.
 
 Schema work often has no database at hand (``schema generate --dialect
 postgres``), so dialects are looked up by name in the plugin registry;
@@ -36,12 +36,8 @@ def renderer_for(dialect: str | Dialect) -> DDLRenderer:
 
 
 def render_ddl(dialect: str | Dialect, obj: Any, options: Mapping[str, Any] | None = None) -> list[str]:
-    """Statements for ``obj`` through the ``dbkeeper_render_ddl`` hook, so a plugin can take over rendering."""
-    from dbkeeper.plugins import get_registry
-
-    resolved = resolve_dialect(dialect)
-    result: list[str] = get_registry().hook.dbkeeper_render_ddl(dialect=resolved, obj=obj, options=dict(options or {}))
-    return result
+    """Statements for ``obj`` in the dialect's SQL (``Dialect.render_ddl``)."""
+    return resolve_dialect(dialect).render_ddl(obj, dict(options or {}))
 
 
 def join_statements(statements: list[str]) -> str:

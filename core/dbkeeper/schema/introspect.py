@@ -1,8 +1,7 @@
 """Reading a live database into a :class:`SchemaDefinition`.
 
 Each dialect reads its catalog in one batched pass
-(``Dialect.introspect_schema``, reached through the
-``dbkeeper_introspect_schema`` hook once the core declares it); this wrapper leaves out dbkeeper's own
+(``Dialect.introspect_schema``); this wrapper leaves out dbkeeper's own
 bookkeeping tables (the migration history), which are not part of anyone's
 schema and would otherwise show up as drift, and puts literal defaults in
 their canonical form for the column type.
@@ -46,9 +45,5 @@ def introspect(connection: DatabaseConnection, *, exclude: Iterable[str] = (),
 
 
 def _read(connection: DatabaseConnection) -> SchemaDefinition:
-    """Through the ``dbkeeper_introspect_schema`` hook (the core's fallback asks the dialect)."""
-    from dbkeeper.plugins import get_registry
-
-    result: SchemaDefinition = get_registry().hook.dbkeeper_introspect_schema(
-        dialect=connection.dialect, connection=connection, options={})
-    return result
+    """The dialect's catalog reader (``Dialect.introspect_schema``)."""
+    return connection.dialect.introspect_schema(connection)

@@ -29,6 +29,13 @@ def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> Non
     register(MySQLDialect)
 
 
+@dbkeeper.hookimpl
+def dbkeeper_register_advisor_rules(register: Callable[[type[Any]], None]) -> None:
+    from dbkeeper_mysql.advisor import MySQLAdvisorRules
+
+    register(MySQLAdvisorRules)
+
+
 def __getattr__(name: str) -> Any:
     # The dialect module is imported when a dialect is needed, not when the
     # plugin is loaded: ``dbkeeper --help`` loads plugins only for their commands.

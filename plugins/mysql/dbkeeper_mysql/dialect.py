@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_mysql.migration_support import MySQLMigrationSupport
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ ER_CONNECTION_KILLED = 1927  # MariaDB: KILL, server shutdown
 ER_CLIENT_INTERACTION_TIMEOUT = 4031  # MySQL 8: closed for inactivity before the statement arrived
 ER_SERVER_SHUTDOWN = 1053
 CR_SSL_CONNECTION_ERROR = 2026
+#: Connection errors no retry fixes: access denied (1044, 1045, 1698), unknown database (1049), an
+#: authentication method the client cannot speak (1251, 2059), a user whose auth plugin is not loaded (1524).
+PERMANENT_CONNECT_CODES = frozenset({1044, 1045, 1049, 1251, 1524, 1698, 2059})
 DISCONNECT_CODES = frozenset({CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_COMMANDS_OUT_OF_SYNC, CR_SERVER_LOST_EXTENDED,
                               ER_CONNECTION_KILLED, ER_CLIENT_INTERACTION_TIMEOUT, ER_SERVER_SHUTDOWN})
 #: ``server_status`` bit set while the session's sql_mode contains NO_BACKSLASH_ESCAPES.
@@ -62,6 +66,8 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     name = "mysql"
     schemes = ("mysql", "mariadb")
     db_type = "mysql"
+    upsert_style = "on_duplicate_key"
+    no_limit_sql = "LIMIT 18446744073709551615"
     default_port = 3306
     paramstyle = "pyformat"
     backslash_escapes = True
@@ -164,6 +170,18 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
             text = str(exc).lower()
             return "already closed" in text or "connection was killed" in text
         return False
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """The server refused these credentials or this database (:data:`PERMANENT_CONNECT_CODES`)."""
+        from pymysql import err
+
+        return isinstance(exc, err.MySQLError) and _code(exc) in PERMANENT_CONNECT_CODES
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """PyMySQL's ``IntegrityError`` (duplicate keys, foreign keys, NOT NULL) is an ``IntegrityError``."""
+        from pymysql import err
+
+        return IntegrityError if isinstance(exc, err.IntegrityError) else QueryError
 
     def statement_not_executed(self, exc: BaseException) -> bool:
         """True only when the statement provably never reached the server.

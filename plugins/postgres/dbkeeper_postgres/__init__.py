@@ -28,6 +28,20 @@ def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> Non
     register(PostgresDialect)
 
 
+@dbkeeper.hookimpl
+def dbkeeper_register_advisor_rules(register: Callable[[type[Any]], None]) -> None:
+    from dbkeeper_postgres.advisor import PostgresAdvisorRules
+
+    register(PostgresAdvisorRules)
+
+
+@dbkeeper.hookimpl
+def dbkeeper_register_lifecycle_adapters(register: Callable[[type[Any]], None]) -> None:
+    from dbkeeper_postgres.lifecycle import PsycopgConnection
+
+    register(PsycopgConnection)
+
+
 def __getattr__(name: str) -> Any:
     # The dialect module is imported when a dialect is needed, not when the
     # plugin is loaded: ``dbkeeper --help`` loads plugins only for their commands.

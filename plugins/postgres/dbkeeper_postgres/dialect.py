@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_postgres.migration_support import PostgresMigrationSupport
 from dbkeeper_postgres.prepared import PreparedRunner, column_names, python_encoding
 
@@ -61,6 +62,9 @@ _DISCONNECT_MESSAGES = (
     "terminating connection",
 )
 
+#: Start-up refusals (lower case) that no retry fixes: authentication, a missing role or database, pg_hba.conf.
+_PERMANENT_CONNECT_MESSAGES = ("password", "authentication", "does not exist", "pg_hba.conf")
+
 #: Messages psycopg raises *before* sending anything, because it already knows the connection is closed.
 _CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost")
 
@@ -72,6 +76,8 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     name = "postgres"
     schemes = ("postgresql", "postgres")
     db_type = "postgresql"
+    upsert_style = "on_conflict"
+    insert_returning = True
     default_port = 5432
     paramstyle = "pyformat"
     reusable_cursors = True  # psycopg client-side cursors: no server state between statements
@@ -177,6 +183,27 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
             return True
         message = str(exc).lower()
         return any(fragment in message for fragment in _DISCONNECT_MESSAGES)
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """The server refused these credentials, this role or this database.
+
+        libpq reports a refused start-up without a SQLSTATE (psycopg's
+        ``sqlstate`` and ``diag`` are empty), so the server's ``FATAL``
+        reasons are matched (:data:`_PERMANENT_CONNECT_MESSAGES`); refusals
+        such as "the database system is starting up" or "too many clients"
+        stay retryable.
+        """
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            text = str(exc).lower()
+            return any(reason in text for reason in _PERMANENT_CONNECT_MESSAGES)
+        return False
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """SQLSTATE class ``23`` (integrity constraint violation) is an ``IntegrityError``."""
+        code = getattr(exc, "sqlstate", None)
+        return IntegrityError if code and str(code).startswith("23") else QueryError
 
     def statement_not_executed(self, exc: BaseException) -> bool:
         """True when the server ended the session before the statement ran, or psycopg never sent it.

@@ -10,6 +10,7 @@ command loads every plugin.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import dbkeeper
 from dbkeeper.dialect import Dialect
@@ -22,3 +23,10 @@ __all__ = ["RedisDialect", "__version__"]
 @dbkeeper.hookimpl
 def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> None:
     register(RedisDialect)
+
+
+@dbkeeper.hookimpl
+def dbkeeper_register_advisor_rules(register: Callable[[type[Any]], None]) -> None:
+    from dbkeeper_redis.advisor import RedisAdvisorRules
+
+    register(RedisAdvisorRules)

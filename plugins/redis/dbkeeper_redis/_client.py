@@ -2,8 +2,8 @@
 
 Introspection, metrics, dumps and restores run SCANs and pipelines that
 must not tie up (or ``SELECT`` away) a pooled connection, so each opens one
-connection of its own through the ``dbkeeper_connect`` hook (a ``tryfirst``
-plugin can still take over how Redis connections are made) and closes it
+connection of its own the way the pool does (``PluginRegistry.connect``: a
+``dbkeeper_connect`` plugin still decides how Redis connections are made) and closes it
 when done. redis-py exceptions leave as :class:`~dbkeeper.errors.DbKeeperError`
 subclasses with the password redacted.
 """
@@ -32,9 +32,8 @@ def dedicated(connection: DatabaseConnection, *, what: str) -> Iterator[RedisCon
     secrets = [connection.url.password, connection.password]
     where = connection.url.render()
     try:
-        raw: RedisConnection = get_registry().hook.dbkeeper_connect(
-            dialect=connection.dialect, url=connection.url,
-            options={"timeout": connection.connection_timeout, "autocommit": True})
+        raw: RedisConnection = get_registry().connect(connection.dialect, connection.url,
+                                                      timeout=connection.connection_timeout)
     except DbKeeperError:
         raise
     except Exception as exc:

@@ -112,6 +112,12 @@ class RedisDialect(Dialect):
         return f"{version} ({details})" if details else version
 
     # -- errors -----------------------------------------------------------------------
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """redis-py's ``AuthenticationError`` (``NOAUTH``, ``WRONGPASS``): the credentials are wrong."""
+        import redis
+
+        return isinstance(exc, redis.AuthenticationError)
+
     def is_disconnect(self, exc: BaseException) -> bool:
         """redis-py connection and timeout errors: the connection's state is unknown, discard it.
 

@@ -27,6 +27,20 @@ def dbkeeper_register_dialects(register: Callable[[type[Dialect]], None]) -> Non
     register(SQLiteDialect)
 
 
+@dbkeeper.hookimpl
+def dbkeeper_register_advisor_rules(register: Callable[[type[Any]], None]) -> None:
+    from dbkeeper_sqlite.advisor import SQLiteAdvisorRules
+
+    register(SQLiteAdvisorRules)
+
+
+@dbkeeper.hookimpl
+def dbkeeper_register_lifecycle_adapters(register: Callable[[type[Any]], None]) -> None:
+    from dbkeeper_sqlite.lifecycle import AiosqliteConnection
+
+    register(AiosqliteConnection)
+
+
 def __getattr__(name: str) -> Any:
     # The dialect module is imported when a dialect is needed, not when the
     # plugin is loaded: ``dbkeeper --help`` loads plugins only for their commands.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
-from dbkeeper.errors import ConfigurationError
+from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
@@ -36,6 +36,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     name = "sqlite"
     schemes = ("sqlite",)
     db_type = "sqlite"
+    upsert_style = "on_conflict"
+    no_limit_sql = "LIMIT -1"
     default_port = None
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
@@ -81,6 +83,14 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
     def single_connection(self, url: DatabaseURL) -> bool:
         return url.is_memory
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """``SQLITE_CANTOPEN``: the file or its directory cannot be opened; retrying does not make it."""
+        return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """``sqlite3.IntegrityError`` (constraint failures) is an ``IntegrityError``."""
+        return IntegrityError if isinstance(exc, sqlite3.IntegrityError) else QueryError
 
     def is_disconnect(self, exc: BaseException) -> bool:
         if isinstance(exc, sqlite3.ProgrammingError):
@@ -147,6 +157,11 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
         from dbkeeper_sqlite.metrics import collect_metrics
 
         return collect_metrics(connection)
+
+    def integrity_check(self, connection: DatabaseConnection) -> list[str]:
+        """``PRAGMA integrity_check``: each problem it reports (it says ``ok`` alone when the file is sound)."""
+        values = [str(next(iter(row.values()))) for row in connection.execute("PRAGMA integrity_check").rows]
+        return [] if values == ["ok"] else [f"PRAGMA integrity_check: {value}" for value in values]
 
     def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
         result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)

@@ -45,7 +45,7 @@ class PsycopgConnection(LifecycleConnection):
         self._backslash_escapes = backslash_escapes
 
     @classmethod
-    async def wrap(cls, raw: Any, log: Log, dialect: Dialect) -> PsycopgConnection:
+    async def open(cls, raw: Any, log: Log, dialect: Dialect) -> PsycopgConnection:
         """Adopt a freshly opened psycopg async connection (autocommit is switched on if it was off)."""
         if not raw.autocommit:
             if int(raw.info.transaction_status) != _IDLE:

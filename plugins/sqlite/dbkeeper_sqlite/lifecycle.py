@@ -36,6 +36,7 @@ from dbkeeper.lifecycle.connection import (
 )
 
 if TYPE_CHECKING:
+    from dbkeeper.dialect import Dialect
     from dbkeeper.lifecycle._log import Log
 
 _open: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -89,8 +90,13 @@ class AiosqliteConnection(LifecycleConnection):
     dialect_name = "sqlite"
 
     @classmethod
-    def wrap(cls, raw: Any, log: Log) -> AiosqliteConnection:
+    async def open(cls, raw: Any, log: Log, dialect: Dialect) -> AiosqliteConnection:
         """Adopt a freshly opened aiosqlite connection."""
+        return cls.wrap(raw, log)
+
+    @classmethod
+    def wrap(cls, raw: Any, log: Log) -> AiosqliteConnection:
+        """Switch ``raw`` to classic transactions and stop its thread at exit if nobody closes it."""
         raw.isolation_level = ""  # classic sqlite3 transactions: writes open one, commit() ends it
         _install_exit_guard()
         _open.add(raw)
