@@ -3,9 +3,12 @@
 Passphrases never travel in argv: ``--encrypt`` reads it from
 ``$DBKEEPER_BACKUP_PASSPHRASE`` (or the variable ``--passphrase-env`` names)
 or prompts for it; ``--key-file`` and ``--key-env`` take a 32-byte key.
-Results go to stdout (one JSON document with ``--json``), progress bars to
-stderr. Exit status: 0 on success, 1 on failure. Heavy imports happen inside
-the commands so ``--help`` stays instant.
+Results go to stdout (one JSON document with ``--json``, also when the
+command fails: then ``{"success": false, "error": ...}``), progress bars to
+stderr. Exit status: 0 on success, 1 on failure, 2 for usage and
+configuration errors, as every ``dbkeeper`` command (the group is a
+:class:`~dbkeeper.cli._group.CommandGroup`). Heavy imports happen inside the
+commands so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from dbkeeper.cli._errors import CliError, CliUsageError
+from dbkeeper.cli._group import CommandGroup
 
 if TYPE_CHECKING:
     from dbkeeper.backup.crypto import EncryptionSettings
@@ -64,7 +70,7 @@ def _encryption(passphrase_env: str | None, key_file: str | None, key_env: str |
         secret = os.environ.get(variable)
         if not secret:
             if passphrase_env:
-                raise click.ClickException(f"environment variable {passphrase_env} is not set")
+                raise CliUsageError(f"environment variable {passphrase_env} is not set")
             secret = click.prompt("Backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
         return EncryptionSettings(passphrase=secret, kdf=kdf)
     return None
@@ -76,10 +82,15 @@ def _manager(workspace: str | None, url: Any = None) -> BackupManager:
     return BackupManager(workspace_dir=workspace, database_url=url)
 
 
-def _fail(exc: Exception, secrets: list[str | None]) -> click.ClickException:
-    from dbkeeper.redaction import redact
+def _fail(exc: Exception, secrets: list[str | None]) -> CliError:
+    """The error boundary's report of ``exc``, with the secrets this command saw redacted."""
+    from dbkeeper.cli._errors import to_cli_error
+    from dbkeeper.cli._group import wants_json
+    from dbkeeper.errors import DbKeeperError
 
-    return click.ClickException(redact(str(exc), secrets))
+    if not isinstance(exc, DbKeeperError):
+        exc = DbKeeperError(str(exc))
+    return to_cli_error(exc, secrets, as_json=wants_json(click.get_current_context()))
 
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
@@ -104,7 +115,7 @@ def _estimated_size(url: Any) -> int | None:
     return None
 
 
-@click.group()
+@click.group(cls=CommandGroup)
 def backup() -> None:
     """Back up, verify and restore databases (streamed, compressed, optionally encrypted)."""
 
@@ -273,8 +284,13 @@ def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) 
 def prune(*, database_name: str, keep_last: int | None, keep_daily: int | None, keep_weekly: int | None,
           keep_monthly: int | None, dry_run: bool, workspace: str | None, as_json: bool) -> None:
     """Delete old backups by a retention policy; pinned backups and the chains of kept ones survive."""
+    from dbkeeper.backup.retention import check_policy
     from dbkeeper.errors import DbKeeperError
 
+    try:
+        check_policy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly, keep_monthly=keep_monthly)
+    except ValueError as exc:
+        raise CliUsageError(str(exc).replace("keep_", "--keep-").replace("=0", " 0")) from None
     try:
         result = _manager(workspace).prune(database_name, keep_last=keep_last, keep_daily=keep_daily,
                                            keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run)
@@ -353,7 +369,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
         else:
             value = os.environ.get(new_passphrase_env) if new_passphrase_env else None
             if new_passphrase_env and not value:
-                raise click.ClickException(f"environment variable {new_passphrase_env} is not set")
+                raise CliUsageError(f"environment variable {new_passphrase_env} is not set")
             if not value:
                 value = click.prompt("New backup passphrase", hide_input=True, confirmation_prompt=True, err=True)
             new = EncryptionSettings(passphrase=value, kdf=new_kdf)
