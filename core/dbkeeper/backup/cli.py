@@ -57,6 +57,13 @@ def _keys(*, create: bool) -> Callable[[F], F]:
     return decorate
 
 
+def _require_env(*variables: str | None) -> None:
+    """A variable named on the command line must be set: checked before anything else is looked at."""
+    for variable in variables:
+        if variable and not os.environ.get(variable):
+            raise CliUsageError(f"environment variable {variable} is not set")
+
+
 def _encryption(passphrase_env: str | None, key_file: str | None, key_env: str | None, *, wanted: bool,
                 kdf: str = "argon2id", confirm: bool = False) -> EncryptionSettings | None:
     from dbkeeper.backup.crypto import PASSPHRASE_ENV, EncryptionSettings
@@ -144,6 +151,7 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
            passphrase_env: str | None, key_file: str | None, key_env: str | None, encrypt: bool,
            kdf: str, workspace: str | None, as_json: bool) -> None:
     """Create a full, incremental or differential backup of a database."""
+    _require_env(passphrase_env, key_env)
     from dbkeeper.backup.progress import ProgressLine
     from dbkeeper.config import resolve_database
     from dbkeeper.errors import DbKeeperError
@@ -205,6 +213,7 @@ def list_(database_name: str | None, workspace: str | None, as_json: bool) -> No
 def verify(*, backup_id: str, level: str, scratch_url: str | None, passphrase_env: str | None, key_file: str | None,
            key_env: str | None, workspace: str | None, as_json: bool) -> None:
     """Verify a backup: quick (stored bytes), full (decode everything) or deep (restore it)."""
+    _require_env(passphrase_env, key_env)
     from dbkeeper.errors import DbKeeperError
 
     try:
@@ -231,6 +240,7 @@ def verify(*, backup_id: str, level: str, scratch_url: str | None, passphrase_en
 def restore(*, backup_id: str, target: str | None, replace: bool, passphrase_env: str | None, key_file: str | None,
             key_env: str | None, workspace: str | None, as_json: bool) -> None:
     """Restore a backup into its original database or another one."""
+    _require_env(passphrase_env, key_env)
     from dbkeeper.backup.progress import ProgressLine
     from dbkeeper.errors import DbKeeperError
 
@@ -347,6 +357,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
           passphrase_env: str | None, key_file: str | None, key_env: str | None, workspace: str | None,
           as_json: bool) -> None:
     """Re-wrap the data keys of backups under a new passphrase or key; no chunk is rewritten."""
+    _require_env(passphrase_env, new_passphrase_env, key_env)
     from dbkeeper.backup.crypto import EncryptionSettings
     from dbkeeper.errors import DbKeeperError
 
