@@ -180,22 +180,59 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
         raise SystemExit(1)
 
 
+def _set_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=help_text)
+
+
+def _chosen_set(manager: BackupManager, database_name: str | None, db: str | None) -> Any:
+    """The backup set ``--name`` (and ``--db``) designate, or ``None`` for "every set"."""
+    if database_name is None:
+        if db is not None:
+            raise CliUsageError("--db picks the server of a backup set: give --name too")
+        return None
+    url = None
+    if db is not None:
+        from dbkeeper.config import resolve_database
+
+        url = resolve_database(db)[1]
+    return manager.backup_set(database_name, url)
+
+
 @backup.command(name="list")
 @click.option("--name", "database_name", default=None, help="Only backups of this set.")
+@_set_option("With --name: the server of the set, when databases of that name live on several servers.")
 @_workspace
-def list_(database_name: str | None, workspace: str | None, as_json: bool) -> None:
-    """List finished backups, oldest first."""
-    backups = _manager(workspace).list_backups(database_name)
+def list_(database_name: str | None, db: str | None, workspace: str | None, as_json: bool) -> None:
+    """List finished backups, oldest first, set by set (a set is one database on one server)."""
+    from dbkeeper.errors import DbKeeperError
+
+    try:
+        manager = _manager(workspace)
+        backups = manager.list_backups(database_name)
+        if db is not None:
+            chosen = _chosen_set(manager, database_name, db)
+            backups = manager.catalog.list(backup_set=chosen) if chosen is not None else []
+    except DbKeeperError as exc:
+        raise _fail(exc, []) from None
     if as_json:
         _emit(True, [b.to_dict() for b in backups], "")
         return
     if not backups:
         click.echo("no backups")
+    by_set: dict[str, list[Any]] = {}
+    for b in backups:
+        by_set.setdefault(str(b.metadata.get("backup_set")), []).append(b)
+    for key, members in sorted(by_set.items()):
+        click.echo(f"set {key}")
+        _echo_chain_tree(members)
+
+
+def _echo_chain_tree(backups: list[Any]) -> None:
     depth: dict[str, int] = {}
     for b in backups:  # oldest first, so a parent's depth is known before its children's
         parent = b.metadata.get("parent_id")
         depth[b.backup_id] = depth.get(parent, -1) + 1 if parent else 0
-        indent = "  " * depth[b.backup_id] + ("└ " if parent else "")
+        indent = "  " * (depth[b.backup_id] + 1) + ("└ " if parent else "")
         flags = ("  encrypted" if b.encryption else "") + ("  pinned" if b.metadata.get("pinned") else "")
         click.echo(f"{indent}{b.backup_id}  {b.database_name}  {b.database_type}  {b.backup_type}  {b.size_mb} MB  "
                    f"{b.compression}{flags}"
@@ -284,6 +321,7 @@ def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) 
 
 @backup.command()
 @click.option("--name", "database_name", required=True, help="Backup set to prune.")
+@_set_option("The server of the set, when databases of that name live on several servers.")
 @click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the newest N backups.")
 @click.option("--keep-daily", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N days.")
 @click.option("--keep-weekly", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N weeks.")
@@ -291,7 +329,7 @@ def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) 
               help="Keep the newest backup of N months.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
 @_workspace
-def prune(*, database_name: str, keep_last: int | None, keep_daily: int | None, keep_weekly: int | None,
+def prune(*, database_name: str, db: str | None, keep_last: int | None, keep_daily: int | None, keep_weekly: int | None,
           keep_monthly: int | None, dry_run: bool, workspace: str | None, as_json: bool) -> None:
     """Delete old backups by a retention policy; pinned backups and the chains of kept ones survive."""
     from dbkeeper.backup.retention import check_policy
@@ -301,11 +339,19 @@ def prune(*, database_name: str, keep_last: int | None, keep_daily: int | None, 
         check_policy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly, keep_monthly=keep_monthly)
     except ValueError as exc:
         raise CliUsageError(str(exc).replace("keep_", "--keep-").replace("=0", " 0")) from None
+    secrets: list[str | None] = []
     try:
+        url = None
+        if db is not None:
+            from dbkeeper.config import resolve_database
+
+            url = resolve_database(db)[1]
+            secrets.append(url.password)
         result = _manager(workspace).prune(database_name, keep_last=keep_last, keep_daily=keep_daily,
-                                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run)
+                                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run,
+                                           database_url=url)
     except DbKeeperError as exc:
-        raise _fail(exc, []) from None
+        raise _fail(exc, secrets) from None
     verb = "would delete" if dry_run else "deleted"
     lines = [f"{verb} {b}" for b in result.deleted]
     lines += [f"keep {b} ({', '.join(why)})" for b, why in result.kept.items()]

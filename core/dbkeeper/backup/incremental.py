@@ -21,7 +21,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from dbkeeper.backup.catalog import Catalog
+from dbkeeper.backup.catalog import BackupSet, Catalog
 from dbkeeper.backup.chain import resolve
 from dbkeeper.backup.chunking import LEGACY_ID_SCHEME
 from dbkeeper.backup.crypto import EncryptionSettings
@@ -42,9 +42,13 @@ class Base:
 
 
 def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: str, *,
-               encryption: EncryptionSettings | None, new_id: str) -> Base:
-    """Find, check and index the base of a new ``backup_type`` backup of ``database_name``."""
-    candidates = [b for b in catalog.list(database_name)
+               encryption: EncryptionSettings | None, new_id: str, backup_set: BackupSet | None = None) -> Base:
+    """Find, check and index the base of a new ``backup_type`` backup of ``database_name``.
+
+    With ``backup_set``, only that set's backups qualify: a chain never
+    builds on another server's database of the same name.
+    """
+    candidates = [b for b in catalog.list(database_name, backup_set)
                   if b.metadata.get("dialect") == dialect and b.metadata.get("status") != "damaged"]
     if backup_type == "differential":
         candidates = [b for b in candidates if b.backup_type == "full"]

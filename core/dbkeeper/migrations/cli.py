@@ -35,7 +35,7 @@ DIR_ENV = "DBKEEPER_MIGRATIONS_DIR"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _LockTimeout(click.ParamType):
+class _LockTimeout(click.ParamType[float]):
     """Seconds, zero or more (``inf`` waits for ever): ``-5`` and ``nan`` are usage errors (exit 2)."""
 
     name = "seconds"
