@@ -173,3 +173,66 @@ def test_the_library_refuses_a_policy_that_keeps_nothing(sqlite_backups: tuple[s
         with pytest.raises(BackupError, match="keeps nothing"):
             manager.prune("app", **rules)  # type: ignore[arg-type]
     assert len(manager.list_backups()) == 2
+
+
+# -- values the database would store wrongly ----------------------------------------------------------------------
+def test_nan_into_sqlite_is_refused_and_nothing_is_stored(dbkeeper_sqlite_url: DatabaseURL) -> None:
+    from dbkeeper.errors import QueryError
+
+    conn = DatabaseConnection.from_url(dbkeeper_sqlite_url, name="nan")
+    conn.connect()
+    try:
+        conn.execute("CREATE TABLE t (x REAL)")
+        for sql, params in [("INSERT INTO t VALUES (?)", (float("nan"),)),
+                            ("INSERT INTO t VALUES (:x)", {"x": float("nan")})]:
+            with pytest.raises(QueryError, match="NaN"):
+                conn.execute(sql, params)
+        with pytest.raises(QueryError, match="NaN"):
+            conn.execute_many("INSERT INTO t VALUES (?)", [(1.0,), (float("nan"),)])
+        with pytest.raises(QueryError, match="NaN"), conn.transaction() as tx:
+            tx.execute("INSERT INTO t VALUES (?)", (2.0,))
+            tx.execute("INSERT INTO t VALUES (?)", (float("nan"),))
+        conn.execute("INSERT INTO t VALUES (?)", (float("inf"),))  # infinities round-trip: only NaN is lost
+        assert conn.execute("SELECT x FROM t").rows == [{"x": float("inf")}]
+    finally:
+        conn.disconnect()
+
+
+def test_an_aware_datetime_into_mysql_is_converted_to_the_session_time_zone(
+        dbkeeper_mysql_url: DatabaseURL) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    conn = DatabaseConnection.from_url(dbkeeper_mysql_url, name="tz", connection_pool_size=1)
+    conn.connect()
+    try:
+        conn.execute("SET time_zone = '+03:00'")
+        conn.execute("CREATE TABLE t (d DATETIME(6))")
+        aware = datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=timezone(timedelta(hours=-4)))  # 16:30:15 UTC
+        conn.execute("INSERT INTO t VALUES (?)", (aware,))
+        conn.bulk_insert("t", [(aware.astimezone(timezone.utc),)], ["d"])
+        conn.execute("INSERT INTO t VALUES (?)", (datetime(2024, 5, 1, 1, 2, 3),))  # naive: stored as given
+        rows = [r["d"] for r in conn.execute("SELECT d FROM t").rows]
+        assert rows == [datetime(2024, 5, 1, 19, 30, 15, 250000), datetime(2024, 5, 1, 19, 30, 15, 250000),
+                        datetime(2024, 5, 1, 1, 2, 3)]
+        found = conn.execute("SELECT COUNT(*) AS n FROM t WHERE d = ?", (aware,)).scalar()
+        assert found == 2
+    finally:
+        conn.disconnect()
+
+
+def test_a_statement_over_max_allowed_packet_is_reported_as_such_and_not_retried(
+        dbkeeper_mysql_url: DatabaseURL) -> None:
+    from dbkeeper.errors import ConnectionLostError, QueryError
+
+    conn = DatabaseConnection.from_url(dbkeeper_mysql_url, name="packet", connection_pool_size=1)
+    conn.connect()
+    try:
+        limit = int(conn.execute("SELECT @@max_allowed_packet AS p").scalar())
+        conn.execute("CREATE TABLE t (b LONGBLOB)")
+        with pytest.raises(QueryError, match="max_allowed_packet") as caught:
+            conn.execute("INSERT INTO t VALUES (?)", (b"\x01" * (limit + 10),))
+        assert not isinstance(caught.value, ConnectionLostError)
+        assert conn.reconnects == 0
+        assert conn.execute("SELECT COUNT(*) AS n FROM t").scalar() == 0
+    finally:
+        conn.disconnect()
