@@ -200,7 +200,7 @@ def test_nan_into_sqlite_is_refused_and_nothing_is_stored(dbkeeper_sqlite_url: D
 
 def test_an_aware_datetime_into_mysql_is_converted_to_the_session_time_zone(
         dbkeeper_mysql_url: DatabaseURL) -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta, timezone
 
     conn = DatabaseConnection.from_url(dbkeeper_mysql_url, name="tz", connection_pool_size=1)
     conn.connect()
@@ -209,7 +209,7 @@ def test_an_aware_datetime_into_mysql_is_converted_to_the_session_time_zone(
         conn.execute("CREATE TABLE t (d DATETIME(6))")
         aware = datetime(2024, 5, 1, 12, 30, 15, 250000, tzinfo=timezone(timedelta(hours=-4)))  # 16:30:15 UTC
         conn.execute("INSERT INTO t VALUES (?)", (aware,))
-        conn.bulk_insert("t", [(aware.astimezone(timezone.utc),)], ["d"])
+        conn.bulk_insert("t", [(aware.astimezone(UTC),)], ["d"])
         conn.execute("INSERT INTO t VALUES (?)", (datetime(2024, 5, 1, 1, 2, 3),))  # naive: stored as given
         rows = [r["d"] for r in conn.execute("SELECT d FROM t").rows]
         assert rows == [datetime(2024, 5, 1, 19, 30, 15, 250000), datetime(2024, 5, 1, 19, 30, 15, 250000),

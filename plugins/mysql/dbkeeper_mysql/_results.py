@@ -74,7 +74,9 @@ class Connection(pymysql_connections.Connection):
         self.dbkeeper_max_packet: int | None = None
         super().__init__(*args, **kwargs)
         # An aware datetime is converted to the session's zone, not stripped of its offset (see _values).
-        self.encoders = {**self.encoders, datetime.datetime: escape_datetime_in_session_zone}
+        encoders: dict[type, Any] = dict(self.encoders)
+        encoders[datetime.datetime] = escape_datetime_in_session_zone
+        self.encoders = encoders
 
     def query(self, sql: Any, unbuffered: bool = False) -> Any:
         """Refuse a statement over ``max_allowed_packet`` (error 1153) instead of losing the connection."""

@@ -14,6 +14,7 @@ for the NaN test.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,7 +37,7 @@ def check_parameters(params: Any) -> None:
     if float not in map(type, values):
         return
     for index, value in enumerate(values):
-        if type(value) is float and value != value:
+        if type(value) is float and math.isnan(value):
             where = f":{names[index]}" if names else f"{index + 1}"
             raise NaNParameterError(f"parameter {where} is NaN, which SQLite would store as NULL; bind None for "
                                     "NULL, or store NaN as text")
@@ -64,7 +65,7 @@ class CheckedConnection(sqlite3.Connection):
     def cursor(self, factory: Any = CheckedCursor) -> Any:  # type: ignore[override]
         return super().cursor(factory)
 
-    def execute(self, sql: str, parameters: Any = (), /) -> Any:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
         return self.cursor().execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any:  # type: ignore[override]
