@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.backup.errors import BackupNotFoundError
+from dbkeeper.backup.errors import BackupNotFoundError, CatalogError
 from dbkeeper.backup.models import Backup
 
 if TYPE_CHECKING:
@@ -118,10 +118,22 @@ class Catalog:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        """A connection to the catalog; any SQLite failure becomes a :class:`CatalogError` naming the file.
+
+        A full disk used to escape as ``sqlite3.OperationalError`` with a
+        traceback, after the archive had been renamed into place: as a
+        :class:`CatalogError` it is one of the failures ``create_backup``
+        cleans up after (no archive is left that the catalog does not list).
+        """
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _catalog_error(self.path, exc) from None
         try:
             conn.execute("PRAGMA journal_mode = DELETE")
             yield conn
+        except sqlite3.Error as exc:
+            raise _catalog_error(self.path, exc) from None
         finally:
             conn.close()
 
@@ -231,6 +243,17 @@ class Catalog:
     def set_status(self, backup_id: str, status: str) -> None:
         with self._connect() as conn:
             conn.execute("UPDATE backups SET status = ? WHERE backup_id = ?", (status, backup_id))
+
+
+def _catalog_error(path: Path, exc: sqlite3.Error) -> CatalogError:
+    reason = str(exc)
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "full" in reason:
+        hint = "; free space on that filesystem and run the command again"
+    elif "readonly" in reason or "read-only" in reason:
+        hint = "; the catalog or its directory is not writable"
+    else:
+        hint = ""
+    return CatalogError(f"the backup catalog {path} could not be used: {reason}{hint}")
 
 
 def _dialect_of(row: sqlite3.Row) -> str:

@@ -43,3 +43,7 @@ class DependentBackupsError(BackupError):
 
 class BackupSetError(BackupError, ConfigurationError):
     """A set name that several servers share was given without saying which server (``--db``)."""
+
+
+class CatalogError(BackupError):
+    """The catalog (a SQLite file in the workspace) could not be read or written: disk full, read-only, damaged."""
