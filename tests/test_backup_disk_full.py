@@ -86,7 +86,7 @@ def test_the_cli_reports_it_without_a_traceback(full_catalog_workspace: Path, da
     result = CliRunner().invoke(backup, ["create", "--db", f"sqlite:///{database}", "--workspace", str(ws),
                                          "--json"])
     assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
     document = json.loads(result.stdout)
     assert document["success"] is False and "full" in document["error_message"]
     assert _archives(ws) == []
