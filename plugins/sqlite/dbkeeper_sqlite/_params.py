@@ -26,16 +26,24 @@ class NaNParameterError(sqlite3.DataError):
 
 def check_parameters(params: Any) -> None:
     """Raise :class:`NaNParameterError` naming the first NaN in ``params`` (a sequence or a mapping)."""
-    if params is None:
+    kind = type(params)
+    if kind is tuple or kind is list:  # the hot path: no ABC checks, one C-level scan
+        if float not in map(type, params):
+            return
+        _find_nan(params, [])
+    elif params is None:
         return
-    if isinstance(params, Mapping):
-        values: Iterable[Any] = params.values()
-        names: list[Any] = list(params)
+    elif isinstance(params, Mapping):
+        values = list(params.values())
+        if float in map(type, values):
+            _find_nan(values, list(params))
     else:
-        values, names = params, []
-    values = values if isinstance(values, tuple | list) else list(values)
-    if float not in map(type, values):
-        return
+        values = list(params)
+        if float in map(type, values):
+            _find_nan(values, [])
+
+
+def _find_nan(values: Any, names: list[Any]) -> None:
     for index, value in enumerate(values):
         if type(value) is float and math.isnan(value):
             where = f":{names[index]}" if names else f"{index + 1}"
@@ -43,13 +51,17 @@ def check_parameters(params: Any) -> None:
                                     "NULL, or store NaN as text")
 
 
+_execute = sqlite3.Cursor.execute
+
+
 class CheckedCursor(sqlite3.Cursor):
     """A cursor that refuses NaN parameters (see the module docstring)."""
 
     def execute(self, sql: str, parameters: Any = (), /) -> CheckedCursor:
-        check_parameters(parameters)
-        super().execute(sql, parameters)
-        return self
+        # Inlined fast path (a call to check_parameters and super() cost more than the check itself).
+        if parameters.__class__ is not tuple or float in map(type, parameters):
+            check_parameters(parameters)
+        return _execute(self, sql, parameters)  # type: ignore[return-value]
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> CheckedCursor:
         rows = seq_of_parameters if isinstance(seq_of_parameters, list | tuple) else list(seq_of_parameters)
