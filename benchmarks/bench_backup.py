@@ -326,7 +326,7 @@ def bench_mysql_restore(ws: Path, url: DatabaseURL, client: str, dump_sql: Path,
     shared); the best rounds are printed too. Returns our peak RSS (MB).
     """
     manager = BackupManager(ws, url)
-    backup_id = next(b.backup_id for b in manager.list_backups("bench") if not b.encryption)
+    backup_id = next(b.backup_id for b in manager.get_backups("bench") if not b.encryption)
     times: dict[str, list[float]] = {"library": [], "command": [], "native": []}
     rss = 0.0
     for _ in range(rounds):

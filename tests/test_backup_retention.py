@@ -47,7 +47,7 @@ rule = st.one_of(st.none(), st.integers(min_value=0, max_value=6))
 def test_a_chain_is_never_broken_and_pinned_backups_survive(nodes: list[BackupNode], last: int | None,
                                                             daily: int | None, weekly: int | None,
                                                             monthly: int | None) -> None:
-    if last is None and daily is None and weekly is None and monthly is None:
+    if not (last or daily or weekly or monthly):  # a policy that keeps nothing is refused (test_bad_input.py)
         last = 1
     plan = plan_retention(nodes, keep_last=last, keep_daily=daily, keep_weekly=weekly, keep_monthly=monthly)
     by_id = {n.backup_id: n for n in nodes}

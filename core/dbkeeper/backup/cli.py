@@ -3,9 +3,12 @@
 Passphrases never travel in argv: ``--encrypt`` reads it from
 ``$DBKEEPER_BACKUP_PASSPHRASE`` (or the variable ``--passphrase-env`` names)
 or prompts for it; ``--key-file`` and ``--key-env`` take a 32-byte key.
-Results go to stdout (one JSON document with ``--json``), progress bars to
-stderr. Exit status: 0 on success, 1 on failure. Heavy imports happen inside
-the commands so ``--help`` stays instant.
+Results go to stdout (one JSON document with ``--json``, also when the
+command fails: then ``{"success": false, "error": ...}``), progress bars to
+stderr. Exit status: 0 on success, 1 on failure, 2 for usage and
+configuration errors, as every ``dbkeeper`` command (the group is a
+:class:`~dbkeeper.cli._group.CommandGroup`). Heavy imports happen inside the
+commands so ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import click
 
 from dbkeeper.backup.leftovers_cli import leftovers as leftovers_command
 from dbkeeper.backup.leftovers_cli import warn_about_leftovers
+from dbkeeper.cli._errors import CliError, CliUsageError
+from dbkeeper.cli._group import CommandGroup
 
 if TYPE_CHECKING:
     from dbkeeper.backup.crypto import EncryptionSettings
@@ -54,6 +59,13 @@ def _keys(*, create: bool) -> Callable[[F], F]:
     return decorate
 
 
+def _require_env(*variables: str | None) -> None:
+    """A variable named on the command line must be set: checked before anything else is looked at."""
+    for variable in variables:
+        if variable and not os.environ.get(variable):
+            raise CliUsageError(f"environment variable {variable} is not set")
+
+
 def _encryption(passphrase_env: str | None, key_file: str | None, key_env: str | None, *, wanted: bool,
                 kdf: str = "argon2id", confirm: bool = False) -> EncryptionSettings | None:
     from dbkeeper.backup.key_options import cli_encryption
@@ -67,10 +79,15 @@ def _manager(workspace: str | None, url: Any = None) -> BackupManager:
     return BackupManager(workspace_dir=workspace, database_url=url)
 
 
-def _fail(exc: Exception, secrets: list[str | None]) -> click.ClickException:
-    from dbkeeper.redaction import redact
+def _fail(exc: Exception, secrets: list[str | None]) -> CliError:
+    """The error boundary's report of ``exc``, with the secrets this command saw redacted."""
+    from dbkeeper.cli._errors import to_cli_error
+    from dbkeeper.cli._group import wants_json
+    from dbkeeper.errors import DbKeeperError
 
-    return click.ClickException(redact(str(exc), secrets))
+    if not isinstance(exc, DbKeeperError):
+        exc = DbKeeperError(str(exc))
+    return to_cli_error(exc, secrets, as_json=wants_json(click.get_current_context()))
 
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
@@ -95,7 +112,7 @@ def _estimated_size(url: Any) -> int | None:
     return None
 
 
-@click.group()
+@click.group(cls=CommandGroup)
 def backup() -> None:
     """Back up, verify and restore databases (streamed, compressed, optionally encrypted)."""
 
@@ -125,6 +142,7 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
            passphrase_env: str | None, key_file: str | None, key_env: str | None, encrypt: bool,
            kdf: str, workspace: str | None, as_json: bool) -> None:
     """Create a full, incremental or differential backup of a database."""
+    _require_env(passphrase_env, key_env)
     from dbkeeper.backup.progress import ProgressLine
     from dbkeeper.config import resolve_database
     from dbkeeper.errors import DbKeeperError
@@ -154,24 +172,60 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
         raise SystemExit(1)
 
 
+def _set_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=help_text)
+
+
+def _chosen_set(manager: BackupManager, database_name: str | None, db: str | None) -> Any:
+    """The backup set ``--name`` (and ``--db``) designate, or ``None`` for "every set"."""
+    if database_name is None:
+        if db is not None:
+            raise CliUsageError("--db picks the server of a backup set: give --name too")
+        return None
+    url = None
+    if db is not None:
+        from dbkeeper.config import resolve_database
+
+        url = resolve_database(db)[1]
+    return manager.backup_set(database_name, url)
+
+
 @backup.command(name="list")
 @click.option("--name", "database_name", default=None, help="Only backups of this set.")
+@_set_option("With --name: the server of the set, when databases of that name live on several servers.")
 @_workspace
-def list_(database_name: str | None, workspace: str | None, as_json: bool) -> None:
-    """List finished backups, oldest first."""
-    manager = _manager(workspace)
-    backups = manager.get_backups(database_name)
+def list_(database_name: str | None, db: str | None, workspace: str | None, as_json: bool) -> None:
+    """List finished backups, oldest first, set by set (a set is one database on one server)."""
+    from dbkeeper.errors import DbKeeperError
+
+    try:
+        manager = _manager(workspace)
+        backups = manager.get_backups(database_name)
+        if db is not None:
+            chosen = _chosen_set(manager, database_name, db)
+            backups = manager.catalog.list(backup_set=chosen) if chosen is not None else []
+    except DbKeeperError as exc:
+        raise _fail(exc, []) from None
     warn_about_leftovers(manager.workspace)
     if as_json:
         _emit(True, [b.to_dict() for b in backups], "")
         return
     if not backups:
         click.echo("no backups")
+    by_set: dict[str, list[Any]] = {}
+    for b in backups:
+        by_set.setdefault(str(b.metadata.get("backup_set")), []).append(b)
+    for key, members in sorted(by_set.items()):
+        click.echo(f"set {key}")
+        _echo_chain_tree(members)
+
+
+def _echo_chain_tree(backups: list[Any]) -> None:
     depth: dict[str, int] = {}
     for b in backups:  # oldest first, so a parent's depth is known before its children's
         parent = b.metadata.get("parent_id")
         depth[b.backup_id] = depth.get(parent, -1) + 1 if parent else 0
-        indent = "  " * depth[b.backup_id] + ("└ " if parent else "")
+        indent = "  " * (depth[b.backup_id] + 1) + ("└ " if parent else "")
         flags = ("  encrypted" if b.encryption else "") + ("  pinned" if b.metadata.get("pinned") else "")
         click.echo(f"{indent}{b.backup_id}  {b.database_name}  {b.database_type}  {b.backup_type}  {b.size_mb} MB  "
                    f"{b.compression}{flags}"
@@ -189,6 +243,7 @@ def list_(database_name: str | None, workspace: str | None, as_json: bool) -> No
 def verify(*, backup_id: str, level: str, scratch_url: str | None, passphrase_env: str | None, key_file: str | None,
            key_env: str | None, workspace: str | None, as_json: bool) -> None:
     """Verify a backup: quick (stored bytes), full (decode everything) or deep (restore it)."""
+    _require_env(passphrase_env, key_env)
     from dbkeeper.errors import DbKeeperError
 
     try:
@@ -217,6 +272,7 @@ def verify(*, backup_id: str, level: str, scratch_url: str | None, passphrase_en
 def restore(*, backup_id: str, target: str | None, replace: bool, portable: bool, passphrase_env: str | None,
             key_file: str | None, key_env: str | None, workspace: str | None, as_json: bool) -> None:
     """Restore a backup into its original database or another one."""
+    _require_env(passphrase_env, key_env)
     from dbkeeper.backup.progress import ProgressLine
     from dbkeeper.errors import DbKeeperError
 
@@ -264,6 +320,7 @@ def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) 
 
 @backup.command()
 @click.option("--name", "database_name", required=True, help="Backup set to prune.")
+@_set_option("The server of the set, when databases of that name live on several servers.")
 @click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the newest N backups.")
 @click.option("--keep-daily", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N days.")
 @click.option("--keep-weekly", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N weeks.")
@@ -271,16 +328,29 @@ def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) 
               help="Keep the newest backup of N months.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
 @_workspace
-def prune(*, database_name: str, keep_last: int | None, keep_daily: int | None, keep_weekly: int | None,
+def prune(*, database_name: str, db: str | None, keep_last: int | None, keep_daily: int | None, keep_weekly: int | None,
           keep_monthly: int | None, dry_run: bool, workspace: str | None, as_json: bool) -> None:
     """Delete old backups by a retention policy; pinned backups and the chains of kept ones survive."""
+    from dbkeeper.backup.retention import check_policy
     from dbkeeper.errors import DbKeeperError
 
     try:
+        check_policy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly, keep_monthly=keep_monthly)
+    except ValueError as exc:
+        raise CliUsageError(str(exc).replace("keep_", "--keep-").replace("=0", " 0")) from None
+    secrets: list[str | None] = []
+    try:
+        url = None
+        if db is not None:
+            from dbkeeper.config import resolve_database
+
+            url = resolve_database(db)[1]
+            secrets.append(url.password)
         result = _manager(workspace).prune(database_name, keep_last=keep_last, keep_daily=keep_daily,
-                                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run)
+                                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run,
+                                           database_url=url)
     except DbKeeperError as exc:
-        raise _fail(exc, []) from None
+        raise _fail(exc, secrets) from None
     verb = "would delete" if dry_run else "deleted"
     lines = [f"{verb} {b}" for b in result.deleted]
     lines += [f"keep {b} ({', '.join(why)})" for b, why in result.kept.items()]
@@ -332,6 +402,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
           passphrase_env: str | None, key_file: str | None, key_env: str | None, workspace: str | None,
           as_json: bool) -> None:
     """Re-wrap the data keys of backups under a new passphrase or key; no chunk is rewritten."""
+    _require_env(passphrase_env, new_passphrase_env, key_env)
     from dbkeeper.backup.crypto import EncryptionSettings
     from dbkeeper.errors import DbKeeperError
 
@@ -354,7 +425,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
         else:
             value = os.environ.get(new_passphrase_env) if new_passphrase_env else None
             if new_passphrase_env and not value:
-                raise click.ClickException(f"environment variable {new_passphrase_env} is not set")
+                raise CliUsageError(f"environment variable {new_passphrase_env} is not set")
             if not value:
                 from dbkeeper.backup.key_options import prompt_passphrase
 

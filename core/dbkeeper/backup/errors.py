@@ -6,7 +6,7 @@ a key or a full URL with its password.
 
 from __future__ import annotations
 
-from dbkeeper.errors import DbKeeperError
+from dbkeeper.errors import ConfigurationError, DbKeeperError
 
 
 class BackupError(DbKeeperError):
@@ -43,3 +43,11 @@ class ChainError(BackupError):
 
 class DependentBackupsError(BackupError):
     """Deleting a backup would break the chains of backups that depend on it (use ``cascade=True``)."""
+
+
+class BackupSetError(BackupError, ConfigurationError):
+    """A set name that several servers share was given without saying which server (``--db``)."""
+
+
+class CatalogError(BackupError):
+    """The catalog (a SQLite file in the workspace) could not be read or written: disk full, read-only, damaged."""

@@ -29,7 +29,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from dbkeeper.backup.catalog import Catalog
+from dbkeeper.backup.catalog import BackupSet, Catalog
 from dbkeeper.backup.chain import resolve
 from dbkeeper.backup.chunking import LEGACY_ID_SCHEME
 from dbkeeper.backup.crypto import EncryptionSettings
@@ -54,25 +54,31 @@ class Base:
     dump: dict[str, Any]
 
 
-def _candidates(catalog: Catalog, database_name: str, backup_type: str, dialect: str) -> list[Backup]:
-    """The backups a new ``backup_type`` backup could build on, oldest first (the base is the last)."""
-    candidates = [b for b in catalog.list(database_name)
+def _candidates(catalog: Catalog, database_name: str, backup_type: str, dialect: str,
+                backup_set: BackupSet | None = None) -> list[Backup]:
+    """The backups a new ``backup_type`` backup could build on, oldest first (the base is the last).
+
+    With ``backup_set``, only that set's backups qualify: a chain never
+    builds on another server's database of the same name.
+    """
+    candidates = [b for b in catalog.list(database_name, backup_set)
                   if b.metadata.get("dialect") == dialect and b.metadata.get("status") != "damaged"]
     if backup_type == "differential":
         candidates = [b for b in candidates if b.backup_type == "full"]
     return candidates
 
 
-def base_is_encrypted(catalog: Catalog, database_name: str, backup_type: str, dialect: str) -> bool:
+def base_is_encrypted(catalog: Catalog, database_name: str, backup_type: str, dialect: str,
+                      backup_set: BackupSet | None = None) -> bool:
     """Whether the base a new ``backup_type`` backup would build on is encrypted (so it needs that key)."""
-    candidates = _candidates(catalog, database_name, backup_type, dialect)
+    candidates = _candidates(catalog, database_name, backup_type, dialect, backup_set)
     return bool(candidates) and candidates[-1].encryption
 
 
 def chain_base(catalog: Catalog, database_name: str, backup_type: str, dialect: str, *,
-               encryption: EncryptionSettings | None, new_id: str) -> Base:
-    """Find, check and index the base of a new ``backup_type`` backup of ``database_name``."""
-    candidates = _candidates(catalog, database_name, backup_type, dialect)
+               encryption: EncryptionSettings | None, new_id: str, backup_set: BackupSet | None = None) -> Base:
+    """Find, check and index the base of a new ``backup_type`` backup of ``database_name`` (within ``backup_set``)."""
+    candidates = _candidates(catalog, database_name, backup_type, dialect, backup_set)
     if not candidates:
         kind = "full backup" if backup_type == "differential" else "backup"
         raise NoUsableBaseError(f"no {kind} of {database_name!r} ({dialect}) to build a {backup_type} backup on")

@@ -30,7 +30,7 @@ from dbkeeper.backup.archive import (
     ArchiveWriter,
     core_digest,
 )
-from dbkeeper.backup.catalog import Catalog
+from dbkeeper.backup.catalog import BackupSet, Catalog
 from dbkeeper.backup.chain import resolve, sequence_chunks
 from dbkeeper.backup.chunking import make_chunker
 from dbkeeper.backup.codecs import get_codec
@@ -44,7 +44,7 @@ from dbkeeper.backup.crypto import (
     validate,
     wrap_key,
 )
-from dbkeeper.backup.errors import BackupError, DependentBackupsError, RestoreTargetError
+from dbkeeper.backup.errors import BackupError, BackupSetError, DependentBackupsError, RestoreTargetError
 from dbkeeper.backup.incremental import Base, NoUsableBaseError, base_is_encrypted, chain_base
 from dbkeeper.backup.models import Backup, BackupResult, PruneResult
 from dbkeeper.backup.pipeline import (
@@ -56,7 +56,7 @@ from dbkeeper.backup.pipeline import (
     plain_chunks,
     seal_json,
 )
-from dbkeeper.backup.retention import BackupNode, dependents_first, plan_retention
+from dbkeeper.backup.retention import BackupNode, check_policy, dependents_first, plan_retention
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.redaction import redact
 from dbkeeper.urls import DatabaseURL
@@ -202,13 +202,14 @@ class BackupManager:
             raise BackupError(f"dialect {dialect.name!r} does not support {backup_type} backups (its plugin does not "
                               "declare the 'incremental' capability); take a full backup instead")
         backup_id = new_backup_id()
+        backup_set = BackupSet.of(url, dialect.name, database_name, dialect.default_port)
         if enc is None and key_source is not None and backup_type != "full" and \
-                base_is_encrypted(self.catalog, database_name, backup_type, dialect.name):
+                base_is_encrypted(self.catalog, database_name, backup_type, dialect.name, backup_set):
             enc = key_source()
             if enc is not None:
                 validate(enc)
         requested = backup_type
-        base, no_base = self._base(database_name, backup_type, dialect.name, enc, backup_id)
+        base, no_base = self._base(database_name, backup_type, dialect.name, enc, backup_id, backup_set=backup_set)
         if no_base is not None:
             backup_type = "full"
         if base is not None:
@@ -292,7 +293,7 @@ class BackupManager:
             )
             refs = {entry[0] for entry in index.sequence} - {backup_id}
             self.catalog.add(backup, parent_id=core["parent_id"], size_bytes=size, plain_bytes=sink.plain_size,
-                             depends_on=refs)
+                             depends_on=refs, server=backup_set.server)
         except (DbKeeperError, OSError) as exc:
             if sink is not None:
                 sink.abort()
@@ -311,7 +312,7 @@ class BackupManager:
         return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
 
     def _base(self, database_name: str, backup_type: str, dialect: str, enc: EncryptionSettings | None,
-              backup_id: str) -> tuple[Base | None, str | None]:
+              backup_id: str, *, backup_set: BackupSet) -> tuple[Base | None, str | None]:
         """The base of a new ``backup_type`` backup, or why there is none to use.
 
         With no usable base (none yet, or not chainable: see
@@ -323,7 +324,7 @@ class BackupManager:
             return None, None
         try:
             return chain_base(self.catalog, database_name, backup_type, dialect, encryption=enc,
-                              new_id=backup_id), None
+                              new_id=backup_id, backup_set=backup_set), None
         except NoUsableBaseError as exc:
             return None, str(exc)
 
@@ -379,11 +380,33 @@ class BackupManager:
         self.catalog.remove(backup_id)
         Path(backup.file_path).unlink(missing_ok=True)
 
-    def _nodes(self, database_name: str | None) -> dict[str, BackupNode]:
+    def _nodes(self, backup_set: BackupSet | None) -> dict[str, BackupNode]:
         deps = self.catalog.all_dependencies()
+        backups = self.catalog.list(backup_set=backup_set) if backup_set is not None else self.catalog.list()
         return {b.backup_id: BackupNode(b.backup_id, b.created_at, frozenset(deps.get(b.backup_id, ())),
                                         bool(b.metadata.get("pinned")))
-                for b in self.catalog.list(database_name)}
+                for b in backups}
+
+    def backup_set(self, database_name: str, database_url: str | DatabaseURL | None = None) -> BackupSet | None:
+        """The set named ``database_name`` on the server of ``database_url``, or the only set of that name.
+
+        ``None`` when no backup has that name (and no server was given).
+        A name several servers share is refused with :class:`BackupSetError`
+        unless ``database_url`` says which server: a prune or a chain must
+        never mix two databases that only share a name.
+        """
+        if database_url is not None:
+            from dbkeeper.plugins import get_registry
+
+            url = DatabaseURL.parse(database_url)
+            dialect = get_registry().dialect_for_url(url)
+            return BackupSet.of(url, dialect.name, database_name, dialect.default_port)
+        sets = self.catalog.sets(database_name)
+        if len(sets) > 1:
+            listed = "; ".join(s.describe() for s in sets)
+            raise BackupSetError(f"backup set name {database_name!r} is used on several servers ({listed}); say "
+                                 "which with database_url (--db URL_OR_NAME)")
+        return sets[0] if sets else None
 
     def pin(self, backup_id: str) -> None:
         """Pin a backup: ``prune`` keeps it (and everything it depends on) whatever the policy."""
@@ -394,14 +417,23 @@ class BackupManager:
         self.catalog.set_pinned(backup_id, False)
 
     def prune(self, database_name: str, *, keep_last: int | None = None, keep_daily: int | None = None,
-              keep_weekly: int | None = None, keep_monthly: int | None = None, dry_run: bool = False) -> PruneResult:
-        """Delete the backups of ``database_name`` that the retention policy does not keep.
+              keep_weekly: int | None = None, keep_monthly: int | None = None, dry_run: bool = False,
+              database_url: str | DatabaseURL | None = None) -> PruneResult:
+        """Delete the backups of the set ``database_name`` that the retention policy does not keep.
 
         The policy (:mod:`dbkeeper.backup.retention`) keeps pinned backups and
         everything a kept backup depends on, so no chain is broken. With
-        ``dry_run`` nothing is deleted; the result says what would be.
+        ``dry_run`` nothing is deleted; the result says what would be. A set
+        name several servers share needs ``database_url`` to say which
+        (:meth:`backup_set`).
         """
-        nodes = self._nodes(database_name)
+        try:
+            check_policy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly,
+                         keep_monthly=keep_monthly)
+        except ValueError as exc:
+            raise BackupError(str(exc)) from None
+        backup_set = self.backup_set(database_name, database_url)
+        nodes = self._nodes(backup_set) if backup_set is not None else {}
         try:
             plan = plan_retention(nodes.values(), keep_last=keep_last, keep_daily=keep_daily,
                                   keep_weekly=keep_weekly, keep_monthly=keep_monthly)

@@ -71,22 +71,36 @@ def _closure(start: Iterable[str], nodes: Mapping[str, BackupNode]) -> set[str]:
     return result
 
 
+def check_policy(*, keep_last: int | None = None, keep_daily: int | None = None, keep_weekly: int | None = None,
+                 keep_monthly: int | None = None) -> None:
+    """Refuse a policy that cannot be what was meant, with a :class:`ValueError` naming the rule.
+
+    No rule at all, a negative count, or rules that are all zero: each would
+    delete every unpinned backup (``--keep-last 0`` did exactly that).
+    """
+    rules = {"keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly,
+             "keep_monthly": keep_monthly}
+    given = {name: value for name, value in rules.items() if value is not None}
+    if not given:
+        raise ValueError("a retention policy needs at least one of keep_last, keep_daily, keep_weekly, "
+                         "keep_monthly")
+    for name, value in given.items():
+        if value < 0:
+            raise ValueError(f"{name} must be zero or more, not {value}")
+    if not any(given.values()):
+        listed = ", ".join(f"{name}=0" for name in given)
+        raise ValueError(f"{listed} keeps nothing: that policy would delete every unpinned backup; keep at "
+                         "least 1 (delete backups one by one with `dbkeeper backup delete`)")
+
+
 def plan_retention(nodes: Iterable[BackupNode], *, keep_last: int | None = None, keep_daily: int | None = None,
                    keep_weekly: int | None = None, keep_monthly: int | None = None) -> RetentionPlan:
     """Decide which of ``nodes`` to keep and which to delete.
 
-    At least one rule must be given (a policy without rules would delete
-    every unpinned backup, which is never what was meant). Counts must not
-    be negative.
+    The policy must pass :func:`check_policy`: at least one rule, no
+    negative count, not every rule zero.
     """
-    rules = {"keep_last": keep_last, "keep_daily": keep_daily, "keep_weekly": keep_weekly,
-             "keep_monthly": keep_monthly}
-    if all(v is None for v in rules.values()):
-        raise ValueError("a retention policy needs at least one of keep_last, keep_daily, keep_weekly, "
-                         "keep_monthly")
-    for name, value in rules.items():
-        if value is not None and value < 0:
-            raise ValueError(f"{name} must be zero or more, not {value}")
+    check_policy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly, keep_monthly=keep_monthly)
     by_id = {n.backup_id: n for n in nodes}
     ordered = _newest_first(by_id.values())
     reasons: dict[str, list[str]] = {}

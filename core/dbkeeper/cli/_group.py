@@ -7,26 +7,85 @@ Three jobs sit here so that every command gets them without repeating code:
   built-in, so ``dbkeeper query ...`` never pays for loading plugins' commands;
 * errors - a :class:`~dbkeeper.errors.DbKeeperError` escaping a command is
   printed as ``error: <message>`` (secrets redacted) with exit code 1, or 2
-  for configuration errors, and never as a traceback;
-* Ctrl-C - exits with 130 after click has closed the context, which closes
-  every connection the command opened; SIGTERM is handled the same way
-  (:func:`~dbkeeper.cli._interrupt.sigterm_as_interrupt`) and exits with 143.
+  for configuration errors, and never as a traceback; click's own usage
+  errors are printed the same way (``error:``, exit 2), and an invocation
+  with ``--json`` also gets one JSON document with the error on stdout.
+  :class:`CommandGroup` is that boundary alone, for the command groups
+  (``backup``, ``migrate``, ...) that also run standalone;
+* Ctrl-C and SIGTERM - exit with 130 and 143 after click has closed the
+  context, which closes every connection the command opened; SIGTERM (what
+  ``timeout``, systemd and docker send) raises in the main thread like Ctrl-C,
+  so every clean-up a Ctrl-C runs (scratch databases, 0600 temp files) runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
-from dbkeeper.cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, to_cli_error
+from dbkeeper.cli._errors import EXIT_INTERRUPTED, EXIT_TERMINATED, from_click_exception, to_cli_error
 from dbkeeper.cli._interrupt import Terminated, sigterm_as_interrupt
 from dbkeeper.cli._lazy import LazyGroup
-from dbkeeper.cli._state import get_state
+from dbkeeper.cli._state import CliState
 from dbkeeper.errors import DbKeeperError
 
+#: ``ctx.meta`` key: the arguments of the whole invocation, as the outermost group received them.
+_RAW_ARGS = "dbkeeper.raw_args"
 
-class DbKeeperGroup(LazyGroup):
+
+def wants_json(ctx: click.Context) -> bool:
+    """Whether the invocation asked for ``--json`` (known even when parsing its options failed)."""
+    return "--json" in ctx.meta.get(_RAW_ARGS, ())
+
+
+def _secrets(ctx: click.Context) -> Iterable[str | None]:
+    state = ctx.find_root().obj
+    return state.secrets if isinstance(state, CliState) else ()
+
+
+class CommandGroup(click.Group):
+    """A click group that is dbkeeper's error boundary: one behaviour for every command group.
+
+    * a :class:`~dbkeeper.errors.DbKeeperError` becomes ``error: <message>``
+      (redacted), exit 2 for configuration errors and 1 for the rest;
+    * click's usage errors (unknown option, a value out of range) keep their
+      usage line but say ``error:`` and exit 2; other click errors exit 1;
+    * with ``--json`` anywhere in the invocation, stdout also gets one JSON
+      document ``{"success": false, "error": ..., "error_type": ...}``;
+    * Ctrl-C exits with 130 and SIGTERM with 143 after click has closed the context.
+
+    Nested groups share it: the innermost converts, the outer ones pass the
+    converted error through.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Remember the raw arguments (for ``--json``), then parse; a parse error is reported our way."""
+        ctx.meta.setdefault(_RAW_ARGS, list(args))
+        try:
+            return super().parse_args(ctx, args)
+        except click.ClickException as exc:
+            raise from_click_exception(exc, _secrets(ctx), as_json=wants_json(ctx)) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; report errors, Ctrl-C and SIGTERM with the documented exit codes."""
+        try:
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
+        except DbKeeperError as exc:
+            raise to_cli_error(exc, _secrets(ctx), as_json=wants_json(ctx)) from None
+        except click.ClickException as exc:
+            raise from_click_exception(exc, _secrets(ctx), as_json=wants_json(ctx)) from None
+        except Terminated:
+            click.echo("\nterminated", err=True)
+            raise click.exceptions.Exit(EXIT_TERMINATED) from None
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+class DbKeeperGroup(LazyGroup, CommandGroup):
     """:class:`LazyGroup` plus plugin commands, error reporting and interrupt handling."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -59,17 +118,3 @@ class DbKeeperGroup(LazyGroup):
         if cmd_name not in self.lazy_commands:
             self.load_plugin_commands()
         return super().get_command(ctx, cmd_name)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; report dbkeeper errors, Ctrl-C and SIGTERM with the documented exit codes."""
-        try:
-            with sigterm_as_interrupt():
-                return super().invoke(ctx)
-        except DbKeeperError as exc:
-            raise to_cli_error(exc, get_state(ctx).secrets) from None
-        except Terminated:
-            click.echo("\nterminated", err=True)
-            raise click.exceptions.Exit(EXIT_TERMINATED) from None
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None

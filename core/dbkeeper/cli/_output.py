@@ -81,12 +81,19 @@ def add_row(table: Table, values: Iterable[Any]) -> None:
 
 
 def display_value(value: Any) -> str:
-    """How a database value reads in a table: blobs as ``x'hex'``, the rest as ``str``."""
+    """How a database value reads in a table: blobs as ``x'hex'``, JSON documents as JSON, the rest as ``str``."""
     if isinstance(value, bytes | bytearray | memoryview):
         return f"x'{bytes(value).hex()}'"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json_text(value)
     return str(value)
+
+
+def json_text(value: Any) -> str:
+    """A ``json``/``jsonb`` value (the driver hands a dict or list) as one line of JSON, not a Python repr."""
+    return json.dumps(value, ensure_ascii=False, default=json_default)
 
 
 def json_default(value: Any) -> Any:
@@ -119,13 +126,15 @@ def echo_json(data: Any) -> None:
 
 
 def csv_value(value: Any) -> Any:
-    """How a database value is written to CSV: NULL as empty, blobs as hex, bools as true/false."""
+    """How a database value is written to CSV: NULL as empty, blobs as hex, bools as true/false, JSON as JSON."""
     if value is None:
         return ""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json_text(value)
     return value
 
 

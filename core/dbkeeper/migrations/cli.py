@@ -25,12 +25,29 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from dbkeeper.cli._group import CommandGroup
+
 if TYPE_CHECKING:
     from dbkeeper.migrations.migrator import Listener, Migrator
     from dbkeeper.migrations.model import MigrationResult
 
 DIR_ENV = "DBKEEPER_MIGRATIONS_DIR"
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _LockTimeout(click.ParamType[float]):
+    """Seconds, zero or more (``inf`` waits for ever): ``-5`` and ``nan`` are usage errors (exit 2)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from dbkeeper.errors import DbKeeperError
+        from dbkeeper.migrations.locking import check_lock_timeout
+
+        try:
+            return check_lock_timeout(value)
+        except DbKeeperError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _common(func: F) -> F:
@@ -41,7 +58,7 @@ def _common(func: F) -> F:
         click.option("--dir", "directory", metavar="DIR", default=None, type=click.Path(file_okay=False),
                      help=f"Migrations directory (default: ${DIR_ENV} or ./migrations)."),
         click.option("--table", default=None, metavar="NAME", help="History table (default: dbkeeper_migrations)."),
-        click.option("--lock-timeout", type=float, default=None, metavar="SECONDS",
+        click.option("--lock-timeout", type=_LockTimeout(), default=None, metavar="SECONDS",
                      help="How long to wait for another migrator (default: 60)."),
         click.option("--json", "as_json", is_flag=True, default=None, help="Print one JSON document."),
     ]
@@ -106,7 +123,7 @@ def _redacted(message: str, db: str | None) -> str:
     return redact(message, secrets)
 
 
-@click.group("migrate")
+@click.group("migrate", cls=CommandGroup)
 @_common
 @click.pass_context
 def migrate(ctx: click.Context, /, **options: Any) -> None:

@@ -19,6 +19,10 @@ class InvalidDirectionError(MigrationError, ConfigurationError):
     """``run_migrations`` was asked for a direction other than ``up`` or ``down``."""
 
 
+class InvalidLockTimeoutError(MigrationError, ConfigurationError):
+    """A lock timeout that is negative or not a number (``nan`` would mean "give up at once", silently)."""
+
+
 class MigrationFileError(MigrationError):
     """A migration file (or the directory) is missing, unreadable or malformed."""
 

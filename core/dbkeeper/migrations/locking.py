@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import sys
@@ -33,11 +34,26 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar
 
-from dbkeeper.migrations.errors import MigrationLockError
+from dbkeeper.migrations.errors import InvalidLockTimeoutError, MigrationLockError
 
 logger = logging.getLogger("dbkeeper.migrations")
 
 DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def check_lock_timeout(value: float) -> float:
+    """``value`` as seconds to wait for the lock: zero or more, ``inf`` for ever; else a typed error.
+
+    A negative or ``nan`` timeout used to be taken as "give up at once",
+    which reads as a busy lock rather than the typo it is.
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidLockTimeoutError(f"lock timeout {value!r} is not a number of seconds") from None
+    if math.isnan(seconds) or seconds < 0:
+        raise InvalidLockTimeoutError(f"lock timeout {value!r} must be zero or more seconds (inf waits for ever)")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -52,20 +68,23 @@ class LockHolder:
     details: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """A one-line description for people: ``pid 4242 on web-1 (alice), app 'x', since ...``."""
-        parts: list[str] = []
+        """A one-line description for people: ``user alice on web-1, pid 4242, application 'x', since ...``.
+
+        It always starts with the user (``an unknown user`` when the database
+        cannot tell), so "held by ..." never reads "held by on 127.0.0.1".
+        """
+        who = f"user {self.user}" if self.user else "an unknown user"
+        if self.host:
+            who += f" on {self.host}"
+        parts = [who]
         if self.pid is not None:
             parts.append(f"pid {self.pid}")
-        if self.host:
-            parts.append(f"on {self.host}")
-        if self.user:
-            parts.append(f"({self.user})")
         if self.application:
             parts.append(f"application {self.application!r}")
         if self.since:
             parts.append(f"since {self.since}")
         parts.extend(f"{k} {v}" for k, v in self.details.items() if v not in (None, ""))
-        return " ".join(parts) or "an unknown holder"
+        return ", ".join(parts)
 
 
 class MigrationLock(ABC):
@@ -81,7 +100,7 @@ class MigrationLock(ABC):
 
     def __init__(self, name: str, timeout: float) -> None:
         self.name = name
-        self.timeout = timeout
+        self.timeout = check_lock_timeout(timeout)
         self.on_wait: Callable[[str], None] | None = None
         self.acquired = False
         self.waited = 0.0

@@ -1,7 +1,9 @@
 """The dependency graph: validate a set of migrations and order them deterministically.
 
-Validation happens before anything runs: a duplicate id, a dependency on an
-id no file defines, or a cycle raises an error that names the files
+Validation happens before anything runs: a duplicate id, two ids that are
+the same number spelled differently (``0001`` and ``01``: natural order
+cannot tell which runs first, and people read them as one), a dependency on
+an id no file defines, or a cycle raises an error that names the files
 involved. The order is Kahn's topological sort where, among the migrations
 whose dependencies are all placed, the one with the smallest id (in natural
 order: ``2`` before ``10``) goes first. With no declared dependencies this is
@@ -99,6 +101,11 @@ class MigrationGraph:
         return [m for m in self.ordered if m.id in needed]
 
 
+def numeric_identity(ident: str) -> tuple[tuple[int, int | str], ...]:
+    """What an id means once leading zeros are dropped: ``0001``, ``01`` and ``1`` are one id."""
+    return tuple((kind, number if kind == 0 else text) for kind, number, text in natural_key(ident))
+
+
 def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
     """Validate ``migrations`` and return them in deterministic topological order."""
     items = list(migrations)
@@ -113,11 +120,24 @@ def build_graph(migrations: Iterable[Migration]) -> MigrationGraph:
         details = "; ".join(f"id {ident!r} is defined by {' and '.join(m.location for m in ms)}"
                             for ident, ms in sorted(duplicates.items()))
         raise DuplicateMigrationError(f"duplicate migration ids: {details}. Give each migration its own id")
+    _refuse_equal_numbers(by_id)
     missing = [(m, dep) for m in items for dep in m.dependencies if dep not in by_id]
     if missing:
         details = "; ".join(f"{m.id} ({m.location}) depends on {dep!r}" for m, dep in missing)
         raise MissingDependencyError(f"missing dependencies: {details}, which no migration file defines")
     return MigrationGraph(_toposort(by_id))
+
+
+def _refuse_equal_numbers(by_id: dict[str, Migration]) -> None:
+    spellings: dict[tuple[tuple[int, int | str], ...], list[Migration]] = {}
+    for ident, migration in by_id.items():
+        spellings.setdefault(numeric_identity(ident), []).append(migration)
+    clashes = [ms for ms in spellings.values() if len(ms) > 1]
+    if clashes:
+        details = "; ".join(" and ".join(f"{m.id!r} ({m.location})" for m in sorted(ms, key=lambda m: m.id))
+                            for ms in clashes)
+        raise DuplicateMigrationError(f"migration ids that are the same number: {details}. Their order is "
+                                      "ambiguous; renumber one of them")
 
 
 def _toposort(by_id: dict[str, Migration]) -> list[Migration]:

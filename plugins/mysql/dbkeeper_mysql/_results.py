@@ -66,8 +66,24 @@ class Connection(pymysql_connections.Connection):
     """``pymysql.Connection`` whose buffered results reuse parsed column definitions (module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import datetime
+
+        from dbkeeper_mysql._values import escape_datetime_in_session_zone
+
         self.dbkeeper_descriptions: dict[Any, tuple[list[Any], list[Any], tuple[Any, ...]]] = {}
+        self.dbkeeper_max_packet: int | None = None
         super().__init__(*args, **kwargs)
+        # An aware datetime is converted to the session's zone, not stripped of its offset (see _values).
+        encoders: dict[type, Any] = dict(self.encoders)
+        encoders[datetime.datetime] = escape_datetime_in_session_zone
+        self.encoders = encoders
+
+    def query(self, sql: Any, unbuffered: bool = False) -> Any:
+        """Refuse a statement over ``max_allowed_packet`` (error 1153) instead of losing the connection."""
+        from dbkeeper_mysql._values import check_packet
+
+        check_packet(self, sql)
+        return super().query(sql, unbuffered)
 
     def _read_query_result(self, unbuffered: bool = False) -> Any:
         if unbuffered:

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_sqlite._params import CheckedConnection
 from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
             isolation_level=None if autocommit else "DEFERRED",
             check_same_thread=False,
             cached_statements=256,
+            factory=CheckedConnection,
         )
         try:
             conn.execute("PRAGMA foreign_keys = ON")
@@ -75,7 +77,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
         path = url.database or ":memory:"
         busy = float(url.options.get("timeout", timeout if timeout is not None else 30.0))
-        conn = await aiosqlite.connect(path, timeout=busy, isolation_level=None)
+        conn = await aiosqlite.connect(path, timeout=busy, isolation_level=None, factory=CheckedConnection)
         await conn.execute("PRAGMA foreign_keys = ON")
         if path != ":memory:" and url.options.get("journal_mode", "wal").lower() == "wal":
             await conn.execute("PRAGMA journal_mode = WAL")

@@ -158,6 +158,13 @@ class AiosqliteConnection(LifecycleConnection):
 
     async def lifecycle_end_operation(self, name: str, *, failed: bool) -> None:
         raw = self._raw
+        if failed:
+            # A cancelled call leaves its statement running in aiosqlite's thread, and the rollback queued
+            # behind it would wait for it to finish (a long query: minutes). sqlite3's interrupt() is
+            # thread-safe and a no-op when nothing runs.
+            driver = getattr(raw, "_conn", None)
+            if driver is not None:
+                driver.interrupt()
         if raw.row_factory is not None:
             raw.row_factory = None
         if raw.text_factory is not str:
