@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from dbkeeper.backup.catalog import Catalog
 from dbkeeper.backup.cli import backup
-from dbkeeper.backup.errors import BackupSetError, ChainError
+from dbkeeper.backup.errors import BackupSetError
 from dbkeeper.backup.manager import BackupManager
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing import servers
@@ -132,9 +132,13 @@ def test_an_incremental_never_builds_on_another_servers_backup(tmp_path: Path) -
     manager = BackupManager(tmp_path / "ws")
     first, second = _sqlite(tmp_path / "a.db"), _sqlite(tmp_path / "b.db")
     assert manager.create_backup("app", first).success
-    with pytest.raises(ChainError, match="no backup"):
-        manager.create_backup("app", second, backup_type="incremental")
-    assert manager.create_backup("app", first, backup_type="incremental").success
+    # the other server's set has no backup: the incremental becomes that set's full (never a child of a.db's)
+    other = manager.create_backup("app", second, backup_type="incremental")
+    assert other.success and "no backup" in other.warnings[0]
+    taken = manager.get_backup(other.backup_id)
+    assert taken.backup_type == "full" and not taken.metadata.get("parent_id")
+    chained = manager.create_backup("app", first, backup_type="incremental")
+    assert chained.success and manager.get_backup(chained.backup_id).backup_type == "incremental"
 
 
 # -- old catalogs ------------------------------------------------------------------------------------------------
