@@ -35,6 +35,7 @@ from dbkeeper.errors import (
     IntegrityError,
     PoolTimeoutError,
     QueryError,
+    UnsupportedOperationError,
 )
 from dbkeeper.paramstyle import to_pyformat
 from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
@@ -867,8 +868,16 @@ class Transaction(CrudMethods):
 
     @contextmanager
     def savepoint(self) -> Iterator[Transaction]:
-        """A nested transaction: a savepoint released on success, rolled back to on error."""
+        """A nested transaction: a savepoint released on success, rolled back to on error.
+
+        Refused before anything is sent when the dialect does not declare
+        ``savepoints``: the outer transaction stays open and usable.
+        """
         owner = self.connection
+        if not owner.dialect.capabilities.savepoints:
+            raise UnsupportedOperationError(
+                f"dialect {owner.dialect.name!r} declares capability savepoints=False: a transaction block "
+                "cannot be nested; finish the outer block first or run the inner statements in it directly")
         name = f"dbkeeper_sp_{next(self._names)}"
         quoted = owner.dialect.quote_identifier(name)
         self.execute(f"SAVEPOINT {quoted}")

@@ -37,14 +37,20 @@ DBAPIConnection = Any
 class Capabilities:
     """What a dialect can do; the conformance suite skips what is switched off.
 
-    Each flag is documented in ``docs/writing-a-plugin.md``.
+    The defaults are what the :class:`Dialect` base class itself delivers for
+    a SQL database reached through a DBAPI driver: SQL statements,
+    ``BEGIN``/``COMMIT`` transactions, the ``executemany`` bulk load and the
+    ``information_schema`` introspection. Everything else (savepoints,
+    transactional DDL, a killable server session, backups, schema rendering,
+    ...) is off until the dialect declares it, so a new dialect claims only
+    what it proves. Each flag is documented in ``docs/writing-a-plugin.md``.
     """
 
     sql: bool = True
     transactions: bool = True
-    savepoints: bool = True
-    transactional_ddl: bool = True
-    server: bool = True
+    savepoints: bool = False
+    transactional_ddl: bool = False
+    server: bool = False
     bulk_insert: bool = True
     introspection: bool = True
     explain: bool = False
@@ -56,6 +62,18 @@ class Capabilities:
     asyncio: bool = False
     #: ``dump`` honours ``options["chainable"]``: a deterministic stream that incremental backups can share.
     incremental: bool = False
+    #: Foreign keys carry ``ON DELETE``/``ON UPDATE`` actions that introspection reports back.
+    foreign_key_actions: bool = False
+    #: ``ALTER TABLE`` changes a column's type, nullability and default in place; without it the schema
+    #: toolkit rebuilds the table (``RebuildTable``), as on SQLite.
+    alter_column: bool = False
+    #: The migration engine runs here (history table, ``dbkeeper migrate``); needs ``sql``.
+    migrations: bool = False
+
+    @property
+    def backups(self) -> bool:
+        """``dump`` and ``restore`` both work: ``BackupManager`` can round-trip this dialect."""
+        return self.dump and self.restore
 
     def to_dict(self) -> dict[str, bool]:
         """The flags as a plain dict (for ``dbkeeper plugins --json``)."""

@@ -67,8 +67,10 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     identifier_quote = "`"
     sqlalchemy_name = "mysql+pymysql"
     begin_statement = "START TRANSACTION"
-    capabilities = Capabilities(transactional_ddl=False, explain=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True, incremental=True)
+    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=False, server=True,
+                                bulk_insert=True, introspection=True, explain=True, dump=True, restore=True,
+                                migration_lock=True, collect_metrics=True, render_ddl=True, incremental=True,
+                                foreign_key_actions=True, alter_column=True, migrations=True)
 
     #: Upper bound, in bytes, of one multi-row ``INSERT`` built by :meth:`bulk_insert`
     #: (never more than the server's ``max_allowed_packet``).

@@ -49,6 +49,7 @@ class RedisDialect(Dialect):
         sql=False, transactions=False, savepoints=False, transactional_ddl=False, server=True,
         bulk_insert=False, introspection=True, explain=False, dump=True, restore=True, render_ddl=False,
         collect_metrics=True, migration_lock=False, asyncio=False, incremental=True,
+        foreign_key_actions=False, alter_column=False, migrations=False,
     )
 
     # -- connecting -----------------------------------------------------------------
