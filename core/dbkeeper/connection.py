@@ -37,7 +37,7 @@ from dbkeeper.errors import (
     QueryError,
     UnsupportedOperationError,
 )
-from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.paramstyle import REWRITTEN_STYLES, to_driver_style
 from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
 from dbkeeper.redaction import redact
 from dbkeeper.result import QueryResult
@@ -141,6 +141,7 @@ class DatabaseConnection(CrudMethods):
     _local: threading.local = field(init=False, repr=False)
     _stats_lock: threading.Lock = field(init=False, repr=False)
     _server_version: str | None = field(init=False, default=None, repr=False)
+    #: True when the driver's placeholder style is not ``qmark``, so portable placeholders are rewritten.
     _pyformat: bool = field(init=False, default=False, repr=False)
     #: The dialect's backslash rule when it cannot change per session (``None``: ask the dialect every time).
     _static_escapes: bool | None = field(init=False, default=None, repr=False)
@@ -245,7 +246,7 @@ class DatabaseConnection(CrudMethods):
         if self._pool is not None:
             return self
         dialect = self.dialect
-        self._pyformat = dialect.paramstyle == "pyformat"
+        self._pyformat = dialect.paramstyle in REWRITTEN_STYLES
         from dbkeeper.dialect import Dialect as BaseDialect
 
         static = type(dialect).uses_backslash_escapes is BaseDialect.uses_backslash_escapes
@@ -396,10 +397,11 @@ class DatabaseConnection(CrudMethods):
             if rewritten is None:
                 if len(self._rewritten) >= _REWRITTEN_LIMIT:
                     self._rewritten.clear()
-                rewritten = self._rewritten[key] = to_pyformat(query, named=named,
-                                                               backslash_escapes=self._static_escapes)
+                rewritten = self._rewritten[key] = to_driver_style(query, self.dialect.paramstyle, named=named,
+                                                                   backslash_escapes=self._static_escapes)
             return rewritten
-        return to_pyformat(query, named=named, backslash_escapes=self.dialect.uses_backslash_escapes(raw))
+        return to_driver_style(query, self.dialect.paramstyle, named=named,
+                               backslash_escapes=self.dialect.uses_backslash_escapes(raw))
 
     def _run(self, raw: DBAPIConnection, query: str, params: Any, entry: PooledConnection | None = None
              ) -> QueryResult:

@@ -120,7 +120,9 @@ class Dialect:
     db_type: ClassVar[str] = "custom"
     #: Default TCP port, or ``None`` for embedded databases.
     default_port: ClassVar[int | None] = None
-    #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``) or ``"pyformat"``.
+    #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``), ``"pyformat"`` (``%s``, ``%(name)s``),
+    #: ``"numeric"`` (``:1``, ``:name``) or ``"dollar"`` (``$1``, ``$name``); the portable ``?``/``:name``
+    #: are rewritten into it (:mod:`dbkeeper.paramstyle`).
     paramstyle: ClassVar[str] = "qmark"
     #: True when one driver cursor may run statement after statement on its connection. ``execute``
     #: then keeps a cursor per pooled connection instead of opening and closing one per statement
@@ -265,8 +267,14 @@ class Dialect:
         return ".".join(self.quote_identifier(part) for part in table)
 
     def placeholder(self, index: int) -> str:
-        """The driver's positional placeholder (``?`` or ``%s``)."""
-        return "%s" if self.paramstyle == "pyformat" else "?"
+        """The driver's placeholder for the ``index``-th (0-based) value: ``?``, ``%s``, ``:1`` or ``$1``."""
+        if self.paramstyle == "pyformat":
+            return "%s"
+        if self.paramstyle == "numeric":
+            return f":{index + 1}"
+        if self.paramstyle == "dollar":
+            return f"${index + 1}"
+        return "?"
 
     def create_database_sql(self, name: str) -> str:
         """``CREATE DATABASE`` for ``name``, quoted."""
