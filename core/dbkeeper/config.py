@@ -276,11 +276,16 @@ def resolve_database(value: str | None, *, config: Config | None = None) -> tupl
 def default_connection_name(url: DatabaseURL) -> str:
     """The name a connection made from a URL is known by (monitoring, catalogs).
 
-    The database name; for SQLite the file name without its extension
-    (``memory`` for an in-memory database).
+    The URL's dialect decides (:meth:`dbkeeper.dialect.Dialect.connection_name`:
+    an embedded database's file name without its extension, ``memory`` for an
+    in-memory one, a server's database name); a URL no installed dialect
+    serves is named by its database, host or scheme.
     """
-    if url.scheme == "sqlite":
-        if url.is_memory:
-            return "memory"
-        return Path(url.database or "memory").stem or "memory"
-    return url.database or url.host or url.scheme
+    from dbkeeper.errors import DbKeeperError
+    from dbkeeper.plugins import get_registry
+
+    try:
+        dialect = get_registry().dialect_for_url(url)
+    except DbKeeperError:
+        return "memory" if url.is_memory else url.database or url.host or url.scheme
+    return dialect.connection_name(url)

@@ -207,10 +207,19 @@ class Dialect:
         return False
 
     def connection_name(self, url: DatabaseURL) -> str:
-        """The name a connection made from ``url`` is known by."""
-        from dbkeeper.config import default_connection_name
+        """The name a connection made from ``url`` is known by (monitoring, backup catalogs).
 
-        return default_connection_name(url)
+        An embedded database (``capabilities.server`` off) is named by its
+        file without the extension (``memory`` when in memory); a server's
+        by its database, else its host.
+        """
+        if url.is_memory:
+            return "memory"
+        if not self.capabilities.server:
+            from pathlib import Path
+
+            return Path(url.database or "memory").stem or "memory"
+        return url.database or url.host or url.scheme
 
     def prepared_runner(self, conn: DBAPIConnection) -> Any:
         """An object running repeated statements on ``conn`` faster than a cursor, or ``None`` (the default).
@@ -439,8 +448,28 @@ class Dialect:
 
     def migration_lock(self, connection: DatabaseConnection, name: str,
                        timeout: float) -> AbstractContextManager[Any]:
-        """A context manager that holds the database-wide migration lock ``name``."""
-        raise self._unsupported("migration_lock")
+        """A context manager that holds the database-wide migration lock ``name``.
+
+        The default serves an embedded database whose dialect declares
+        ``migration_lock`` (and not ``server``): a
+        :class:`~dbkeeper.migrations.locking.FileLock` (an OS lock the kernel
+        releases when its holder dies) on ``<file>.<name>.lock`` next to the
+        database file, and a process-local lock for an in-memory database. A
+        server dialect overrides it with a lock its server releases when the
+        holding session ends (advisory locks, ``GET_LOCK``).
+        """
+        if self.capabilities.server or not self.capabilities.migration_lock:
+            raise self._unsupported("migration_lock")
+        from pathlib import Path
+
+        from dbkeeper.migrations.locking import FileLock, ProcessLock
+
+        url = connection.url
+        if url.is_memory or not url.database:
+            return ProcessLock(f"{id(connection)}:{name}", name, timeout)
+        database = Path(url.database).expanduser().resolve()
+        suffix = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.rsplit(":", 1)[-1])
+        return FileLock(database.with_name(f"{database.name}.{suffix}.lock"), name, timeout)
 
     # -- migrations (used by dbkeeper.migrations) -------------------------------------
     def split_statements(self, sql: str) -> list[str]:
