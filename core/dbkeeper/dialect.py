@@ -137,8 +137,11 @@ class Dialect:
     backslash_escapes: ClassVar[bool] = False
     #: Character that quotes identifiers.
     identifier_quote: ClassVar[str] = '"'
-    #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``).
+    #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``); ``None``: the default
+    #: :meth:`table_names` and :meth:`introspect` read the ``information_schema`` views instead.
     sqlalchemy_name: ClassVar[str | None] = None
+    #: SQL expression naming the schema the ``information_schema`` introspection reads (``DATABASE()`` on MySQL).
+    information_schema_scope: ClassVar[str] = "current_schema()"
     #: What the dialect can do.
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: Statement that opens a transaction on an autocommit connection.
@@ -392,13 +395,25 @@ class Dialect:
 
     # -- introspection ----------------------------------------------------------
     def table_names(self, connection: DatabaseConnection) -> list[str]:
-        """Names of the user tables in the connected database, sorted."""
+        """Names of the user tables in the connected database, sorted.
+
+        Through SQLAlchemy's inspector when :attr:`sqlalchemy_name` is set, else
+        through ``information_schema.tables`` (:mod:`dbkeeper._information_schema`).
+        """
+        if self.sqlalchemy_name is None:
+            from dbkeeper import _information_schema
+
+            return _information_schema.table_names(connection)
         from sqlalchemy import inspect
 
         return sorted(inspect(connection.sqlalchemy_engine()).get_table_names())
 
     def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:
-        """Describe ``tables`` (all tables when ``None``) through SQLAlchemy reflection."""
+        """Describe ``tables`` (all tables when ``None``): SQLAlchemy reflection, or ``information_schema``."""
+        if self.sqlalchemy_name is None:
+            from dbkeeper import _information_schema
+
+            return _information_schema.introspect(connection, tables)
         from dbkeeper._reflection import reflect_tables
 
         return reflect_tables(connection, tables)
