@@ -11,8 +11,13 @@ import pytest
 from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.plugins import PluginRegistry, set_registry
 from dbkeeper.testing import private_servers, servers
-from dbkeeper.testing.pytest_plugin import unavailable
+from dbkeeper.testing.pytest_plugin import isolate_workspace, unavailable
 from dbkeeper.urls import DatabaseURL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test of this run records into a workspace of its own, not the user's (even without a fixture)."""
+    isolate_workspace(config)
 
 
 @pytest.fixture
