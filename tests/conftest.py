@@ -89,13 +89,6 @@ def private_mariadb_server() -> Iterator[private_servers.PrivateServer]:
     yield from _private_server(private_servers.start_mariadb)
 
 
-@pytest.fixture(scope="session")
-def private_mariadb_binlog_server() -> Iterator[private_servers.PrivateServer]:
-    """A private MariaDB with a row-based binary log (the shared server has none and must not be restarted)."""
-    yield from _private_server(lambda: private_servers.start_mariadb(
-        options=(*private_servers.MARIADB_OPTIONS, *private_servers.MARIADB_BINLOG_OPTIONS)))
-
-
 @pytest.fixture
 def private_postgres_url(private_postgres_server: private_servers.PrivateServer) -> Iterator[DatabaseURL]:
     """A scratch database on the private PostgreSQL (it has the extension: it is made from template1)."""
