@@ -27,7 +27,7 @@ module                 class                                       switched by
 ``backup``             :class:`BackupConformance`                  ``dump`` + ``restore`` (``backups``)
 ``incremental``        :class:`IncrementalConformance`             ``incremental``
 ``schema``             :class:`SchemaConformance`                  ``render_ddl``, ``alter_column``
-``migrations``         :class:`MigrationLockConformance`           ``migration_lock``
+``migrations``         :class:`MigrationLockConformance`           ``migrations``, ``migration_lock``
 =====================  ==========================================  =====================================
 
 Tests that need a capability the dialect switches off in its
