@@ -20,13 +20,33 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dbkeeper.errors import QueryError, UnsupportedOperationError
 from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
+from dbkeeper.result import QueryResult
 
-if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+
+class _Scope(Protocol):
+    """What this module needs of a dialect (typed structurally, so the contract does not import the engine)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def information_schema_scope(self) -> str: ...
+
+
+class DatabaseConnection(Protocol):
+    """What this module needs of :class:`dbkeeper.connection.DatabaseConnection`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dialect(self) -> _Scope: ...
+
+    def execute(self, query: str, params: Any = None) -> QueryResult: ...
 
 
 def table_names(connection: DatabaseConnection) -> list[str]:

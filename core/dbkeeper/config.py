@@ -274,18 +274,17 @@ def resolve_database(value: str | None, *, config: Config | None = None) -> tupl
 
 
 def default_connection_name(url: DatabaseURL) -> str:
-    """The name a connection made from a URL is known by (monitoring, catalogs).
+    """The name a URL is known by when no dialect is asked (monitoring, catalogs).
 
-    The URL's dialect decides (:meth:`dbkeeper.dialect.Dialect.connection_name`:
-    an embedded database's file name without its extension, ``memory`` for an
-    in-memory one, a server's database name); a URL no installed dialect
-    serves is named by its database, host or scheme.
+    :class:`~dbkeeper.connection.DatabaseConnection` asks the URL's dialect
+    (:meth:`dbkeeper.dialect.Dialect.connection_name`); this is the rule
+    without one: ``memory`` for an in-memory database, the file name without
+    its extension for a host-less URL naming a file (an embedded database:
+    a path, or a name with an extension), else the database, host or scheme.
     """
-    from dbkeeper.errors import DbKeeperError
-    from dbkeeper.plugins import get_registry
-
-    try:
-        dialect = get_registry().dialect_for_url(url)
-    except DbKeeperError:
-        return "memory" if url.is_memory else url.database or url.host or url.scheme
-    return dialect.connection_name(url)
+    if url.is_memory:
+        return "memory"
+    database = url.database
+    if database and url.host is None and url.port is None and ("/" in database or Path(database).suffix):
+        return Path(database).stem or "memory"
+    return database or url.host or url.scheme

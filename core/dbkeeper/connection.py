@@ -191,9 +191,7 @@ class DatabaseConnection(CrudMethods):
         """Build a connection from a URL; ``options`` are pool settings (see the class doc)."""
         parsed = DatabaseURL.parse(url)
         if name is None:
-            from dbkeeper.config import default_connection_name
-
-            name = default_connection_name(parsed)
+            name = _connection_name(parsed)
         aliases = {"pool_size": "connection_pool_size"}
         kwargs = {aliases.get(k, k): v for k, v in options.items()}
         if "connect_timeout" in parsed.options and "connection_timeout" not in kwargs:
@@ -922,6 +920,17 @@ class _Borrowed:
 
     def close(self) -> None:
         self._entry.release()
+
+
+def _connection_name(url: DatabaseURL) -> str:
+    """The name the URL's dialect gives it (``Dialect.connection_name``); the generic rule for an unknown scheme."""
+    from dbkeeper.config import default_connection_name
+    from dbkeeper.plugins import get_registry
+
+    try:
+        return get_registry().dialect_for_url(url).connection_name(url)
+    except DbKeeperError:
+        return default_connection_name(url)
 
 
 def _shorten(query: str, limit: int = 200) -> str:

@@ -465,26 +465,13 @@ class Dialect:
                        timeout: float) -> AbstractContextManager[Any]:
         """A context manager that holds the database-wide migration lock ``name``.
 
-        The default serves an embedded database whose dialect declares
-        ``migration_lock`` (and not ``server``): a
-        :class:`~dbkeeper.migrations.locking.FileLock` (an OS lock the kernel
-        releases when its holder dies) on ``<file>.<name>.lock`` next to the
-        database file, and a process-local lock for an in-memory database. A
-        server dialect overrides it with a lock its server releases when the
-        holding session ends (advisory locks, ``GET_LOCK``).
+        An embedded database returns a
+        :class:`~dbkeeper.migrations.locking.FileLock` on a side file next to
+        the database (see ``docs/writing-a-plugin.md``, "Embedded engines");
+        a server dialect a lock its server releases when the holding session
+        ends (advisory locks, ``GET_LOCK``).
         """
-        if self.capabilities.server or not self.capabilities.migration_lock:
-            raise self._unsupported("migration_lock")
-        from pathlib import Path
-
-        from dbkeeper.migrations.locking import FileLock, ProcessLock
-
-        url = connection.url
-        if url.is_memory or not url.database:
-            return ProcessLock(f"{id(connection)}:{name}", name, timeout)
-        database = Path(url.database).expanduser().resolve()
-        suffix = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.rsplit(":", 1)[-1])
-        return FileLock(database.with_name(f"{database.name}.{suffix}.lock"), name, timeout)
+        raise self._unsupported("migration_lock")
 
     # -- migrations (used by dbkeeper.migrations) -------------------------------------
     def split_statements(self, sql: str) -> list[str]:

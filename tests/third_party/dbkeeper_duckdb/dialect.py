@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import IO, Any
 
 from dbkeeper.connection import DatabaseConnection
@@ -80,6 +82,17 @@ class DuckDBDialect(Dialect):
         rows = connection.execute(f"EXPLAIN {query}", params).rows
         text = "\n".join(str(r.get("explain_value", "")) for r in rows)
         return QueryPlan(dialect=self.name, query=query, text=text, raw=rows)
+
+    # -- migrations ------------------------------------------------------------------------------
+    def migration_lock(self, connection: DatabaseConnection, name: str, timeout: float) -> AbstractContextManager[Any]:
+        """An OS lock on a side file beside the database (the guide's "Embedded engines"); process-local in memory."""
+        from dbkeeper.migrations.locking import FileLock, ProcessLock
+
+        url = connection.url
+        if url.is_memory:
+            return ProcessLock(f"{id(connection)}:{name}", name, timeout)
+        path = Path(url.database or "").expanduser().resolve()
+        return FileLock(path.with_name(f"{path.name}.migrate.lock"), name, timeout)
 
     # -- backups --------------------------------------------------------------------------------
     def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
