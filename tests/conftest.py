@@ -11,8 +11,13 @@ import pytest
 from dbkeeper.monitoring.recorder import get_recorder
 from dbkeeper.plugins import PluginRegistry, set_registry
 from dbkeeper.testing import private_servers, servers
-from dbkeeper.testing.pytest_plugin import unavailable
+from dbkeeper.testing.pytest_plugin import isolate_workspace, unavailable
 from dbkeeper.urls import DatabaseURL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test of this run records into a workspace of its own, not the user's (even without a fixture)."""
+    isolate_workspace(config)
 
 
 @pytest.fixture
@@ -82,13 +87,6 @@ def private_postgres_server() -> Iterator[private_servers.PrivateServer]:
 def private_mariadb_server() -> Iterator[private_servers.PrivateServer]:
     """A private MariaDB with ``performance_schema`` on (statement digests, per-index I/O)."""
     yield from _private_server(private_servers.start_mariadb)
-
-
-@pytest.fixture(scope="session")
-def private_mariadb_binlog_server() -> Iterator[private_servers.PrivateServer]:
-    """A private MariaDB with a row-based binary log (the shared server has none and must not be restarted)."""
-    yield from _private_server(lambda: private_servers.start_mariadb(
-        options=(*private_servers.MARIADB_OPTIONS, *private_servers.MARIADB_BINLOG_OPTIONS)))
 
 
 @pytest.fixture

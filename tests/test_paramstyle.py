@@ -57,3 +57,35 @@ def test_literals_survive_and_every_bare_question_mark_becomes_a_placeholder(par
         return
     expected = "".join("%s" if p == "?" else p.replace("%", "%%") for p in parts)
     assert rewritten == expected
+
+
+@pytest.mark.parametrize(
+    ("style", "sql", "named", "expected"),
+    [
+        ("dollar", "SELECT ?, ? FROM t WHERE x = '?'", False, "SELECT $1, $2 FROM t WHERE x = '?'"),
+        ("dollar", "SELECT :a, :b::int, '50%' FROM t", True, "SELECT $a, $b::int, '50%' FROM t"),
+        ("dollar", "SELECT $1, ? FROM t", False, "SELECT $1, ? FROM t"),  # native placeholders: untouched
+        ("dollar", "SELECT $tag$ ? $tag$, ?", False, "SELECT $tag$ ? $tag$, $1"),
+        ("numeric", "INSERT INTO t VALUES (?, ?)", False, "INSERT INTO t VALUES (:1, :2)"),
+        ("numeric", "SELECT :a -- ?", True, "SELECT :a -- ?"),  # the driver's own named style
+        ("qmark", "SELECT ?, :a", False, "SELECT ?, :a"),
+    ],
+)
+def test_numeric_and_dollar_styles(style: str, sql: str, named: bool, expected: str) -> None:
+    from dbkeeper.paramstyle import to_driver_style
+
+    assert to_driver_style(sql, style, named=named) == expected
+
+
+_literal_without_dollars = st.text(alphabet="ab ?:%-*/\n", max_size=12).map(lambda s: "'" + s.replace("'", "''") + "'")
+
+
+@given(parts=st.lists(st.one_of(_literal_without_dollars, _plain, st.just("?")), max_size=25))
+def test_dollar_numbers_every_bare_question_mark_in_order_and_leaves_literals(parts: list[str]) -> None:
+    """(Literals hold no ``$``: a ``$1`` in the text is a native placeholder, tested above.)"""
+    from dbkeeper.paramstyle import to_driver_style
+
+    sql = "".join(parts)
+    counter = iter(range(1, len(parts) + 1))
+    expected = "".join(f"${next(counter)}" if p == "?" else p for p in parts)
+    assert to_driver_style(sql, "dollar", named=False) == expected

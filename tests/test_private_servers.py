@@ -104,3 +104,28 @@ def test_a_library_that_is_not_installed_makes_the_server_unavailable() -> None:
     available(private_servers.postgres_bindir)
     with pytest.raises(PrivateServerUnavailable, match="dbk_no_such_library"):
         private_servers.start_postgres(preload=("dbk_no_such_library",), extensions=())
+
+
+def test_the_old_names_dispatch_to_the_plugins_provisioning() -> None:
+    """``private_servers`` boots nothing itself: its names resolve to the plugins' ``provision`` modules."""
+    import dbkeeper_mysql.provision
+    import dbkeeper_postgres.provision
+    from dbkeeper.testing.provision import start_server
+
+    assert private_servers.MARIADB_OPTIONS is dbkeeper_mysql.provision.MARIADB_OPTIONS
+    assert private_servers.POSTGRES_PRELOAD is dbkeeper_postgres.provision.POSTGRES_PRELOAD
+    assert private_servers.postgres_bindir is dbkeeper_postgres.provision.postgres_bindir
+    assert start_server.implementation("postgres") is dbkeeper_postgres.provision.start_postgres
+    assert start_server.implementation("mysql") is dbkeeper_mysql.provision.start_mariadb
+    with pytest.raises(AttributeError, match="no attribute 'start_oracle'"):
+        private_servers.start_oracle  # noqa: B018 - the access is the test
+
+
+def test_a_dialect_whose_plugin_provisions_no_server_is_unavailable_not_an_error() -> None:
+    from dbkeeper.testing.provision import start_server
+
+    with pytest.raises(PrivateServerUnavailable, match="no installed plugin provisions 'start_server' for dialect "
+                                                       "'sqlite'"):
+        start_server("sqlite")
+    with pytest.raises(PrivateServerUnavailable, match="the nosuchdialect dialect is not installed"):
+        start_server("nosuchdialect")

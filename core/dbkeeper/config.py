@@ -337,13 +337,17 @@ def resolve_database(value: str | None, *, config: Config | None = None) -> tupl
 
 
 def default_connection_name(url: DatabaseURL) -> str:
-    """The name a connection made from a URL is known by (monitoring, catalogs).
+    """The name a URL is known by when no dialect is asked (monitoring, catalogs).
 
-    The database name; for SQLite the file name without its extension
-    (``memory`` for an in-memory database).
+    :class:`~dbkeeper.connection.DatabaseConnection` asks the URL's dialect
+    (:meth:`dbkeeper.dialect.Dialect.connection_name`); this is the rule
+    without one: ``memory`` for an in-memory database, the file name without
+    its extension for a host-less URL naming a file (an embedded database:
+    a path, or a name with an extension), else the database, host or scheme.
     """
-    if url.scheme == "sqlite":
-        if url.is_memory:
-            return "memory"
-        return Path(url.database or "memory").stem or "memory"
-    return url.database or url.host or url.scheme
+    if url.is_memory:
+        return "memory"
+    database = url.database
+    if database and url.host is None and url.port is None and ("/" in database or Path(database).suffix):
+        return Path(database).stem or "memory"
+    return database or url.host or url.scheme

@@ -33,8 +33,9 @@ from dbkeeper.errors import (
     ConnectionLostError,
     DbKeeperError,
     PoolTimeoutError,
+    UnsupportedOperationError,
 )
-from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.paramstyle import REWRITTEN_STYLES, to_driver_style
 from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
 from dbkeeper.redaction import redact
 from dbkeeper.result import QueryResult
@@ -139,6 +140,7 @@ class DatabaseConnection(CrudMethods):
     _local: threading.local = field(init=False, repr=False)
     _stats_lock: threading.Lock = field(init=False, repr=False)
     _server_version: str | None = field(init=False, default=None, repr=False)
+    #: True when the driver's placeholder style is not ``qmark``, so portable placeholders are rewritten.
     _pyformat: bool = field(init=False, default=False, repr=False)
     #: The dialect's backslash rule when it cannot change per session (``None``: ask the dialect every time).
     _static_escapes: bool | None = field(init=False, default=None, repr=False)
@@ -194,9 +196,7 @@ class DatabaseConnection(CrudMethods):
         """Build a connection from a URL; ``options`` are pool settings (see the class doc)."""
         parsed = DatabaseURL.parse(url)
         if name is None:
-            from dbkeeper.config import default_connection_name
-
-            name = default_connection_name(parsed)
+            name = _connection_name(parsed)
         aliases = {"pool_size": "connection_pool_size"}
         kwargs = {aliases.get(k, k): v for k, v in options.items()}
         if "connect_timeout" in parsed.options and "connection_timeout" not in kwargs:
@@ -249,7 +249,7 @@ class DatabaseConnection(CrudMethods):
         if self._pool is not None:
             return self
         dialect = self.dialect
-        self._pyformat = dialect.paramstyle == "pyformat"
+        self._pyformat = dialect.paramstyle in REWRITTEN_STYLES
         from dbkeeper.dialect import Dialect as BaseDialect
 
         static = type(dialect).uses_backslash_escapes is BaseDialect.uses_backslash_escapes
@@ -393,10 +393,11 @@ class DatabaseConnection(CrudMethods):
             if rewritten is None:
                 if len(self._rewritten) >= _REWRITTEN_LIMIT:
                     self._rewritten.clear()
-                rewritten = self._rewritten[key] = to_pyformat(query, named=named,
-                                                               backslash_escapes=self._static_escapes)
+                rewritten = self._rewritten[key] = to_driver_style(query, self.dialect.paramstyle, named=named,
+                                                                   backslash_escapes=self._static_escapes)
             return rewritten
-        return to_pyformat(query, named=named, backslash_escapes=self.dialect.uses_backslash_escapes(raw))
+        return to_driver_style(query, self.dialect.paramstyle, named=named,
+                               backslash_escapes=self.dialect.uses_backslash_escapes(raw))
 
     def _run(self, raw: DBAPIConnection, query: str, params: Any, entry: PooledConnection | None = None
              ) -> QueryResult:
@@ -857,8 +858,16 @@ class Transaction(CrudMethods):
 
     @contextmanager
     def savepoint(self) -> Iterator[Transaction]:
-        """A nested transaction: a savepoint released on success, rolled back to on error."""
+        """A nested transaction: a savepoint released on success, rolled back to on error.
+
+        Refused before anything is sent when the dialect does not declare
+        ``savepoints``: the outer transaction stays open and usable.
+        """
         owner = self.connection
+        if not owner.dialect.capabilities.savepoints:
+            raise UnsupportedOperationError(
+                f"dialect {owner.dialect.name!r} declares capability savepoints=False: a transaction block "
+                "cannot be nested; finish the outer block first or run the inner statements in it directly")
         name = f"dbkeeper_sp_{next(self._names)}"
         quoted = owner.dialect.quote_identifier(name)
         self.execute(f"SAVEPOINT {quoted}")
@@ -901,6 +910,17 @@ class _Borrowed:
 
     def close(self) -> None:
         self._entry.release()
+
+
+def _connection_name(url: DatabaseURL) -> str:
+    """The name the URL's dialect gives it (``Dialect.connection_name``); the generic rule for an unknown scheme."""
+    from dbkeeper.config import default_connection_name
+    from dbkeeper.plugins import get_registry
+
+    try:
+        return get_registry().dialect_for_url(url).connection_name(url)
+    except DbKeeperError:
+        return default_connection_name(url)
 
 
 def _shorten(query: str, limit: int = 200) -> str:

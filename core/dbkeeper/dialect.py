@@ -40,14 +40,20 @@ DBAPIConnection = Any
 class Capabilities:
     """What a dialect can do; the conformance suite skips what is switched off.
 
-    Each flag is documented in ``docs/writing-a-plugin.md``.
+    The defaults are what the :class:`Dialect` base class itself delivers for
+    a SQL database reached through a DBAPI driver: SQL statements,
+    ``BEGIN``/``COMMIT`` transactions, the ``executemany`` bulk load and the
+    ``information_schema`` introspection. Everything else (savepoints,
+    transactional DDL, a killable server session, backups, schema rendering,
+    ...) is off until the dialect declares it, so a new dialect claims only
+    what it proves. Each flag is documented in ``docs/writing-a-plugin.md``.
     """
 
     sql: bool = True
     transactions: bool = True
-    savepoints: bool = True
-    transactional_ddl: bool = True
-    server: bool = True
+    savepoints: bool = False
+    transactional_ddl: bool = False
+    server: bool = False
     bulk_insert: bool = True
     introspection: bool = True
     explain: bool = False
@@ -59,6 +65,18 @@ class Capabilities:
     asyncio: bool = False
     #: ``dump`` honours ``options["chainable"]``: a deterministic stream that incremental backups can share.
     incremental: bool = False
+    #: Foreign keys carry ``ON DELETE``/``ON UPDATE`` actions that introspection reports back.
+    foreign_key_actions: bool = False
+    #: ``ALTER TABLE`` changes a column's type, nullability and default in place; without it the schema
+    #: toolkit rebuilds the table (``RebuildTable``), as on SQLite.
+    alter_column: bool = False
+    #: The migration engine runs here (history table, ``dbkeeper migrate``); needs ``sql``.
+    migrations: bool = False
+
+    @property
+    def backups(self) -> bool:
+        """``dump`` and ``restore`` both work: ``BackupManager`` can round-trip this dialect."""
+        return self.dump and self.restore
 
     def to_dict(self) -> dict[str, bool]:
         """The flags as a plain dict (for ``dbkeeper plugins --json``)."""
@@ -105,7 +123,9 @@ class Dialect:
     db_type: ClassVar[str] = "custom"
     #: Default TCP port, or ``None`` for embedded databases.
     default_port: ClassVar[int | None] = None
-    #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``) or ``"pyformat"``.
+    #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``), ``"pyformat"`` (``%s``, ``%(name)s``),
+    #: ``"numeric"`` (``:1``, ``:name``) or ``"dollar"`` (``$1``, ``$name``); the portable ``?``/``:name``
+    #: are rewritten into it (:mod:`dbkeeper.paramstyle`).
     paramstyle: ClassVar[str] = "qmark"
     #: True when one driver cursor may run statement after statement on its connection. ``execute``
     #: then keeps a cursor per pooled connection instead of opening and closing one per statement
@@ -120,8 +140,11 @@ class Dialect:
     backslash_escapes: ClassVar[bool] = False
     #: Character that quotes identifiers.
     identifier_quote: ClassVar[str] = '"'
-    #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``).
+    #: SQLAlchemy dialect URL prefix used for reflection (``postgresql+psycopg``); ``None``: the default
+    #: :meth:`table_names` and :meth:`introspect` read the ``information_schema`` views instead.
     sqlalchemy_name: ClassVar[str | None] = None
+    #: SQL expression naming the schema the ``information_schema`` introspection reads (``DATABASE()`` on MySQL).
+    information_schema_scope: ClassVar[str] = "current_schema()"
     #: What the dialect can do.
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: Statement that opens a transaction on an autocommit connection.
@@ -214,10 +237,19 @@ class Dialect:
         return False
 
     def connection_name(self, url: DatabaseURL) -> str:
-        """The name a connection made from ``url`` is known by."""
-        from dbkeeper.config import default_connection_name
+        """The name a connection made from ``url`` is known by (monitoring, backup catalogs).
 
-        return default_connection_name(url)
+        An embedded database (``capabilities.server`` off) is named by its
+        file without the extension (``memory`` when in memory); a server's
+        by its database, else its host.
+        """
+        if url.is_memory:
+            return "memory"
+        if not self.capabilities.server:
+            from pathlib import Path
+
+            return Path(url.database or "memory").stem or "memory"
+        return url.database or url.host or url.scheme
 
     def prepared_runner(self, conn: DBAPIConnection) -> Any:
         """An object running repeated statements on ``conn`` faster than a cursor, or ``None`` (the default).
@@ -274,8 +306,14 @@ class Dialect:
         return ".".join(self.quote_identifier(part) for part in table)
 
     def placeholder(self, index: int) -> str:
-        """The driver's positional placeholder (``?`` or ``%s``)."""
-        return "%s" if self.paramstyle == "pyformat" else "?"
+        """The driver's placeholder for the ``index``-th (0-based) value: ``?``, ``%s``, ``:1`` or ``$1``."""
+        if self.paramstyle == "pyformat":
+            return "%s"
+        if self.paramstyle == "numeric":
+            return f":{index + 1}"
+        if self.paramstyle == "dollar":
+            return f"${index + 1}"
+        return "?"
 
     def create_database_sql(self, name: str) -> str:
         """``CREATE DATABASE`` for ``name``, quoted."""
@@ -377,13 +415,25 @@ class Dialect:
 
     # -- introspection ----------------------------------------------------------
     def table_names(self, connection: DatabaseConnection) -> list[str]:
-        """Names of the user tables in the connected database, sorted."""
+        """Names of the user tables in the connected database, sorted.
+
+        Through SQLAlchemy's inspector when :attr:`sqlalchemy_name` is set, else
+        through ``information_schema.tables`` (:mod:`dbkeeper._information_schema`).
+        """
+        if self.sqlalchemy_name is None:
+            from dbkeeper import _information_schema
+
+            return _information_schema.table_names(connection)
         from sqlalchemy import inspect
 
         return sorted(inspect(connection.sqlalchemy_engine()).get_table_names())
 
     def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:
-        """Describe ``tables`` (all tables when ``None``) through SQLAlchemy reflection."""
+        """Describe ``tables`` (all tables when ``None``): SQLAlchemy reflection, or ``information_schema``."""
+        if self.sqlalchemy_name is None:
+            from dbkeeper import _information_schema
+
+            return _information_schema.introspect(connection, tables)
         from dbkeeper._reflection import reflect_tables
 
         return reflect_tables(connection, tables)
@@ -449,7 +499,14 @@ class Dialect:
 
     def migration_lock(self, connection: DatabaseConnection, name: str,
                        timeout: float) -> AbstractContextManager[Any]:
-        """A context manager that holds the database-wide migration lock ``name``."""
+        """A context manager that holds the database-wide migration lock ``name``.
+
+        An embedded database returns a
+        :class:`~dbkeeper.migrations.locking.FileLock` on a side file next to
+        the database (see ``docs/writing-a-plugin.md``, "Embedded engines");
+        a server dialect a lock its server releases when the holding session
+        ends (advisory locks, ``GET_LOCK``).
+        """
         raise self._unsupported("migration_lock")
 
     # -- deep backup verification (used by dbkeeper.backup.verify) ---------------------------

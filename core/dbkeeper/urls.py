@@ -108,8 +108,8 @@ class DatabaseURL:
 
     @property
     def is_memory(self) -> bool:
-        """True for an in-memory SQLite database."""
-        return self.scheme == "sqlite" and self.database in (None, "", MEMORY)
+        """True for an in-memory database: ``:memory:`` as the database (any embedded engine), or none for SQLite."""
+        return self.database == MEMORY or (self.scheme == "sqlite" and not self.database)
 
     def with_database(self, database: str) -> DatabaseURL:
         """Return a copy pointing at another database on the same server."""

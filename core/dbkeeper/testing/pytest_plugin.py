@@ -5,10 +5,15 @@ and ``dbkeeper_mysql_url`` give a scratch database of their own on the test
 servers (see :mod:`dbkeeper.testing.servers`). A missing server or plugin
 skips the test with the reason, or fails it under ``DBKEEPER_REQUIRE_SERVERS=1``.
 
-A test run gets a workspace of its own (``DBKEEPER_WORKSPACE`` pointing at a
-temporary directory, removed afterwards) unless the variable is already set:
-every statement through a ``DatabaseConnection`` is recorded for the
-performance monitor, and a test suite must not fill the user's workspace.
+The plugin is inert in a user's own test run until one of its fixtures is
+asked for: loading it imports no dialect, driver or server module and
+changes nothing in the environment. The first dbkeeper fixture gives the run
+a workspace of its own (``DBKEEPER_WORKSPACE`` pointing at a temporary
+directory, removed afterwards) unless the variable is already set: every
+statement through a ``DatabaseConnection`` is recorded for the performance
+monitor, and a test suite must not fill the user's workspace. A project's
+``conftest.py`` that wants that for every test calls
+:func:`isolate_workspace` from its own ``pytest_configure`` (dbkeeper's do).
 """
 
 from __future__ import annotations
@@ -19,15 +24,15 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from dbkeeper.testing import servers
-from dbkeeper.urls import DatabaseURL
+if TYPE_CHECKING:
+    from dbkeeper.urls import DatabaseURL
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def isolate_workspace(config: pytest.Config) -> None:
     """Point ``DBKEEPER_WORKSPACE`` at a temporary directory for this run, unless it is set."""
     if os.environ.get("DBKEEPER_WORKSPACE"):
         return
@@ -45,8 +50,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(cleanup)
 
 
+@pytest.fixture(scope="session")
+def dbkeeper_workspace(pytestconfig: pytest.Config) -> Path:
+    """The run's own workspace directory (made on first use; see :func:`isolate_workspace`)."""
+    isolate_workspace(pytestconfig)
+    return Path(os.environ["DBKEEPER_WORKSPACE"])
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip with ``reason``, or fail when servers are required."""
+    from dbkeeper.testing import servers
+
     if servers.servers_required():
         pytest.fail(f"{reason} (DBKEEPER_REQUIRE_SERVERS=1 makes this a failure)")
     pytest.skip(reason)
@@ -55,6 +69,7 @@ def unavailable(reason: str) -> NoReturn:
 def _server_database(kind: str) -> Iterator[DatabaseURL]:
     from dbkeeper.errors import UnsupportedDatabaseError
     from dbkeeper.plugins import get_registry
+    from dbkeeper.testing import servers
 
     admin = servers.server_url(kind)
     try:
@@ -69,18 +84,20 @@ def _server_database(kind: str) -> Iterator[DatabaseURL]:
 
 
 @pytest.fixture
-def dbkeeper_sqlite_url(tmp_path: Path) -> DatabaseURL:
+def dbkeeper_sqlite_url(tmp_path: Path, dbkeeper_workspace: Path) -> DatabaseURL:
     """A SQLite file URL in the test's temporary directory."""
+    from dbkeeper.urls import DatabaseURL
+
     return DatabaseURL(scheme="sqlite", database=str(tmp_path / "test.db"))
 
 
 @pytest.fixture
-def dbkeeper_postgres_url() -> Iterator[DatabaseURL]:
+def dbkeeper_postgres_url(dbkeeper_workspace: Path) -> Iterator[DatabaseURL]:
     """URL of a scratch PostgreSQL database, dropped after the test."""
     yield from _server_database("postgres")
 
 
 @pytest.fixture
-def dbkeeper_mysql_url() -> Iterator[DatabaseURL]:
+def dbkeeper_mysql_url(dbkeeper_workspace: Path) -> Iterator[DatabaseURL]:
     """URL of a scratch MySQL/MariaDB database, dropped after the test."""
     yield from _server_database("mysql")

@@ -74,8 +74,10 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     identifier_quote = "`"
     sqlalchemy_name = "mysql+pymysql"
     begin_statement = "START TRANSACTION"
-    capabilities = Capabilities(transactional_ddl=False, explain=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True, incremental=True)
+    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=False, server=True,
+                                bulk_insert=True, introspection=True, explain=True, dump=True, restore=True,
+                                migration_lock=True, collect_metrics=True, render_ddl=True, incremental=True,
+                                foreign_key_actions=True, alter_column=True, migrations=True)
     #: Every full backup is a chain base: the chainable dump (server-rendered SQL in key order) costs what
     #: ``mariadb-dump`` does through the same pipeline (alternating pairs in docs/backups.md), so the seed
     #: API's ``backup_type="incremental"`` after a plain full builds on it. ``chainable=False`` keeps the

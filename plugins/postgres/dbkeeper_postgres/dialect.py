@@ -84,8 +84,10 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     backslash_escapes = False
     identifier_quote = '"'
     sqlalchemy_name = "postgresql+psycopg"
-    capabilities = Capabilities(explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True, incremental=True)
+    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=True, server=True,
+                                bulk_insert=True, introspection=True, explain=True, asyncio=True, dump=True,
+                                restore=True, migration_lock=True, collect_metrics=True, render_ddl=True,
+                                incremental=True, foreign_key_actions=True, alter_column=True, migrations=True)
 
     # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
     def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:

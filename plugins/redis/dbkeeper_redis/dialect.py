@@ -49,6 +49,7 @@ class RedisDialect(Dialect):
         sql=False, transactions=False, savepoints=False, transactional_ddl=False, server=True,
         bulk_insert=False, introspection=True, explain=False, dump=True, restore=True, render_ddl=False,
         collect_metrics=True, migration_lock=False, asyncio=False, incremental=True,
+        foreign_key_actions=False, alter_column=False, migrations=False,
     )
     #: Every full backup is a chain base (:mod:`dbkeeper_redis.chainable`): sorting the key names cost
     #: 1.05x-1.27x the plain dump's time in alternating pairs (220,000 keys, a shared machine) and made a

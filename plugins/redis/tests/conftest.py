@@ -14,8 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from dbkeeper.testing import servers
-from dbkeeper.testing.pytest_plugin import unavailable
+from dbkeeper.testing.pytest_plugin import isolate_workspace, unavailable
 from dbkeeper.urls import DatabaseURL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test of this run records into a workspace of its own, not the user's (even without a fixture)."""
+    isolate_workspace(config)
 
 
 @pytest.fixture(scope="session")

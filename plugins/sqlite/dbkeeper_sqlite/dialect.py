@@ -42,8 +42,10 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     default_port = None
     paramstyle = "qmark"
     sqlalchemy_name = "sqlite+pysqlite"
-    capabilities = Capabilities(server=False, explain=True, asyncio=True, dump=True, restore=True, migration_lock=True,
-                                collect_metrics=True, render_ddl=True, incremental=True)
+    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=True, server=False,
+                                bulk_insert=True, introspection=True, explain=True, asyncio=True, dump=True,
+                                restore=True, migration_lock=True, collect_metrics=True, render_ddl=True,
+                                incremental=True, foreign_key_actions=True, alter_column=False, migrations=True)
 
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
         path = url.database or ":memory:"
