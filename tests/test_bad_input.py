@@ -22,7 +22,6 @@ from dbkeeper.migrations.errors import DuplicateMigrationError, MigrationFileErr
 from dbkeeper.migrations.files import load_directory
 from dbkeeper.migrations.locking import MigrationLock
 from dbkeeper.migrations.planner import build_graph
-from dbkeeper.plugins import get_registry
 from dbkeeper.urls import DatabaseURL
 
 
@@ -116,8 +115,7 @@ def test_the_library_refuses_a_bad_lock_timeout_before_taking_the_lock(tmp_path:
 # -- the lock holder's message names the user -------------------------------------------------------------------
 def _lock_for(url: DatabaseURL) -> tuple[MigrationLock, DatabaseConnection]:
     connection = DatabaseConnection.from_url(url, name="locktest")
-    lock = get_registry().hook.dbkeeper_migration_lock(
-        dialect=connection.dialect, connection=connection, name="dbkeeper:holder_test", timeout=0.2)
+    lock = connection.dialect.migration_lock(connection, name="dbkeeper:holder_test", timeout=0.2)
     assert isinstance(lock, MigrationLock)
     return lock, connection
 

@@ -38,8 +38,8 @@ INSTALL_HINT_TABLE = "dbkeeper.plugins"
 
 #: Remaining string uses of dialect names outside the install-hint table, per module (a ratchet, see above).
 KNOWN_NAME_USES: dict[str, int] = {
-    # the ported API's DatabaseType enum and its scheme table (public names people port code against)
-    "dbkeeper.connection": 12,
+    # the ported API's DatabaseType enum, its aliases and its scheme table (public names people port code against)
+    "dbkeeper.connection": 13,
     # SQLite as the embedded default: file URLs, the default connection name and dialect
     "dbkeeper.urls": 3,
     "dbkeeper.config": 4,
@@ -58,7 +58,7 @@ KNOWN_NAME_USES: dict[str, int] = {
     "dbkeeper.testing.private_servers": 12,
     "dbkeeper.testing.pytest_plugin": 3,
     "dbkeeper.testing.servers": 6,
-    "dbkeeper.testing.suite": 1,
+    "dbkeeper.testing.suite.sessions": 1,
 }
 
 

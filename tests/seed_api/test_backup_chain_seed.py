@@ -111,7 +111,7 @@ def test_the_seed_calls_make_a_chain_that_restores_every_point(source: tuple[str
     points.append((differential.backup_id, _state(url)))
 
     manager = BackupManager(workspace)
-    catalog = {b.backup_id: b for b in manager.list_backups(database_name)}
+    catalog = {b.backup_id: b for b in manager.get_backups(database_name)}
     types = [catalog[p[0]].backup_type for p in points]
     assert types == ["full", "incremental" if chainable_default else "full", "differential"]
     assert catalog[full.backup_id].metadata["chainable"] is chainable_default

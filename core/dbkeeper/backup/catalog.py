@@ -94,8 +94,8 @@ class BackupSet:
 
 
 def server_identity(url: DatabaseURL, default_port: int | None = None) -> str:
-    """Where a database lives: ``host:port`` (lower-cased host), or a SQLite file's absolute path."""
-    if url.scheme == "sqlite" or not url.host:
+    """Where a database lives: ``host:port`` (lower-cased host), or an embedded database file's absolute path."""
+    if not url.host:
         return os.path.abspath(url.database) if url.database and not url.is_memory else str(url.database)
     return f"{url.host.lower()}:{url.port or default_port or ''}".rstrip(":")
 

@@ -85,4 +85,6 @@ def from_click_exception(exc: click.ClickException, secrets: Iterable[str | None
     message = redact(exc.format_message(), secrets)
     if isinstance(exc, click.UsageError):
         return CliUsageError(message, error_type="UsageError", usage_ctx=exc.ctx, as_json=as_json)
+    if exc.exit_code == EXIT_USAGE:  # a command's own usage error (e.g. no key and no terminal to ask on)
+        return CliUsageError(message, error_type=type(exc).__name__, as_json=as_json)
     return CliError(message, error_type="Error", as_json=as_json)
