@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from dbkeeper.backup import BackupManager, EncryptionSettings
 from dbkeeper.child_env import child_environment
 from dbkeeper.connection import DatabaseConnection
 from dbkeeper.testing import private_servers
+from dbkeeper.testing.pytest_plugin import unavailable
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import incremental
@@ -123,6 +125,21 @@ def test_mariadb_tools_see_only_their_own_variables(recorded: Path, dbkeeper_mys
             assert count(target) == 200
     seen = environments(recorded)
     assert_clean(seen, {"mariadb-dump", "mariadb"})
+
+
+@pytest.fixture(scope="module")
+def private_mariadb_binlog_server() -> Iterator[private_servers.PrivateServer]:
+    """A private MariaDB with a row-based binary log (the shared server has none and must not be restarted)."""
+    from dbkeeper_mysql.provision import MARIADB_BINLOG_OPTIONS, MARIADB_OPTIONS
+
+    try:
+        server = private_servers.start_mariadb(options=(*MARIADB_OPTIONS, *MARIADB_BINLOG_OPTIONS))
+    except private_servers.PrivateServerUnavailable as exc:
+        unavailable(f"private server unavailable: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def test_the_binlog_reader_sees_only_its_own_variables(

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from dbkeeper._exports import lazy_getattr
 from dbkeeper._version import __version__
-from dbkeeper.hookspecs import hookimpl
 
 _EXPORTS: dict[str, str] = {
+    "hookimpl": "dbkeeper.hookspecs",
     "DatabaseManager": "dbkeeper.manager",
     "manage_databases": "dbkeeper.manager",
     "DatabaseConnection": "dbkeeper.connection",
@@ -189,6 +189,7 @@ if TYPE_CHECKING:
         UnsupportedDatabaseError,
         UnsupportedOperationError,
     )
+    from dbkeeper.hookspecs import hookimpl
     from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
     from dbkeeper.lifecycle.database import DBManager, VersionedDatabase
     from dbkeeper.lifecycle.decorators import (

@@ -30,6 +30,7 @@ keeps the documented shape and the rich form sits beside it:
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,24 @@ seed_logger = logging.getLogger("DatabaseManager")
 _UNSET: Any = object()
 #: Marks the handler :meth:`DatabaseManager.setup_logger` added, so calling it again adds no second one.
 _HANDLER_MARK = "_dbkeeper_setup_logger"
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stderr handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    ``logging.StreamHandler()`` binds the stream of the moment; a process
+    that swaps ``sys.stderr`` later (click's test runner, a daemon that
+    redirects it) then gets "--- Logging error ---" tracebacks from a closed
+    stream. ``logging.lastResort`` resolves the stream the same way.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """StreamHandler's constructor assigns a stream; the current one is always used instead."""
 
 
 class DatabaseManager(CrudMethods):
@@ -102,7 +121,7 @@ class DatabaseManager(CrudMethods):
         """
         log = self.logger
         if not any(getattr(h, _HANDLER_MARK, False) for h in log.handlers):
-            handler = logging.StreamHandler()
+            handler = _CurrentStderrHandler()
             handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
             setattr(handler, _HANDLER_MARK, True)
             log.addHandler(handler)
