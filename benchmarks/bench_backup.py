@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from dbkeeper.backup import BackupManager, EncryptionSettings
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 

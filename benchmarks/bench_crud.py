@@ -28,7 +28,7 @@ import tempfile
 from _common import Row, interleaved, print_rows, server_database
 
 from dbkeeper import DatabaseManager
-from dbkeeper.query_cache import QueryCache
+from dbkeeper.crud.read_cache import QueryCache
 from dbkeeper.urls import DatabaseURL
 
 CREATE = "CREATE TABLE bench (id INTEGER PRIMARY KEY, name VARCHAR(64), price DOUBLE PRECISION, note VARCHAR(64))"

@@ -34,7 +34,7 @@ from pathlib import Path
 from bench_backup import fill  # the same table as the full-backup benchmark
 
 from dbkeeper.backup import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.private_servers import MARIADB_BINLOG_OPTIONS, MARIADB_OPTIONS, private_mariadb
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL

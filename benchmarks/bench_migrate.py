@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing import servers
 from dbkeeper.urls import DatabaseURL
 
@@ -166,7 +166,7 @@ def dbkeeper_command() -> list[str]:
         probe = subprocess.run([str(console), "migrate", "--help"], capture_output=True, text=True, check=False)
         if probe.returncode == 0:
             return [str(console), "migrate"]
-    return [sys.executable, "-m", "dbkeeper.migrations.cli"]
+    return [sys.executable, "-m", "dbkeeper.cli.commands.migrate"]
 
 
 # -- timing -----------------------------------------------------------------------------------------------

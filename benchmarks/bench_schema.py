@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _common import Row, interleaved, print_rows, server_database
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.schema.introspect import introspect
 from dbkeeper.urls import DatabaseURL
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import pytest
 
+from dbkeeper.engine.plugins import PluginRegistry, set_registry
 from dbkeeper.monitoring.recorder import get_recorder
-from dbkeeper.plugins import PluginRegistry, set_registry
 from dbkeeper.testing import private_servers, servers
 from dbkeeper.testing.pytest_plugin import isolate_workspace, unavailable
 from dbkeeper.urls import DatabaseURL
@@ -101,3 +102,14 @@ def private_mariadb_url(private_mariadb_server: private_servers.PrivateServer) -
     """A scratch database on the private MariaDB."""
     with servers.scratch_database(private_mariadb_server.url) as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _seed_logger_left_as_found() -> Iterator[None]:
+    """The pooled-CRUD seed form gives the process-wide ``DatabaseManager`` logger a stderr handler, as its
+    document does; a test that builds one must not leave it to print into the next test's captured stderr."""
+    log = logging.getLogger("DatabaseManager")
+    handlers, level = list(log.handlers), log.level
+    yield
+    log.handlers[:] = handlers
+    log.setLevel(level)

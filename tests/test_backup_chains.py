@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from dbkeeper.backup import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.testing.writers import BackgroundWriter
 from dbkeeper.urls import DatabaseURL

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dbkeeper.backup.cli import backup
-from dbkeeper.backup.demo import run_backup_demo, run_chain_demo
+from dbkeeper.cli.commands.backup import backup
+from dbkeeper.demo.backup import run_backup_demo, run_chain_demo
 
 
 @pytest.fixture

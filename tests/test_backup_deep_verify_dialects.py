@@ -16,8 +16,8 @@ import pytest
 import dbkeeper
 from dbkeeper.backup import BackupManager
 from dbkeeper.backup.errors import CorruptBackupError
-from dbkeeper.connection import DatabaseConnection
-from dbkeeper.plugins import PluginRegistry
+from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.engine.plugins import PluginRegistry
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite.dialect import SQLiteDialect
 

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from dbkeeper.backup.catalog import Catalog
-from dbkeeper.backup.cli import backup
 from dbkeeper.backup.manager import BackupManager
+from dbkeeper.cli.commands.backup import backup
 from dbkeeper.testing.pytest_plugin import unavailable
 
 

@@ -253,7 +253,7 @@ def test_a_dialect_without_the_capability_gets_a_clear_error(tmp_path: Path,
     import dataclasses
 
     from dbkeeper.backup.errors import BackupError
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     db = tmp_path / "app.db"
     _make(db)

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dbkeeper.backup import BackupManager, EncryptionSettings
-from dbkeeper.backup.cli import backup
 from dbkeeper.backup.errors import BackupError, ChainError, EncryptionError
 from dbkeeper.backup.retention import BackupNode, dependents_first, plan_retention
+from dbkeeper.cli.commands.backup import backup
 
 FAST_KDF = {"kdf": "scrypt", "kdf_params": {"n": 2**10, "r": 8, "p": 1}}
 START = datetime(2026, 1, 1, tzinfo=UTC)

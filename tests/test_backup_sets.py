@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from dbkeeper.backup.catalog import Catalog
-from dbkeeper.backup.cli import backup
 from dbkeeper.backup.errors import BackupSetError
 from dbkeeper.backup.manager import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.cli.commands.backup import backup
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing import servers
 from dbkeeper.testing.pytest_plugin import unavailable
 from dbkeeper.urls import DatabaseURL

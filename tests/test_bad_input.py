@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dbkeeper.backup.cli import backup
 from dbkeeper.backup.errors import BackupError
 from dbkeeper.backup.manager import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.cli.commands.backup import backup
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConfigurationError
 from dbkeeper.migrations.errors import DuplicateMigrationError, MigrationFileError, MigrationLockError
 from dbkeeper.migrations.files import load_directory
@@ -75,7 +75,7 @@ def test_ids_that_are_the_same_number_are_refused(tmp_path: Path) -> None:
 
 
 def test_migrate_up_with_an_empty_migration_changes_nothing(tmp_path: Path) -> None:
-    from dbkeeper.migrations.cli import migrate
+    from dbkeeper.cli.commands.migrate import migrate
 
     directory = tmp_path / "migrations"
     directory.mkdir()
@@ -91,7 +91,7 @@ def test_migrate_up_with_an_empty_migration_changes_nothing(tmp_path: Path) -> N
 # -- lock timeouts ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", ["-5", "nan", "-0.5", "soon"])
 def test_a_negative_or_not_a_number_lock_timeout_is_a_usage_error(tmp_path: Path, value: str) -> None:
-    from dbkeeper.migrations.cli import migrate
+    from dbkeeper.cli.commands.migrate import migrate
 
     directory = tmp_path / "migrations"
     directory.mkdir()

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import dbkeeper
-from dbkeeper.dialect import Capabilities, Dialect
-from dbkeeper.plugins import PluginRegistry, set_registry
+from dbkeeper.contract.dialect import Capabilities, Dialect
+from dbkeeper.engine.plugins import PluginRegistry, set_registry
 from dbkeeper.testing.suite import TransactionConformance
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite.dialect import SQLiteDialect
@@ -58,7 +58,7 @@ class TestADialectWithoutSavepoints(TransactionConformance):
             set_registry(previous)
 
     def test_no_savepoint_statement_reached_the_database(self, database_url: DatabaseURL) -> None:
-        from dbkeeper.connection import DatabaseConnection
+        from dbkeeper.engine.connection import DatabaseConnection
         from dbkeeper.errors import UnsupportedOperationError
 
         with DatabaseConnection.from_url(database_url) as conn, conn.transaction():

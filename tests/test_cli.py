@@ -31,7 +31,7 @@ from dbkeeper import __version__
 from dbkeeper.cli import BUILTIN_COMMANDS, cli
 from dbkeeper.cli._params import parse_params, parse_value
 from dbkeeper.cli._state import CliState
-from dbkeeper.plugins import get_registry
+from dbkeeper.engine.plugins import get_registry
 
 _DBKEEPER_ENV = ("DBKEEPER_URL", "DBKEEPER_CONFIG", "DBKEEPER_DISABLE_PLUGINS", "DBKEEPER_STRICT_PLUGINS")
 PASSWORD = "S3cr@t-pw"

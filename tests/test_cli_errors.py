@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from dbkeeper.backup.cli import backup
 from dbkeeper.cli import cli
+from dbkeeper.cli.commands.backup import backup
 from dbkeeper.urls import DatabaseURL
 
 
@@ -49,7 +49,7 @@ USAGE_ERRORS = [
 def test_usage_and_configuration_errors_exit_2_with_error_colon(args: list[str], standalone: bool,
                                                                 tmp_path: Path) -> None:
     if standalone:
-        from dbkeeper.migrations.cli import migrate
+        from dbkeeper.cli.commands.migrate import migrate
 
         group: object = backup if args[0] == "backup" else migrate
         args = args[1:]

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.testing import private_servers
 from dbkeeper.testing.private_servers import PrivateServer, PrivateServerUnavailable

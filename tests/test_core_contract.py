@@ -34,26 +34,26 @@ CORE_SQLITE3 = {
 DIALECT_NAMES = frozenset({"sqlite", "postgres", "postgresql", "mysql", "mariadb", "redis"})
 
 #: The one table allowed to name dialects: which extra installs the plugin for a URL scheme.
-INSTALL_HINT_TABLE = "dbkeeper.plugins"
+INSTALL_HINT_TABLE = "dbkeeper.engine.plugins"
 
 #: Remaining string uses of dialect names outside the install-hint table, per module (a ratchet, see above).
 KNOWN_NAME_USES: dict[str, int] = {
     # the ported API's DatabaseType enum, its aliases and its scheme table (public names people port code against)
-    "dbkeeper.connection": 13,
+    "dbkeeper.engine.connection": 13,
     # SQLite as the embedded default: file URLs, the default connection name and dialect
     "dbkeeper.urls": 3,
     "dbkeeper.config": 4,
     "dbkeeper.cli._connections": 1,
-    "dbkeeper.backup.cli": 1,
+    "dbkeeper.cli.commands.backup": 1,
     "dbkeeper.lifecycle.database": 2,
-    "dbkeeper.schema.cli": 2,
+    "dbkeeper.cli.commands.schema": 2,
     "dbkeeper.schema.generator": 2,
     "dbkeeper.schema.model": 1,
     # the demos run on the shipped dialects
-    "dbkeeper.demo": 1,
-    "dbkeeper.crud_demo": 3,
-    "dbkeeper.backup.demo": 6,
-    "dbkeeper.migrations.demo": 1,
+    "dbkeeper.demo.runner": 1,
+    "dbkeeper.demo.crud": 3,
+    "dbkeeper.demo.backup": 6,
+    "dbkeeper.demo.migrations": 1,
     # test support for the shipped servers (provisioning is moving into the plugins)
     "dbkeeper.testing.private_servers": 12,
     "dbkeeper.testing.pytest_plugin": 3,
@@ -150,7 +150,7 @@ def test_no_dialect_name_in_the_core_outside_the_install_hint_table() -> None:
 
 
 def test_the_install_hint_table_is_the_only_dialect_table_in_the_plugin_registry() -> None:
-    from dbkeeper.plugins import KNOWN_SCHEMES
+    from dbkeeper.engine.plugins import KNOWN_SCHEMES
 
     tree = ast.parse(dict(_modules())[INSTALL_HINT_TABLE].read_text())
     literals = Counter(str(node.value) for node in _name_literals(tree))

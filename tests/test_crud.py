@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from dbkeeper import ClosedError, ConfigurationError, DatabaseManager, IntegrityError
-from dbkeeper.crud import MultipleRowsError, UnsafeWriteError
-from dbkeeper.table_meta import UnknownColumnError, UnknownTableError
+from dbkeeper.crud.methods import MultipleRowsError, UnsafeWriteError
+from dbkeeper.crud.table_meta import UnknownColumnError, UnknownTableError
+from dbkeeper.crud.where import Fragment
 from dbkeeper.urls import DatabaseURL
-from dbkeeper.where import Fragment
 
 HOSTILE_VALUE = "'; DROP TABLE items; -- \" \\ % ? :name $1 ünï 🐘"
 HOSTILE_TABLES = ['we"ird', "semi;colon; DROP TABLE items; --", "select", "ünïcode_tæble", "it's", "per%cent"]
@@ -377,7 +377,7 @@ def test_helpers_on_a_closed_pool_say_so(db: DatabaseManager, items: str) -> Non
 
 
 def test_configuration_dicts_default_to_postgresql_and_reject_unknown_keys() -> None:
-    from dbkeeper.manager import _url_from_config
+    from dbkeeper.engine.manager import _url_from_config
 
     url, options, name = _url_from_config({"user": "app", "password": "s3cret!", "host": "db", "port": "5433",
                                            "database": "shop", "pool_size": 4, "name": "main"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dbkeeper import DatabaseManager
-from dbkeeper.crud_demo import TABLE, run_crud_demo
-from dbkeeper.query_cache import QueryCache
+from dbkeeper.crud.read_cache import QueryCache
+from dbkeeper.demo.crud import TABLE, run_crud_demo
 from dbkeeper.urls import DatabaseURL
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract.dialect import Dialect
+from dbkeeper.crud.where import Fragment, ParamSink, build_where, parse_where
 from dbkeeper.errors import ConfigurationError
-from dbkeeper.where import Fragment, ParamSink, build_where, parse_where
 
 
 class QmarkDialect(Dialect):

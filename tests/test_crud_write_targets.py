@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbkeeper.write_targets import EVERYTHING, write_targets
+from dbkeeper.sql.write_targets import EVERYTHING, write_targets
 
 
 @pytest.mark.parametrize("sql", [

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import dbkeeper.demo
+import dbkeeper.demo.runner
 from dbkeeper.cli import cli
-from dbkeeper.demo import (
+from dbkeeper.demo.runner import (
     COMMITTED_STATUS,
     CONFIG_FILE,
     CUSTOMERS,
@@ -122,7 +122,7 @@ def test_the_cli_exits_1_when_a_step_fails(tmp_path: Path, monkeypatch: pytest.M
     def broken(ctx: DemoContext) -> None:
         ctx.manager.execute("SELECT * FROM no_such_table")
 
-    monkeypatch.setattr(dbkeeper.demo, "STEPS", [*STEPS[:2], Step("Broken on purpose", broken)])
+    monkeypatch.setattr(dbkeeper.demo.runner, "STEPS", [*STEPS[:2], Step("Broken on purpose", broken)])
     result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: demo step 3/3 (Broken on purpose) failed")

@@ -23,13 +23,13 @@ import pytest
 from click.testing import CliRunner
 
 import dbkeeper
-from dbkeeper._hookdoc import documented_hooks, hook_functions, is_firstresult, reference, signature_line
-from dbkeeper.connection import DatabaseConnection
-from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
+from dbkeeper.contract._hookdoc import documented_hooks, hook_functions, is_firstresult, reference, signature_line
+from dbkeeper.contract.dialect import Capabilities, Dialect, QueryPlan
+from dbkeeper.contract.introspection import ColumnInfo, TableInfo
+from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.engine.plugins import PluginRegistry
 from dbkeeper.errors import UnsupportedOperationError
-from dbkeeper.introspection import ColumnInfo, TableInfo
 from dbkeeper.monitoring.rules import AdvisorRules
-from dbkeeper.plugins import PluginRegistry
 from dbkeeper_sqlite.dialect import SQLiteDialect
 from dbkeeper_sqlite.lifecycle import AiosqliteConnection
 
@@ -144,12 +144,13 @@ def bare(plugin: ThirdPartyPlugin, tmp_path: Path) -> Any:
 
 # -- the contract is documented and tested ------------------------------------------------------
 def test_the_hook_reference_is_generated_from_the_live_plugin_managers_specs() -> None:
-    """``docs/hooks.md`` holds, word for word, what ``python -m dbkeeper._hookdoc --write`` makes of the specs."""
+    """``docs/hooks.md`` holds, word for word, what ``python -m dbkeeper.contract._hookdoc --write`` makes of them."""
     text = (ROOT / "docs" / "hooks.md").read_text()
     live = sorted(name for name in vars(dbkeeper.get_registry().pm.hook) if name.startswith("dbkeeper_"))
-    assert live == sorted(hook_functions()), "the plugin manager and dbkeeper.hookspecs disagree"
+    assert live == sorted(hook_functions()), "the plugin manager and dbkeeper.contract.hookspecs disagree"
     assert documented_hooks(text) == live, "docs/hooks.md documents other hooks than the plugin manager has"
-    assert reference() in text, "docs/hooks.md differs from the hook specs: run python -m dbkeeper._hookdoc --write"
+    assert reference() in text, ("docs/hooks.md differs from the hook specs: "
+                                 "run python -m dbkeeper.contract._hookdoc --write")
 
 
 def test_every_hook_is_documented_with_its_exact_signature() -> None:
@@ -174,12 +175,12 @@ def test_only_the_override_hook_is_firstresult_and_registration_hooks_are_not() 
 
 
 def test_hookimpl_is_defined_once() -> None:
-    import dbkeeper.hookspecs
-    import dbkeeper.plugins
+    import dbkeeper.contract.hookspecs
+    import dbkeeper.engine.plugins
 
-    assert dbkeeper.hookimpl is dbkeeper.hookspecs.hookimpl is dbkeeper.plugins.hookimpl
+    assert dbkeeper.hookimpl is dbkeeper.contract.hookspecs.hookimpl is dbkeeper.engine.plugins.hookimpl
     defining = [p for p in (ROOT / "core").rglob("*.py") if "HookimplMarker(" in p.read_text()]
-    assert defining == [ROOT / "core" / "dbkeeper" / "hookspecs.py"]
+    assert defining == [ROOT / "core" / "dbkeeper" / "contract" / "hookspecs.py"]
 
 
 # -- one test per hook ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbkeeper.lifecycle.demo import run_lifecycle_demo
+from dbkeeper.demo.lifecycle import run_lifecycle_demo
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "lifecycle.md"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dbkeeper.migrations.cli import migrate
+from dbkeeper.cli.commands.migrate import migrate
 from dbkeeper.urls import DatabaseURL
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract.dialect import Dialect
+from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.engine.plugins import PluginRegistry, get_registry, set_registry
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.migrations import Migrator, build_graph, load_directory
-from dbkeeper.plugins import PluginRegistry, get_registry, set_registry
 from dbkeeper.urls import DatabaseURL
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.migrations.demo import HISTORY, run_migrations_demo
+from dbkeeper.demo.migrations import HISTORY, run_migrations_demo
 from dbkeeper.urls import DatabaseURL
 
 DIALECTS = [

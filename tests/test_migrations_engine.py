@@ -340,7 +340,7 @@ def test_postgres_history_values_survive_inlining_whatever_they_contain(tmp_path
 @pytest.mark.postgres
 def test_postgres_relaxed_commits_stay_inside_each_migration(tmp_path: Path,
                                                              dbkeeper_postgres_url: DatabaseURL) -> None:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     directory = h.write_migrations(tmp_path / "m", {
         f"000{i}_t": (f"CREATE TABLE t{i} (x INTEGER);", None) for i in range(1, 4)})
@@ -525,7 +525,7 @@ def test_migration_manager_seed_api(tmp_path: Path, db_url: DatabaseURL) -> None
 
 def test_history_rows_read_back_exactly_whatever_their_text(db_url: DatabaseURL) -> None:
     # MySQL reads the history as one JSON array per row (Dialect.packed_row_sql); every value must survive it.
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.migrations.history import HistoryRow, HistoryTable
 
     awkward = "quote ' double \" backslash \\ newline \n tab \t unicode Grüße 🚀 json [1, {\"a\": null}]"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 
 DIALECTS = [
@@ -81,7 +81,7 @@ def dialect_name(url: DatabaseURL) -> str:
 
 def cli_command(*args: str) -> list[str]:
     """The command line of ``dbkeeper migrate ARGS`` as a separate process."""
-    return [sys.executable, "-m", "dbkeeper.migrations.cli", *args]
+    return [sys.executable, "-m", "dbkeeper.cli.commands.migrate", *args]
 
 
 def run_cli(args: Sequence[str], *, timeout: float = 120, env: Mapping[str, str] | None = None,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.engine.manager import DatabaseManager
 from dbkeeper.errors import DbKeeperError
-from dbkeeper.manager import DatabaseManager
 from dbkeeper.monitoring import optimize_database
 from dbkeeper.monitoring.advisor import Advice, Recommendation, Thresholds, advise
 from dbkeeper.monitoring.api import DatabasePerformanceMonitor

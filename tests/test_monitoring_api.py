@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.monitoring import DatabaseMetrics, DatabasePerformanceMonitor, monitor_database, optimize_database
 from dbkeeper.monitoring.analysis import analyze_samples, percentile
 from dbkeeper.monitoring.store import Sample

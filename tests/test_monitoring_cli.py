@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dbkeeper.manager import DatabaseManager
-from dbkeeper.monitoring.cli import monitor, optimize
+from dbkeeper.cli.commands.monitor import monitor, optimize
+from dbkeeper.engine.manager import DatabaseManager
 from dbkeeper.urls import DatabaseURL
 
 
@@ -134,8 +134,8 @@ def test_commands_work_under_the_dbkeeper_group_as_they_will_be_registered(
 
     from dbkeeper.cli._group import DbKeeperGroup
 
-    @click.group(cls=DbKeeperGroup, lazy_commands={"monitor": "dbkeeper.monitoring.cli:monitor",
-                                                   "optimize": "dbkeeper.monitoring.cli:optimize"})
+    @click.group(cls=DbKeeperGroup, lazy_commands={"monitor": "dbkeeper.cli.commands.monitor:monitor",
+                                                   "optimize": "dbkeeper.cli.commands.monitor:optimize"})
     def root() -> None:
         """A stand-in for the ``dbkeeper`` group."""
 

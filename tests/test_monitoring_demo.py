@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
-from dbkeeper.monitoring.demo import REPORT_FILE, TABLE, run_monitoring_demo
+from dbkeeper.demo.monitoring import REPORT_FILE, TABLE, run_monitoring_demo
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.monitoring.plans import indexed_tables
 from dbkeeper.urls import DatabaseURL
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.monitoring.advisor import advise
 from dbkeeper.monitoring.api import DatabasePerformanceMonitor
 from dbkeeper.monitoring.native import collect_native, counter_rates, unexplained

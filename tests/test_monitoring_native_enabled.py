@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.monitoring.advisor import Advice, advise
 from dbkeeper.monitoring.api import DatabasePerformanceMonitor
 from dbkeeper.monitoring.native import collect_native, unexplained

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import QueryError
 from dbkeeper.monitoring import monitor_database
 from dbkeeper.monitoring.fingerprint import fingerprint
@@ -63,7 +63,7 @@ def test_store_file_is_private(workspace: Path, dbkeeper_sqlite_url: DatabaseURL
 
 def test_another_process_sees_the_samples_after_a_flush(workspace: Path, dbkeeper_sqlite_url: DatabaseURL) -> None:
     script = (
-        "from dbkeeper.connection import DatabaseConnection\n"
+        "from dbkeeper.engine.connection import DatabaseConnection\n"
         "import sys\n"
         "conn = DatabaseConnection.from_url(sys.argv[1], name='other-process').connect()\n"
         "conn.execute('CREATE TABLE t (x INTEGER)')\n"

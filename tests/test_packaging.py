@@ -36,7 +36,7 @@ def test_the_root_sdist_does_not_contain_the_plugins(dist: Path) -> None:
     (sdist,) = dist.glob("dbkeeper-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = archive.getnames()
-    assert any(n.endswith("core/dbkeeper/connection.py") for n in names)
+    assert any(n.endswith("core/dbkeeper/engine/connection.py") for n in names)
     assert not any("/plugins/" in n for n in names)
 
 

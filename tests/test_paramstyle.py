@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.sql.placeholders import to_pyformat
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_literals_survive_and_every_bare_question_mark_becomes_a_placeholder(par
     ],
 )
 def test_numeric_and_dollar_styles(style: str, sql: str, named: bool, expected: str) -> None:
-    from dbkeeper.paramstyle import to_driver_style
+    from dbkeeper.sql.placeholders import to_driver_style
 
     assert to_driver_style(sql, style, named=named) == expected
 
@@ -83,7 +83,7 @@ _literal_without_dollars = st.text(alphabet="ab ?:%-*/\n", max_size=12).map(lamb
 @given(parts=st.lists(st.one_of(_literal_without_dollars, _plain, st.just("?")), max_size=25))
 def test_dollar_numbers_every_bare_question_mark_in_order_and_leaves_literals(parts: list[str]) -> None:
     """(Literals hold no ``$``: a ``$1`` in the text is a native placeholder, tested above.)"""
-    from dbkeeper.paramstyle import to_driver_style
+    from dbkeeper.sql.placeholders import to_driver_style
 
     sql = "".join(parts)
     counter = iter(range(1, len(parts) + 1))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import dbkeeper.testing.suite as suite_package
-from dbkeeper.dialect import Capabilities, Dialect
+from dbkeeper.contract.dialect import Capabilities, Dialect
 from dbkeeper.schema.ddl import DDLRenderer
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "writing-a-plugin.md"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from dbkeeper.engine.plugins import PluginRegistry
 from dbkeeper.errors import PluginError, UnsupportedDatabaseError
-from dbkeeper.plugins import PluginRegistry
 from dbkeeper.urls import DatabaseURL
 
 

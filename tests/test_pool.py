@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.pool import ConnectionPool, PoolTimeout
+from dbkeeper.engine.pool import ConnectionPool, PoolTimeout
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing import private_servers
 from dbkeeper.testing.private_servers import PrivateServer, PrivateServerError, PrivateServerUnavailable
 from dbkeeper.testing.pytest_plugin import unavailable

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dbkeeper import ConfigurationError, DatabaseConnection, DatabaseManager
-from dbkeeper.query_cache import QueryCache
+from dbkeeper.crud.read_cache import QueryCache
 from dbkeeper.urls import DatabaseURL
 
 DIALECTS = [

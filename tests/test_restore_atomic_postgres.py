@@ -18,7 +18,7 @@ import pytest
 
 from dbkeeper.backup import BackupManager
 from dbkeeper.backup.errors import RestoreTargetError
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.servers import check_server, scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from dbkeeper.backup import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.servers import check_server, scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 

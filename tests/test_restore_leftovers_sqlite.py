@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dbkeeper.backup import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from dbkeeper.backup import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.servers import check_server, scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.cli.commands.schema import schema
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.migrations.manager import MigrationManager
-from dbkeeper.schema.cli import schema
 from dbkeeper.urls import DatabaseURL
 
 MODELS = '''

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dbkeeper.connection import DatabaseConnection
-from dbkeeper.schema.demo import HISTORY_TABLE, run_schema_demo
+from dbkeeper.demo.schema import HISTORY_TABLE, run_schema_demo
+from dbkeeper.engine.connection import DatabaseConnection
 
 
 def test_schema_demo_migrates_and_shows_an_empty_rediff_and_can_run_again(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.schema.errors import SchemaInputError, SchemaValidationError
 from dbkeeper.schema.generator import SchemaGenerator, generate_schema
 from dbkeeper.schema.introspect import introspect

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.migrations.manager import MigrationManager
 from dbkeeper.schema.introspect import introspect
 from dbkeeper.schema.migration import SchemaDiff, compare

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import dbkeeper
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract.dialect import Dialect
+from dbkeeper.engine.plugins import PluginRegistry, get_registry, set_registry
 from dbkeeper.errors import UnsupportedOperationError
-from dbkeeper.plugins import PluginRegistry, get_registry, set_registry
 from dbkeeper.schema.dialects import render_ddl, renderer_for, resolve_dialect
 from dbkeeper.schema.model import SchemaDefinition, SchemaIndex
 from dbkeeper_sqlite.dialect import SQLiteDialect
@@ -76,7 +76,7 @@ def test_loading_the_plugins_and_the_schema_cli_imports_no_schema_machinery() ->
     import sys
 
     code = ("import sys, dbkeeper_sqlite.dialect, dbkeeper_postgres.dialect, dbkeeper_mysql.dialect, "
-            "dbkeeper.schema.cli; "
+            "dbkeeper.cli.commands.schema; "
             "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'dbkeeper.schema.ddl', "
             "'dbkeeper.schema.model'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -20,7 +20,7 @@ import pytest
 
 from dbkeeper.backup import BackupManager, EncryptionSettings
 from dbkeeper.child_env import child_environment
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing import private_servers
 from dbkeeper.testing.pytest_plugin import unavailable
 from dbkeeper.testing.servers import scratch_database, server_url

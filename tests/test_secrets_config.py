@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dbkeeper.config import load_config, resolve_database
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConfigurationError
 from dbkeeper.urls import DatabaseURL
 

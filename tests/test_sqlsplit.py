@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dbkeeper.sqlsplit import ANSI, MYSQL, POSTGRES, SQLITE, SplitOptions, keywords, split_sql
+from dbkeeper.sql.split import ANSI, MYSQL, POSTGRES, SQLITE, SplitOptions, keywords, split_sql
 
 
 def test_semicolons_end_statements_and_whitespace_is_trimmed() -> None:

@@ -13,21 +13,21 @@ from dbkeeper._exports import lazy_getattr
 from dbkeeper._version import __version__
 
 _EXPORTS: dict[str, str] = {
-    "hookimpl": "dbkeeper.hookspecs",
-    "DatabaseManager": "dbkeeper.manager",
-    "manage_databases": "dbkeeper.manager",
-    "DatabaseConnection": "dbkeeper.connection",
-    "DatabaseType": "dbkeeper.connection",
-    "Transaction": "dbkeeper.connection",
+    "hookimpl": "dbkeeper.contract.hookspecs",
+    "DatabaseManager": "dbkeeper.engine.manager",
+    "manage_databases": "dbkeeper.engine.manager",
+    "DatabaseConnection": "dbkeeper.engine.connection",
+    "DatabaseType": "dbkeeper.engine.connection",
+    "Transaction": "dbkeeper.engine.connection",
     "QueryResult": "dbkeeper.result",
     "DatabaseURL": "dbkeeper.urls",
-    "Dialect": "dbkeeper.dialect",
-    "Capabilities": "dbkeeper.dialect",
-    "QueryPlan": "dbkeeper.dialect",
-    "TableInfo": "dbkeeper.introspection",
-    "ColumnInfo": "dbkeeper.introspection",
-    "IndexInfo": "dbkeeper.introspection",
-    "ForeignKeyInfo": "dbkeeper.introspection",
+    "Dialect": "dbkeeper.contract.dialect",
+    "Capabilities": "dbkeeper.contract.dialect",
+    "QueryPlan": "dbkeeper.contract.dialect",
+    "TableInfo": "dbkeeper.contract.introspection",
+    "ColumnInfo": "dbkeeper.contract.introspection",
+    "IndexInfo": "dbkeeper.contract.introspection",
+    "ForeignKeyInfo": "dbkeeper.contract.introspection",
     "DbKeeperError": "dbkeeper.errors",
     "CodomyrmexError": "dbkeeper.errors",
     "Row": "dbkeeper.result",
@@ -44,13 +44,13 @@ _EXPORTS: dict[str, str] = {
     "ClosedError": "dbkeeper.errors",
     "resolve_workspace": "dbkeeper.workspace",
     "load_config": "dbkeeper.config",
-    "get_registry": "dbkeeper.plugins",
-    "QueryCache": "dbkeeper.query_cache",
-    "Fragment": "dbkeeper.where",
-    "UnknownTableError": "dbkeeper.table_meta",
-    "UnknownColumnError": "dbkeeper.table_meta",
-    "UnsafeWriteError": "dbkeeper.crud",
-    "MultipleRowsError": "dbkeeper.crud",
+    "get_registry": "dbkeeper.engine.plugins",
+    "QueryCache": "dbkeeper.crud.read_cache",
+    "Fragment": "dbkeeper.crud.where",
+    "UnknownTableError": "dbkeeper.crud.table_meta",
+    "UnknownColumnError": "dbkeeper.crud.table_meta",
+    "UnsafeWriteError": "dbkeeper.crud.methods",
+    "MultipleRowsError": "dbkeeper.crud.methods",
     "Version": "dbkeeper.lifecycle.version",
     "DBStatus": "dbkeeper.lifecycle.status",
     "VersionedDatabase": "dbkeeper.lifecycle.database",
@@ -172,9 +172,16 @@ if TYPE_CHECKING:
     from dbkeeper.backup.manager import BackupManager
     from dbkeeper.backup.models import Backup, BackupResult
     from dbkeeper.config import load_config
-    from dbkeeper.connection import DatabaseConnection, DatabaseType, Transaction
-    from dbkeeper.crud import MultipleRowsError, UnsafeWriteError
-    from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
+    from dbkeeper.contract.dialect import Capabilities, Dialect, QueryPlan
+    from dbkeeper.contract.hookspecs import hookimpl
+    from dbkeeper.contract.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
+    from dbkeeper.crud.methods import MultipleRowsError, UnsafeWriteError
+    from dbkeeper.crud.read_cache import QueryCache
+    from dbkeeper.crud.table_meta import UnknownColumnError, UnknownTableError
+    from dbkeeper.crud.where import Fragment
+    from dbkeeper.engine.connection import DatabaseConnection, DatabaseType, Transaction
+    from dbkeeper.engine.manager import DatabaseManager, manage_databases
+    from dbkeeper.engine.plugins import get_registry
     from dbkeeper.errors import (
         ClosedError,
         CodomyrmexError,
@@ -189,8 +196,6 @@ if TYPE_CHECKING:
         UnsupportedDatabaseError,
         UnsupportedOperationError,
     )
-    from dbkeeper.hookspecs import hookimpl
-    from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
     from dbkeeper.lifecycle.database import DBManager, VersionedDatabase
     from dbkeeper.lifecycle.decorators import (
         async_database_safe,
@@ -202,22 +207,17 @@ if TYPE_CHECKING:
     )
     from dbkeeper.lifecycle.status import DBStatus
     from dbkeeper.lifecycle.version import Version
-    from dbkeeper.manager import DatabaseManager, manage_databases
     from dbkeeper.migrations.api import run_migrations
     from dbkeeper.migrations.errors import MigrationError
     from dbkeeper.migrations.manager import MigrationManager
     from dbkeeper.migrations.model import Migration, MigrationResult
     from dbkeeper.monitoring.api import DatabaseMetrics, DatabasePerformanceMonitor, monitor_database, optimize_database
-    from dbkeeper.plugins import get_registry
-    from dbkeeper.query_cache import QueryCache
     from dbkeeper.result import QueryResult, Row
     from dbkeeper.schema.errors import SchemaError
     from dbkeeper.schema.generator import SchemaGenerator, SchemaMigration, generate_schema
     from dbkeeper.schema.migration import SchemaDiff
     from dbkeeper.schema.model import SchemaColumn, SchemaDefinition, SchemaIndex, SchemaTable
-    from dbkeeper.table_meta import UnknownColumnError, UnknownTableError
     from dbkeeper.urls import DatabaseURL
-    from dbkeeper.where import Fragment
     from dbkeeper.workspace import resolve_workspace
 
 

@@ -1,13 +1,13 @@
 """Table introspection through the SQL standard's ``information_schema`` views.
 
-The default of :meth:`dbkeeper.dialect.Dialect.table_names` and
-:meth:`~dbkeeper.dialect.Dialect.introspect` for a dialect without a
+The default of :meth:`dbkeeper.contract.dialect.Dialect.table_names` and
+:meth:`~dbkeeper.contract.dialect.Dialect.introspect` for a dialect without a
 SQLAlchemy dialect (``sqlalchemy_name = None``): most SQL engines (DuckDB,
 PostgreSQL-wire databases, SQL Server, H2...) serve these views, so a new
 dialect gets ``dbkeeper tables``, ``describe`` and every CRUD helper without
 writing a catalog query. Five queries describe any number of tables: tables,
 columns, key columns, constraints and referential constraints, all filtered
-to the schema :attr:`~dbkeeper.dialect.Dialect.information_schema_scope`
+to the schema :attr:`~dbkeeper.contract.dialect.Dialect.information_schema_scope`
 names. The standard has no view of plain indexes: unique and primary-key
 constraints are reported as unique indexes, and a dialect whose engine has
 other indexes adds them by overriding ``introspect`` (calling this first).
@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from dbkeeper.contract.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
 from dbkeeper.errors import QueryError, UnsupportedOperationError
-from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
 from dbkeeper.result import QueryResult
 
 
@@ -38,7 +38,7 @@ class _Scope(Protocol):
 
 
 class DatabaseConnection(Protocol):
-    """What this module needs of :class:`dbkeeper.connection.DatabaseConnection`."""
+    """What this module needs of :class:`dbkeeper.engine.connection.DatabaseConnection`."""
 
     @property
     def name(self) -> str: ...

@@ -339,8 +339,8 @@ def resolve_database(value: str | None, *, config: Config | None = None) -> tupl
 def default_connection_name(url: DatabaseURL) -> str:
     """The name a URL is known by when no dialect is asked (monitoring, catalogs).
 
-    :class:`~dbkeeper.connection.DatabaseConnection` asks the URL's dialect
-    (:meth:`dbkeeper.dialect.Dialect.connection_name`); this is the rule
+    :class:`~dbkeeper.engine.connection.DatabaseConnection` asks the URL's dialect
+    (:meth:`dbkeeper.contract.dialect.Dialect.connection_name`); this is the rule
     without one: ``memory`` for an in-memory database, the file name without
     its extension for a host-less URL naming a file (an embedded database:
     a path, or a name with an extension), else the database, host or scheme.

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from dbkeeper.backup import BackupManager, backup_database, restore_database
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 
@@ -71,7 +71,7 @@ def _state(url: DatabaseURL) -> dict[str, Any]:
 
 def _chainable_by_default(url: DatabaseURL) -> bool:
     """The dialect's documented default: whether its plain full backups are chain bases."""
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     return bool(get_registry().dialect_for_url(url).chainable_fulls_by_default)
 

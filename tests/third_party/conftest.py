@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.plugins import PluginRegistry, set_registry
+from dbkeeper.engine.plugins import PluginRegistry, set_registry
 from dbkeeper.urls import DatabaseURL
 
 #: The test-only plugin package lives next to this file (a published plugin would be installed instead).

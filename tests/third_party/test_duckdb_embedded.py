@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 
 

@@ -31,7 +31,7 @@ from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _DIR = "restores"
 REMOVE_HINT = "dbkeeper backup leftovers --remove"
@@ -124,7 +124,7 @@ def forget(workspace: Path, target: DatabaseURL) -> None:
 
 
 def _connection(url: DatabaseURL) -> DatabaseConnection:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     return DatabaseConnection.from_url(url, name="dbkeeper-leftovers", connection_pool_size=1, max_retries=0,
                                        connection_timeout=10)

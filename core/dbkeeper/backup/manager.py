@@ -136,7 +136,7 @@ class BackupManager:
 
     @staticmethod
     def _connection(url: DatabaseURL) -> Any:
-        from dbkeeper.connection import DatabaseConnection
+        from dbkeeper.engine.connection import DatabaseConnection
 
         return DatabaseConnection.from_url(url, name=DatabaseURL.parse(url).database or "backup",
                                            connection_pool_size=1, max_retries=0)
@@ -396,7 +396,7 @@ class BackupManager:
         never mix two databases that only share a name.
         """
         if database_url is not None:
-            from dbkeeper.plugins import get_registry
+            from dbkeeper.engine.plugins import get_registry
 
             url = DatabaseURL.parse(database_url)
             dialect = get_registry().dialect_for_url(url)

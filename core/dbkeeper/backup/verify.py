@@ -104,7 +104,7 @@ def _check_files_first(manager: BackupManager, backup: Backup) -> None:
 
 def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
           scratch_url: str | DatabaseURL | None) -> list[str]:
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     dialect = get_registry().get_dialect(str(backup.metadata.get("dialect")))
     near: DatabaseURL | None = None
@@ -126,7 +126,7 @@ def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | 
 
 def _check(url: DatabaseURL) -> list[str]:
     from dbkeeper.backup.errors import CorruptBackupError
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     conn = DatabaseConnection.from_url(url, name="verify", connection_pool_size=1, max_retries=0)
     with conn:

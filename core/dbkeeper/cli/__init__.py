@@ -21,16 +21,16 @@ __all__ = ["BUILTIN_COMMANDS", "cli", "main"]
 
 #: Built-in commands: name -> "module:attribute", imported on first use.
 BUILTIN_COMMANDS: dict[str, str] = {
-    "backup": "dbkeeper.backup.cli:backup",
+    "backup": "dbkeeper.cli.commands.backup:backup",
     "demo": "dbkeeper.cli.commands.demo:demo",
     "describe": "dbkeeper.cli.commands.describe:describe",
     "health": "dbkeeper.cli.commands.health:health",
-    "migrate": "dbkeeper.migrations.cli:migrate",
-    "monitor": "dbkeeper.monitoring.cli:monitor",
-    "optimize": "dbkeeper.monitoring.cli:optimize",
+    "migrate": "dbkeeper.cli.commands.migrate:migrate",
+    "monitor": "dbkeeper.cli.commands.monitor:monitor",
+    "optimize": "dbkeeper.cli.commands.monitor:optimize",
     "plugins": "dbkeeper.cli.commands.plugins:plugins",
     "query": "dbkeeper.cli.commands.query:query",
-    "schema": "dbkeeper.schema.cli:schema",
+    "schema": "dbkeeper.cli.commands.schema:schema",
     "tables": "dbkeeper.cli.commands.tables:tables",
 }
 

@@ -20,7 +20,7 @@ from dbkeeper.cli._interrupt import run_interruptibly
 from dbkeeper.cli._state import get_state
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,7 +39,7 @@ def db_option(func: F) -> F:
 def build_connection(ctx: click.Context, db: str | None) -> DatabaseConnection:
     """Resolve ``--db`` into an unconnected, tracked connection whose dialect is known."""
     from dbkeeper.config import URL_ENV, resolve_database
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     state = get_state(ctx)
     state.add_secrets_from_raw_url(db if db is not None else os.environ.get(URL_ENV))

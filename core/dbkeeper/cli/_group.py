@@ -101,7 +101,7 @@ class DbKeeperGroup(LazyGroup, CommandGroup):
         if self._plugin_commands_loaded:
             return
         self._plugin_commands_loaded = True
-        from dbkeeper.plugins import get_registry
+        from dbkeeper.engine.plugins import get_registry
 
         try:
             get_registry().register_commands(self)

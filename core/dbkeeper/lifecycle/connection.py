@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dbkeeper.errors import UnsupportedOperationError
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.lifecycle._log import Log
     from dbkeeper.urls import DatabaseURL
 
@@ -282,7 +282,7 @@ class LifecycleConnection(abc.ABC):
 async def open_lifecycle_connection(dialect: Dialect, url: DatabaseURL, log: Log,
                                     timeout: float | None) -> LifecycleConnection:
     """Open the dialect's asyncio connection and wrap it in the adapter its plugin registered."""
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     adapter = get_registry().lifecycle_adapter(dialect.name)
     raw = await dialect.connect_async(url, timeout=timeout)

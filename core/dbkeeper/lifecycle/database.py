@@ -281,7 +281,7 @@ class VersionedDatabase(abc.ABC):
             self._started.set()
 
     async def _start(self) -> None:
-        from dbkeeper.plugins import get_registry
+        from dbkeeper.engine.plugins import get_registry
 
         dialect = get_registry().dialect_for_url(self._url)
         path = self._sqlite_file()

@@ -10,7 +10,7 @@ from dbkeeper.migrations.history import DEFAULT_TABLE
 from dbkeeper.migrations.locking import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
 DIRECTIONS = ("up", "down")

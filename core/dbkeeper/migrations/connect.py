@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
 #: Pool settings of a migration run's connection.
@@ -26,7 +26,7 @@ def open_connection(database: str | DatabaseURL | DatabaseConnection | None) -> 
     :func:`dbkeeper.config.resolve_database`), or an existing connection,
     which is used as is (connected if needed) and left open.
     """
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
     if isinstance(database, DatabaseConnection):

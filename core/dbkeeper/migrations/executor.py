@@ -39,11 +39,11 @@ from dbkeeper.migrations.history import (
     now_text,
 )
 from dbkeeper.migrations.model import APPLIED, FAILED, ROLLED_BACK, Migration, MigrationResult
-from dbkeeper.sqlsplit import keywords
+from dbkeeper.sql.split import keywords
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
+    from dbkeeper.engine.connection import DatabaseConnection
 
 UP = "up"  # the same values as dbkeeper.migrations.migrator.UP/DOWN
 DOWN = "down"
@@ -256,7 +256,7 @@ class Executor:
             return None
         if not all(_is_plain_ddl(s) for s in step.statements):
             return None
-        from dbkeeper.dialect import SCRIPT_ELAPSED
+        from dbkeeper.contract.dialect import SCRIPT_ELAPSED
 
         start = time.perf_counter()
         values = self._finished_values(step, SCRIPT_ELAPSED)

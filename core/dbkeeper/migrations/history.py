@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dbkeeper.migrations.model import utcnow
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.result import QueryResult
 
 DEFAULT_TABLE = "dbkeeper_migrations"

@@ -30,7 +30,7 @@ from dbkeeper.migrations.planner import MigrationGraph, build_graph
 from dbkeeper.migrations.status import StatusReport, migration_status
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
 
@@ -42,7 +42,7 @@ class MigrationManager:
     ``<workspace>/migrations`` until :meth:`load_migrations_from_directory`
     points the manager at a directory. ``database_url`` is a URL, a
     connection name from ``dbkeeper.toml``, or a
-    :class:`~dbkeeper.connection.DatabaseConnection`.
+    :class:`~dbkeeper.engine.connection.DatabaseConnection`.
     """
 
     def __init__(self, workspace_dir: str | os.PathLike[str] | None = None,

@@ -50,7 +50,7 @@ from dbkeeper.migrations.planner import MigrationGraph
 from dbkeeper.migrations.status import StatusReport, build_report, needs_repair
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.migrations.executor import Step
 
 UP = "up"

@@ -1,6 +1,6 @@
 """Performance monitoring: the query recorder, its store, the analyser and the seed API.
 
-Every statement run through :class:`~dbkeeper.connection.DatabaseConnection`
+Every statement run through :class:`~dbkeeper.engine.connection.DatabaseConnection`
 is timed into a bounded in-memory :class:`~dbkeeper.monitoring.recorder.QueryRecorder`
 and flushed to a SQLite store in the workspace
 (:mod:`dbkeeper.monitoring.store`), so another process can analyse it.

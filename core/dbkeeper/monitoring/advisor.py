@@ -34,8 +34,8 @@ from dbkeeper.monitoring.advice import (
 from dbkeeper.monitoring.rules import AdvisorRules, index_name
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.monitoring.analysis import QueryAnalysis
 
 __all__ = ["CHECKS", "DEFAULT_THRESHOLDS", "MIN_ROWS_FOR_INDEX", "Advice", "AdvisorRules", "Recommendation",
@@ -69,7 +69,7 @@ def advise(connection: DatabaseConnection, analysis: QueryAnalysis | None = None
 
 def rules_for(dialect: Dialect) -> AdvisorRules:
     """The rules ``dialect``'s plugin registered, or the generic :class:`AdvisorRules`."""
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     registered = get_registry().advisor_rules(dialect.name)
     rules: AdvisorRules = (registered or AdvisorRules)()

@@ -32,7 +32,7 @@ from dbkeeper.monitoring.analysis import QueryAnalysis, analyze_samples
 from dbkeeper.monitoring.store import MetricsStore, Sample
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.monitoring.advisor import Thresholds
 
 #: Alert thresholds (documented in docs/monitoring.md).
@@ -212,7 +212,7 @@ def _resolved(database_name: str, connection: DatabaseConnection | None,
         yield None, how_to_make_known(database_name)
         return
     url, source = known
-    from dbkeeper.connection import DatabaseConnection as Connection
+    from dbkeeper.engine.connection import DatabaseConnection as Connection
 
     opened = Connection.from_url(url, name=database_name, connection_pool_size=1, max_overflow=1, max_retries=0,
                                  record_queries=False)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.errors import UnsupportedOperationError
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 
 def collect_native(connection: DatabaseConnection) -> dict[str, Any]:

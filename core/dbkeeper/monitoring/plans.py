@@ -1,4 +1,4 @@
-"""Read what matters to the advisor out of a :class:`~dbkeeper.dialect.QueryPlan`.
+"""Read what matters to the advisor out of a :class:`~dbkeeper.contract.dialect.QueryPlan`.
 
 Plans differ per database (SQLite ``EXPLAIN QUERY PLAN`` rows, PostgreSQL
 JSON nodes, MySQL ``FORMAT=JSON`` documents); the advisor only needs two
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import QueryPlan
+    from dbkeeper.contract.dialect import QueryPlan
 
 _SQLITE_SCAN = re.compile(r"^SCAN (?:TABLE )?(\S+)")
 _SQLITE_SEARCH = re.compile(r"^SEARCH (?:TABLE )?(\S+) USING (?:COVERING |INTEGER PRIMARY )?(?:INDEX|KEY)")

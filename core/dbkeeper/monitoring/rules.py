@@ -23,9 +23,9 @@ from dbkeeper.monitoring.advice import Recommendation, Thresholds
 from dbkeeper.monitoring.plans import scanned_tables
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
-    from dbkeeper.dialect import Dialect
-    from dbkeeper.introspection import TableInfo
+    from dbkeeper.contract.dialect import Dialect
+    from dbkeeper.contract.introspection import TableInfo
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.monitoring.analysis import QueryAnalysis
 
 

@@ -37,7 +37,7 @@ from dbkeeper.schema.model import (
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
 
 
 class DDLRenderer:

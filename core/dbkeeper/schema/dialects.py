@@ -11,16 +11,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.schema.ddl import DDLRenderer
 
 
 def resolve_dialect(dialect: str | Dialect) -> Dialect:
-    """The registered :class:`~dbkeeper.dialect.Dialect` for a name or URL scheme (or the object itself)."""
+    """The registered :class:`~dbkeeper.contract.dialect.Dialect` for a name or URL scheme (or the object itself)."""
     if not isinstance(dialect, str):
         return dialect
+    from dbkeeper.engine.plugins import get_registry
     from dbkeeper.errors import UnsupportedDatabaseError
-    from dbkeeper.plugins import get_registry
     from dbkeeper.urls import DatabaseURL
 
     registry = get_registry()

@@ -17,7 +17,7 @@ from dbkeeper.schema.model import SchemaDefinition
 from dbkeeper.schema.types import parse_type
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 #: Tables dbkeeper itself creates; never reported as part of a schema.
 INTERNAL_PREFIX = "dbkeeper_"

@@ -18,7 +18,7 @@ from dbkeeper.schema.errors import DestructiveChangeError
 from dbkeeper.schema.model import SchemaDefinition
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.migrations.model import Migration
 
 

@@ -28,7 +28,7 @@ def is_url(source: str) -> bool:
 
 def url_dialect(source: str) -> str:
     """The dialect name serving a URL."""
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
     from dbkeeper.urls import DatabaseURL
 
     return get_registry().dialect_for_url(DatabaseURL.parse(source)).name
@@ -37,7 +37,7 @@ def url_dialect(source: str) -> str:
 def load_schema(source: str) -> SchemaDefinition:
     """A :class:`SchemaDefinition` from a URL, a ``.json``/``.sql`` file or a Python module with models."""
     if is_url(source):
-        from dbkeeper.connection import DatabaseConnection
+        from dbkeeper.engine.connection import DatabaseConnection
         from dbkeeper.schema.introspect import introspect
 
         with DatabaseConnection.from_url(source) as conn:
@@ -67,7 +67,7 @@ def _from_json(path: Path) -> SchemaDefinition:
 
 
 def _from_sql(path: Path) -> SchemaDefinition:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.errors import DbKeeperError
     from dbkeeper.schema.introspect import introspect
 

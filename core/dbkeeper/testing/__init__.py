@@ -6,7 +6,7 @@
   capability. A dialect plugin subclasses
   :class:`~dbkeeper.testing.suite.DialectConformance`, provides a
   ``database_url`` fixture, and inherits every test; the dialect's
-  :class:`~dbkeeper.dialect.Capabilities` switch off what it does not support.
+  :class:`~dbkeeper.contract.dialect.Capabilities` switch off what it does not support.
 - :mod:`dbkeeper.testing.provision`: provisioning points (``start_server``)
   the plugins fill in their own ``provision`` modules, and the machinery to
   run a throw-away server; :mod:`dbkeeper.testing.private_servers` keeps the

@@ -259,7 +259,7 @@ def tail(log: Path, lines: int = 30) -> str:
 
 def _wait_until_answering(process: subprocess.Popen[bytes], url: DatabaseURL, log: Path, timeout: float) -> bool:
     """True once ``url`` answers ``SELECT 1``; False when the process exited first. Raises on timeout."""
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     deadline = time.monotonic() + timeout
     while True:
@@ -301,7 +301,7 @@ def start_listening(
 
 def execute(url: DatabaseURL, statements: Sequence[str]) -> None:
     """Run set-up ``statements`` on ``url`` through one unrecorded connection."""
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     with DatabaseConnection.from_url(
         url, name="private-server-setup", connection_pool_size=1, max_retries=0, record_queries=False
@@ -351,8 +351,8 @@ class ProvisioningPoint:
 
 def _import_provision_module(dialect: str) -> None:
     """Import ``<package>.provision`` of the plugin that registered ``dialect``, when it has one."""
+    from dbkeeper.engine.plugins import get_registry
     from dbkeeper.errors import UnsupportedDatabaseError
-    from dbkeeper.plugins import get_registry
 
     try:
         dialect_class = type(get_registry().get_dialect(dialect))

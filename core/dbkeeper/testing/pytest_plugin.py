@@ -67,8 +67,8 @@ def unavailable(reason: str) -> NoReturn:
 
 
 def _server_database(kind: str) -> Iterator[DatabaseURL]:
+    from dbkeeper.engine.plugins import get_registry
     from dbkeeper.errors import UnsupportedDatabaseError
-    from dbkeeper.plugins import get_registry
     from dbkeeper.testing import servers
 
     admin = servers.server_url(kind)

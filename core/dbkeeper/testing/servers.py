@@ -47,7 +47,7 @@ def unique_name(prefix: str = "dbk_test") -> str:
 
 def check_server(url: DatabaseURL) -> str | None:
     """``None`` when ``url`` answers a query, else the reason it does not (password-free)."""
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     try:
         conn = DatabaseConnection.from_url(url, name="probe", connection_timeout=5, max_retries=0)
@@ -61,7 +61,7 @@ def check_server(url: DatabaseURL) -> str | None:
 @contextmanager
 def scratch_database(admin_url: DatabaseURL, *, prefix: str = "dbk_test") -> Iterator[DatabaseURL]:
     """Create a uniquely named database on the server of ``admin_url``; drop it afterwards."""
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     admin = DatabaseConnection.from_url(admin_url, name="admin", connection_pool_size=1, max_retries=0)
     admin.connect()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 
 #: ``step(connection, i)``: the ``i``-th write (1, 2, ...); it runs in a transaction of its own.

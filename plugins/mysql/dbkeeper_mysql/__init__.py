@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import dbkeeper
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract.dialect import Dialect
 from dbkeeper_mysql._version import __version__
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ from typing import Any
 from pymysql.err import MySQLError as _MySQLError
 
 from dbkeeper.backup.tools import base_env
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.redaction import redact
 from dbkeeper_mysql._sessions import error_reason
 

@@ -38,7 +38,7 @@ from typing import Any
 from dbkeeper.backup.errors import ToolError
 from dbkeeper.backup.export import Emit
 from dbkeeper.backup.tools import widen_pipe
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.redaction import redact
 
 #: Bytes handed to the ordered writer at a time (and read from a client's stdout at most).

@@ -12,7 +12,7 @@ from dbkeeper.monitoring.advice import Recommendation, Thresholds
 from dbkeeper.monitoring.rules import AdvisorRules
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
 
 
 class MySQLAdvisorRules(AdvisorRules):

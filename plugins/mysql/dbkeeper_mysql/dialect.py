@@ -29,7 +29,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_mysql.migration_support import MySQLMigrationSupport
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import IO
 
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL

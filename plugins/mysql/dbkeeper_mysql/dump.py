@@ -40,7 +40,7 @@ from dbkeeper.backup.tools import (
     version_tuple,
     write_private,
 )
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 
 _INSTALL = ("install the client tools (Debian/Ubuntu: apt-get install mariadb-client, or mysql-client for "

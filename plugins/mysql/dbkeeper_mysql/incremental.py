@@ -74,7 +74,7 @@ from typing import IO, Any
 
 from dbkeeper.backup.export import Emit, Part, write_ordered
 from dbkeeper.backup.tools import base_env, stream_out
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper_mysql._binlog import BinlogChanges, TrackedTable, plain_name, snapshot_position
 from dbkeeper_mysql._sessions import (
     SESSION_TIMEOUT,

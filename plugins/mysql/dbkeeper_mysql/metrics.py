@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.errors import DbKeeperError
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _STATUS = ("Threads_connected", "Threads_running", "Questions", "Uptime", "Slow_queries",
            "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads", "Innodb_data_read",

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.migrations.locking import LockHolder, MigrationLock
-from dbkeeper.sqlsplit import MYSQL, keywords, split_sql
+from dbkeeper.sql.split import MYSQL, keywords, split_sql
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 #: First words of statements that commit the open transaction before (and after) they run.
 IMPLICIT_COMMIT = frozenset({
@@ -92,7 +92,7 @@ class MySQLNamedLock(MigrationLock):
     def session(self) -> DatabaseConnection:
         """The dedicated lock connection; also fixes the scoped lock name."""
         if self._session is None:
-            from dbkeeper.connection import DatabaseConnection
+            from dbkeeper.engine.connection import DatabaseConnection
 
             session = DatabaseConnection.from_url(
                 self.source.url, name=f"{self.source.name}-migration-lock", pool_size=1, max_overflow=0,

@@ -36,7 +36,7 @@ from dbkeeper.schema.model import (
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _INT_WIDTH = re.compile(r"^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)(.*)$", re.IGNORECASE)
 

@@ -32,8 +32,8 @@ from click.testing import CliRunner
 
 from dbkeeper.backup import BackupManager
 from dbkeeper.backup.chain import resolve
-from dbkeeper.backup.cli import backup as backup_cli
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.cli.commands.backup import backup as backup_cli
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing import private_servers
 from dbkeeper.testing.servers import scratch_database
 from dbkeeper.testing.writers import BackgroundWriter

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.suite import DialectConformance
 from dbkeeper.urls import DatabaseURL
 

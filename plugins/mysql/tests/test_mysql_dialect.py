@@ -17,9 +17,9 @@ import pymysql
 import pytest
 from pymysql.constants import CLIENT
 
-from dbkeeper.connection import DatabaseConnection, DatabaseType
+from dbkeeper.engine.connection import DatabaseConnection, DatabaseType
+from dbkeeper.engine.plugins import get_registry
 from dbkeeper.errors import ConfigurationError, ConnectionError, ConnectionLostError, QueryError
-from dbkeeper.plugins import get_registry
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import MySQLDialect, __version__
 from dbkeeper_mysql._connect_args import TLSSettings, connect_arguments, tls_context

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import dbkeeper
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract.dialect import Dialect
 from dbkeeper_postgres._version import __version__
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ mode too.
 
 from __future__ import annotations
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 
 #: Settings whose value is a list of separately quoted items (what ``pg_dump`` calls GUC_LIST_QUOTE).
 _LIST_SETTINGS = {"local_preload_libraries", "search_path", "session_preload_libraries", "shared_preload_libraries",

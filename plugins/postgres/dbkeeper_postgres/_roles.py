@@ -20,7 +20,7 @@ from typing import IO
 
 from dbkeeper.backup.errors import RestoreTargetError, ToolError
 from dbkeeper.backup.tools import PIECE, widen_pipe
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.redaction import redact
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'

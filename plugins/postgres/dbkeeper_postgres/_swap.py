@@ -23,7 +23,7 @@ import secrets
 import time
 
 from dbkeeper.backup.errors import RestoreTargetError
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 
 KINDS = ("restore", "aside")

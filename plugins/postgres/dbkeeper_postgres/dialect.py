@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_postgres.migration_support import PostgresMigrationSupport
 from dbkeeper_postgres.prepared import PreparedRunner, column_names, python_encoding
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import IO
 
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL

@@ -46,7 +46,7 @@ from dbkeeper.backup.tools import (
     write_private,
 )
 from dbkeeper.child_env import child_environment
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_postgres._dbprops import copy_properties

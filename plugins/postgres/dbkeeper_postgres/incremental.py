@@ -81,7 +81,7 @@ from typing import IO, Any, cast
 from dbkeeper.backup.errors import CorruptBackupError
 from dbkeeper.backup.export import Emit, Part, write_ordered
 from dbkeeper.backup.tools import stream_in, stream_out
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_postgres.dump import client_tool
 

@@ -9,7 +9,7 @@ upgrade runs inside one explicit ``BEGIN`` ... ``COMMIT`` (PostgreSQL rolls DDL
 back too, so no snapshot is needed).
 
 Portable ``?`` and ``:name`` placeholders are rewritten with
-:func:`dbkeeper.paramstyle.to_pyformat`; statements already written with
+:func:`dbkeeper.sql.placeholders.to_pyformat`; statements already written with
 ``%s`` pass through. psycopg is never imported: the connection is used
 through its public methods only.
 """
@@ -26,10 +26,10 @@ from dbkeeper.lifecycle.connection import (
     starts_implicit_transaction,
     transaction_verb,
 )
-from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.sql.placeholders import to_pyformat
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.lifecycle._log import Log
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE

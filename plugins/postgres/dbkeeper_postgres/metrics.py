@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.errors import DbKeeperError
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _DATABASE_COUNTERS = ("numbackends", "xact_commit", "xact_rollback", "blks_read", "blks_hit", "tup_returned",
                       "tup_fetched", "tup_inserted", "tup_updated", "tup_deleted", "deadlocks", "temp_bytes")

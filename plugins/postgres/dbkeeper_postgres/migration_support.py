@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.dialect import SCRIPT_ELAPSED
+from dbkeeper.contract.dialect import SCRIPT_ELAPSED
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.migrations.locking import LockHolder, MigrationLock
-from dbkeeper.sqlsplit import POSTGRES, keywords, split_sql
+from dbkeeper.sql.split import POSTGRES, keywords, split_sql
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _ALWAYS_OUTSIDE = frozenset({"VACUUM"})
 _CREATE_DROP_OUTSIDE = frozenset({"DATABASE", "TABLESPACE", "SUBSCRIPTION"})
@@ -158,7 +158,7 @@ class PostgresAdvisoryLock(MigrationLock):
     def session(self) -> DatabaseConnection:
         """The dedicated lock connection (opened on first use, tagged with our pid and host)."""
         if self._session is None:
-            from dbkeeper.connection import DatabaseConnection
+            from dbkeeper.engine.connection import DatabaseConnection
             from dbkeeper.migrations.history import Operator
 
             session = DatabaseConnection.from_url(

@@ -38,7 +38,7 @@ from dbkeeper.schema.model import (
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 
 class PostgresRenderer(DDLRenderer):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.suite import DialectConformance
 from dbkeeper.urls import DatabaseURL
 
@@ -21,7 +21,7 @@ class TestPostgresConformance(DialectConformance):
     def session_id(self, connection: DatabaseConnection) -> Any:
         """The backend pid of the pooled connection that will serve the next statement.
 
-        The pool is LIFO (:class:`dbkeeper.pool.ConnectionPool`): the
+        The pool is LIFO (:class:`dbkeeper.engine.pool.ConnectionPool`): the
         connection that answers this query is the last one returned, so it is
         the first one the suite's next ``execute`` checks out.
         """

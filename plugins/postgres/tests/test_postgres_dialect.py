@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConfigurationError, ConnectionLostError, IntegrityError, QueryError
 from dbkeeper.errors import ConnectionError as DbConnectionError
 from dbkeeper.testing.pytest_plugin import unavailable
@@ -73,7 +73,7 @@ def free_port() -> int:
 def test_importing_the_plugin_does_not_import_psycopg() -> None:
     code = (
         "import sys\n"
-        "from dbkeeper.plugins import get_registry\n"
+        "from dbkeeper.engine.plugins import get_registry\n"
         "assert get_registry().get_dialect('postgres').name == 'postgres'\n"
         "assert 'psycopg' not in sys.modules, 'psycopg imported at plugin load'\n"
     )
@@ -81,7 +81,7 @@ def test_importing_the_plugin_does_not_import_psycopg() -> None:
 
 
 def test_both_url_schemes_resolve_to_the_postgres_dialect() -> None:
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     registry = get_registry()
     for scheme in ("postgresql", "postgres"):

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_postgres.prepared import numbered

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dbkeeper
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract.dialect import Dialect
 from dbkeeper_redis._version import __version__
 from dbkeeper_redis.dialect import RedisDialect
 

@@ -18,7 +18,7 @@ from dbkeeper.errors import ConnectionError, DbKeeperError, QueryError
 from dbkeeper.redaction import redact
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper_redis.command import RedisConnection
 
 
@@ -27,7 +27,7 @@ def dedicated(connection: DatabaseConnection, *, what: str) -> Iterator[RedisCon
     """Open a private connection to ``connection``'s database for ``what`` (named in errors)."""
     import redis
 
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     secrets = [connection.url.password, connection.password]
     where = connection.url.render()

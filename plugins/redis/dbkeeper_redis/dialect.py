@@ -27,12 +27,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect
 from dbkeeper_redis._conninfo import DEFAULT_PORT, connect_kwargs, database_number, is_number
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
-    from dbkeeper.introspection import TableInfo
+    from dbkeeper.contract.introspection import TableInfo
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.urls import DatabaseURL
 
 

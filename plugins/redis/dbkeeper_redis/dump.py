@@ -75,7 +75,7 @@ from dbkeeper_redis.scratch import FLUSH_KEEPING_CLAIM, MARKER_KEY
 if TYPE_CHECKING:
     import redis
 
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 MAGIC = b"DBKRDS\x00\x01"
 FORMAT = "dbkeeper-redis-dump"

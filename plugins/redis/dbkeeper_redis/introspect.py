@@ -28,15 +28,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dbkeeper.contract.introspection import ColumnInfo, TableInfo
 from dbkeeper.errors import QueryError
-from dbkeeper.introspection import ColumnInfo, TableInfo
 from dbkeeper_redis._client import dedicated
 from dbkeeper_redis.scratch import MARKER_KEY
 
 if TYPE_CHECKING:
     import redis
 
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 #: Keys looked at per introspection pass; beyond it results say ``complete: False``.
 SAMPLE_LIMIT = 10_000

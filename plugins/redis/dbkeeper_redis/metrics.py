@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper_redis._client import dedicated
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 #: INFO fields copied as they are (section: fields).
 _FIELDS = {

@@ -26,8 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def redis_admin_url() -> DatabaseURL:
     """The test server's URL, after checking the plugin is installed and the server answers."""
+    from dbkeeper.engine.plugins import get_registry
     from dbkeeper.errors import UnsupportedDatabaseError
-    from dbkeeper.plugins import get_registry
 
     admin = servers.server_url("redis")
     try:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dbkeeper.backup import BackupManager, EncryptionSettings, RestoreTargetError
 from dbkeeper.backup.errors import CorruptBackupError
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_redis import RedisDialect
 from dbkeeper_redis.dump import MAGIC, encode_record, read_dump

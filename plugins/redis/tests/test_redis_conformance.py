@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.suite import HOSTILE_VALUE, DialectConformance
 from dbkeeper.urls import DatabaseURL
 

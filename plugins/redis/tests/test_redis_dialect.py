@@ -14,10 +14,10 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.engine.plugins import get_registry
 from dbkeeper.errors import ClosedError, ConfigurationError, QueryError
 from dbkeeper.monitoring.native import collect_native
-from dbkeeper.plugins import get_registry
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_redis import RedisDialect
 from dbkeeper_redis._conninfo import connect_kwargs

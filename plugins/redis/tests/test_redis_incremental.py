@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dbkeeper.backup import BackupManager, DependentBackupsError, EncryptionSettings
 from dbkeeper.backup.chunking import LineChunker
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_redis import RedisDialect
 from dbkeeper_redis.chainable import MAGIC, end_line, escape, header_line, record_line, unescape

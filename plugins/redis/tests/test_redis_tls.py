@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from dbkeeper.backup import BackupManager
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConnectionError as DbConnectionError
 from dbkeeper.testing.pytest_plugin import unavailable
 from dbkeeper.urls import DatabaseURL

@@ -12,7 +12,7 @@ from dbkeeper.monitoring.advice import Recommendation, Thresholds
 from dbkeeper.monitoring.rules import AdvisorRules
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 
 class SQLiteAdvisorRules(AdvisorRules):

@@ -15,14 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite._params import CheckedConnection
 from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
 

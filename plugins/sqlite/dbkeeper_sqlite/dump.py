@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dbkeeper.backup.errors import BackupError, CorruptBackupError, RestoreTargetError
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper_sqlite._leftovers import lock, scratch_name
 
 PIECE = 1 << 20

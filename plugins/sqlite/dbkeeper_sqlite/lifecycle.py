@@ -36,7 +36,7 @@ from dbkeeper.lifecycle.connection import (
 )
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.lifecycle._log import Log
 
 _open: weakref.WeakSet[Any] = weakref.WeakSet()

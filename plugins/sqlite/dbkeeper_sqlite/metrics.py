@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _NO_SERVER = "SQLite is embedded: there are no server sessions"
 #: Rows counted per table at most: enough to judge statistics, bounded on huge tables.

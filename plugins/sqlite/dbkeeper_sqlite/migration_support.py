@@ -19,10 +19,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.sqlsplit import SQLITE, keywords, split_sql
+from dbkeeper.sql.split import SQLITE, keywords, split_sql
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 _NON_TRANSACTIONAL_PRAGMAS = frozenset({"FOREIGN_KEYS", "JOURNAL_MODE"})
 

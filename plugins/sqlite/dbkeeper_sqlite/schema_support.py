@@ -27,7 +27,7 @@ from dbkeeper.schema.expressions import expression_key
 from dbkeeper.schema.model import SchemaColumn, SchemaDefinition, SchemaTable
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 #: Prefix of the temporary table a rebuild copies into.
 REBUILD_PREFIX = "_dbk_new_"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite import dump as sqlite_dump
 

@@ -7,10 +7,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from dbkeeper.connection import DatabaseConnection
-from dbkeeper.dialect import Capabilities, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, Dialect, QueryPlan
+from dbkeeper.contract.introspection import IndexInfo, TableInfo
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConfigurationError
-from dbkeeper.introspection import IndexInfo, TableInfo
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_duckdb.session import DuckDBSession
 

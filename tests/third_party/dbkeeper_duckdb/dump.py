@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 from dbkeeper.backup.errors import BackupError, CorruptBackupError, RestoreTargetError
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper_duckdb.dialect import DuckDBDialect
     from dbkeeper_duckdb.session import DuckDBSession
 

@@ -1,4 +1,4 @@
-"""``dbkeeper demo``: run the showcase (:mod:`dbkeeper.demo`) with terminal-friendly output.
+"""``dbkeeper demo``: run the showcase (:mod:`dbkeeper.demo.runner`) with terminal-friendly output.
 
 On a terminal the steps are drawn with rich (rules, tables, timings); when
 stdout is not a terminal the demo prints plain text, so logs stay readable.
@@ -30,7 +30,7 @@ def demo(directory: Path | None) -> None:
     """
     import sys
 
-    from dbkeeper.demo import PlainReporter, run_demo
+    from dbkeeper.demo.runner import PlainReporter, run_demo
 
     if sys.stdout.isatty():
         from dbkeeper.cli._output import make_console

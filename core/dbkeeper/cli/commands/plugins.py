@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from dbkeeper.plugins import PluginInfo
+    from dbkeeper.engine.plugins import PluginInfo
 
 _STATUS_STYLE = {"loaded": "green", "failed": "bold red", "disabled": "yellow"}
 
@@ -23,7 +23,7 @@ _STATUS_STYLE = {"loaded": "green", "failed": "bold red", "disabled": "yellow"}
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List plugins: version, dialects and URL schemes, hooks, load status and errors."""
     from dbkeeper.cli._group import DbKeeperGroup
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     root = ctx.find_root().command
     if isinstance(root, DbKeeperGroup):

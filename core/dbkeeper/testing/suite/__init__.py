@@ -31,7 +31,7 @@ module                 class                                       switched by
 =====================  ==========================================  =====================================
 
 Tests that need a capability the dialect switches off in its
-:class:`~dbkeeper.dialect.Capabilities` are skipped by declaration, with the
+:class:`~dbkeeper.contract.dialect.Capabilities` are skipped by declaration, with the
 flag named in the reason, as SQLAlchemy's suite is switched by its
 requirements class; a store whose statements are not SQL declares
 ``sql=False`` and runs only the tests that do not speak SQL, plus the backup

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 
 HOSTILE_VALUE = "'; DROP TABLE items; -- \" \\ % ? :name $1 ünï 🐘"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper.testing.suite._base import HOSTILE_VALUE, ConformanceBase
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ClosedError, IntegrityError, QueryError
 from dbkeeper.testing.suite._base import HOSTILE_VALUE, ConformanceBase
 from dbkeeper.urls import DatabaseURL

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.suite._base import ConformanceBase
 from dbkeeper.urls import DatabaseURL
 

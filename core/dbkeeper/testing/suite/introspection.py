@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import QueryError
 from dbkeeper.testing.suite._base import ConformanceBase
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.suite._base import ConformanceBase
 from dbkeeper.urls import DatabaseURL
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.testing.suite._base import ConformanceBase
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import PoolTimeoutError, QueryError
 from dbkeeper.testing.suite._base import SECRET_PASSWORD, ConformanceBase
 from dbkeeper.urls import DatabaseURL

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from dbkeeper.connection import DatabaseConnection
+from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import IntegrityError, UnsupportedOperationError
 from dbkeeper.testing.suite._base import ConformanceBase
 

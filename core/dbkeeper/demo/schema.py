@@ -41,7 +41,7 @@ def _v2() -> dict[str, Any]:
 
 def run_schema_demo(directory: pathlib.Path, database_url: str, say: Callable[[str], None]) -> None:
     """Create the demo tables from V1, migrate them to V2 with a generated migration, show the empty re-diff."""
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.migrations.manager import MigrationManager
     from dbkeeper.schema.introspect import introspect
     from dbkeeper.schema.migration import compare

@@ -16,7 +16,7 @@ from dbkeeper.urls import DatabaseURL
 def run_backup_demo(directory: pathlib.Path, database_url: str, say: Callable[[str], None]) -> None:
     """Back up ``database_url`` into ``directory/workspace``, verify it deeply, restore it into a new file."""
     from dbkeeper.backup.manager import BackupManager
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     url = DatabaseURL.parse(database_url)
     manager = BackupManager(workspace_dir=directory / "workspace", database_url=url)
@@ -63,7 +63,7 @@ def run_chain_demo(directory: pathlib.Path, say: Callable[[str], None]) -> None:
     from dbkeeper.backup.errors import BackupError, DependentBackupsError, EncryptionError
     from dbkeeper.backup.manager import BackupManager
     from dbkeeper.backup.tools import write_private
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
     database = directory / "chain.db"
     workspace = directory / "chain-workspace"

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from dbkeeper.backup.leftovers_cli import leftovers as leftovers_command
-from dbkeeper.backup.leftovers_cli import warn_about_leftovers
 from dbkeeper.cli._errors import CliError, CliUsageError
 from dbkeeper.cli._group import CommandGroup
+from dbkeeper.cli.commands.backup_leftovers import leftovers as leftovers_command
+from dbkeeper.cli.commands.backup_leftovers import warn_about_leftovers
 
 if TYPE_CHECKING:
     from dbkeeper.backup.crypto import EncryptionSettings
@@ -68,7 +68,7 @@ def _require_env(*variables: str | None) -> None:
 
 def _encryption(passphrase_env: str | None, key_file: str | None, key_env: str | None, *, wanted: bool,
                 kdf: str = "argon2id", confirm: bool = False) -> EncryptionSettings | None:
-    from dbkeeper.backup.key_options import cli_encryption
+    from dbkeeper.cli.key_options import cli_encryption
 
     return cli_encryption(passphrase_env, key_file, key_env, wanted=wanted, kdf=kdf, confirm=confirm)
 
@@ -427,7 +427,7 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
             if new_passphrase_env and not value:
                 raise CliUsageError(f"environment variable {new_passphrase_env} is not set")
             if not value:
-                from dbkeeper.backup.key_options import prompt_passphrase
+                from dbkeeper.cli.key_options import prompt_passphrase
 
                 value = prompt_passphrase("New backup passphrase", confirm=True)
             new = EncryptionSettings(passphrase=value, kdf=new_kdf)

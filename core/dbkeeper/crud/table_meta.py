@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 from dbkeeper.errors import ConfigurationError, DbKeeperError
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
-    from dbkeeper.introspection import TableInfo
+    from dbkeeper.contract.introspection import TableInfo
+    from dbkeeper.engine.connection import DatabaseConnection
 
 __all__ = ["TableMeta", "TableMetaCache", "UnknownColumnError", "UnknownTableError", "cache_tag"]
 

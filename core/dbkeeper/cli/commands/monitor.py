@@ -25,7 +25,7 @@ import click
 from dbkeeper.cli._connections import DB_HELP
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.monitoring.api import DatabasePerformanceMonitor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,7 +108,7 @@ def monitor(ctx: click.Context, *, db: str | None, workspace: str | None, interv
         return
     import json
 
-    from dbkeeper.monitoring.live import run_live
+    from dbkeeper.cli.live_view import run_live
 
     connection = _connect(ctx, db)
 

@@ -1,7 +1,7 @@
 """``DatabaseConnection``: one named database, its connection pool and its hot path.
 
 A connection object is cheap until :meth:`DatabaseConnection.connect` builds
-its pool (:class:`~dbkeeper.pool.ConnectionPool` of raw DBAPI connections,
+its pool (:class:`~dbkeeper.engine.pool.ConnectionPool` of raw DBAPI connections,
 with autocommit on, so returning one costs no round trip). ``execute`` checks a raw
 connection out, runs one statement with the driver's own cursor, and builds
 a :class:`~dbkeeper.result.QueryResult`; nothing else sits on that path but a
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from dbkeeper.crud import CrudMethods
+from dbkeeper.crud.methods import CrudMethods
+from dbkeeper.engine.pool import ConnectionPool, PooledConnection, PoolTimeout
 from dbkeeper.errors import (
     ClosedError,
     ConfigurationError,
@@ -35,20 +36,19 @@ from dbkeeper.errors import (
     PoolTimeoutError,
     UnsupportedOperationError,
 )
-from dbkeeper.paramstyle import REWRITTEN_STYLES, to_driver_style
-from dbkeeper.pool import ConnectionPool, PooledConnection, PoolTimeout
 from dbkeeper.redaction import redact
 from dbkeeper.result import QueryResult
+from dbkeeper.sql.placeholders import REWRITTEN_STYLES, to_driver_style
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dbkeeper.crud import CrudState
-    from dbkeeper.dialect import DBAPIConnection, Dialect, QueryPlan
-    from dbkeeper.introspection import TableInfo
+    from dbkeeper.contract.dialect import DBAPIConnection, Dialect, QueryPlan
+    from dbkeeper.contract.introspection import TableInfo
+    from dbkeeper.crud.methods import CrudState
+    from dbkeeper.crud.read_cache import QueryCache
     from dbkeeper.monitoring.recorder import QueryRecorder, RecordSink
-    from dbkeeper.query_cache import QueryCache
 
 logger = logging.getLogger("dbkeeper")
 _DEBUG = logging.DEBUG
@@ -105,7 +105,7 @@ class DatabaseConnection(CrudMethods):
     wait), ``pool_recycle`` and ``pre_ping`` configure the pool;
     ``connection_timeout`` bounds each connection attempt and ``max_retries``
     how often establishing one is retried. ``query_cache`` (off by default)
-    is the read cache of the CRUD helpers (:mod:`dbkeeper.query_cache`).
+    is the read cache of the CRUD helpers (:mod:`dbkeeper.crud.read_cache`).
     """
 
     name: str
@@ -218,7 +218,7 @@ class DatabaseConnection(CrudMethods):
     def dialect(self) -> Dialect:
         """The dialect serving this connection (resolved through the plugin registry)."""
         if self._dialect is None:
-            from dbkeeper.plugins import get_registry
+            from dbkeeper.engine.plugins import get_registry
 
             self._dialect = get_registry().dialect_for_url(self._url)
         return self._dialect
@@ -250,7 +250,7 @@ class DatabaseConnection(CrudMethods):
             return self
         dialect = self.dialect
         self._pyformat = dialect.paramstyle in REWRITTEN_STYLES
-        from dbkeeper.dialect import Dialect as BaseDialect
+        from dbkeeper.contract.dialect import Dialect as BaseDialect
 
         static = type(dialect).uses_backslash_escapes is BaseDialect.uses_backslash_escapes
         self._static_escapes = bool(dialect.backslash_escapes) if static else None
@@ -288,7 +288,7 @@ class DatabaseConnection(CrudMethods):
 
     def _create_raw_connection(self) -> DBAPIConnection:
         """Pool creator: open one DBAPI connection (``dbkeeper_connect`` or the dialect), with retries."""
-        from dbkeeper.plugins import get_registry
+        from dbkeeper.engine.plugins import get_registry
 
         registry = get_registry()
         attempts = max(1, self.max_retries + 1)
@@ -915,7 +915,7 @@ class _Borrowed:
 def _connection_name(url: DatabaseURL) -> str:
     """The name the URL's dialect gives it (``Dialect.connection_name``); the generic rule for an unknown scheme."""
     from dbkeeper.config import default_connection_name
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     try:
         return get_registry().dialect_for_url(url).connection_name(url)

@@ -1,6 +1,6 @@
 """``dbkeeper backup leftovers``: list (and remove) what interrupted restores left on servers.
 
-Kept apart from :mod:`dbkeeper.backup.cli` so the listing, the warning that
+Kept apart from :mod:`dbkeeper.cli.commands.backup` so the listing, the warning that
 ``backup list`` prints and the removal live next to each other; see
 :mod:`dbkeeper.backup.leftovers` for how leftovers are found.
 """

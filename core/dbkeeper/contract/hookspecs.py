@@ -1,6 +1,6 @@
 """Every dbkeeper hook, declared once; each docstring is the hook's reference.
 
-The plugin contract is registration hooks plus the :class:`~dbkeeper.dialect.Dialect`
+The plugin contract is registration hooks plus the :class:`~dbkeeper.contract.dialect.Dialect`
 class: a plugin says what it provides (dialects, commands, advisor rules,
 lifecycle adapters) and the core decides when to use it. Operations (connect,
 introspect, dump, restore, render DDL, metrics, explain, migration lock) are
@@ -14,7 +14,7 @@ subset of the arguments listed here; hooks can gain arguments later without
 breaking existing plugins.
 
 ``docs/hooks.md`` is generated from these docstrings by
-``python -m dbkeeper._hookdoc --write``; a test asks the live plugin manager
+``python -m dbkeeper.contract._hookdoc --write``; a test asks the live plugin manager
 for its hooks and keeps the page identical to them.
 """
 
@@ -28,7 +28,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from dbkeeper.dialect import DBAPIConnection, Dialect
+    from dbkeeper.contract.dialect import DBAPIConnection, Dialect
     from dbkeeper.urls import DatabaseURL
 
 #: Marker for hook specifications (used only here).

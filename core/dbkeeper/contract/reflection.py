@@ -1,6 +1,6 @@
 """Table reflection through SQLAlchemy's batched ``get_multi_*`` inspector calls.
 
-Used by :meth:`dbkeeper.dialect.Dialect.introspect`; one round of batched
+Used by :meth:`dbkeeper.contract.dialect.Dialect.introspect`; one round of batched
 queries per kind of object instead of one query per table.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from dbkeeper.contract.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
 from dbkeeper.errors import QueryError
-from dbkeeper.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 
 def reflect_tables(connection: DatabaseConnection, tables: Sequence[str] | None) -> list[TableInfo]:

@@ -1,6 +1,6 @@
 """Which tables a raw SQL statement may change, for read-cache invalidation.
 
-The read cache (:mod:`dbkeeper.query_cache`) must forget what a write made
+The read cache (:mod:`dbkeeper.crud.read_cache`) must forget what a write made
 stale. Writes made by the CRUD helpers and plain ``INSERT``/``UPDATE``/
 ``DELETE``/``REPLACE``/``TRUNCATE`` statements name their one target table,
 which this module finds; everything else that is not a plain read is
@@ -25,7 +25,7 @@ that database. The rules, in order:
 What this cannot see, and the cache therefore cannot either: writes made by
 triggers and by functions called from a ``SELECT``. Cached reads are also
 tagged with the tables their table references (see
-:meth:`dbkeeper.table_meta.TableMetaCache.dependency_tags`), which covers
+:meth:`dbkeeper.crud.table_meta.TableMetaCache.dependency_tags`), which covers
 cascading foreign keys.
 
 Results are cached per statement text, so classifying the statements an

@@ -25,7 +25,7 @@ V1_2 = Version(1, 2, 0)
 
 
 def _quiet_logger() -> logging.Logger:
-    logger = logging.getLogger("dbkeeper.lifecycle.demo")
+    logger = logging.getLogger("dbkeeper.demo.lifecycle")
     logger.propagate = False
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())

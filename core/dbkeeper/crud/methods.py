@@ -1,8 +1,8 @@
 """Create/read/update/delete helpers beside raw SQL, safe by construction.
 
-:class:`CrudMethods` gives :class:`~dbkeeper.manager.DatabaseManager`,
-:class:`~dbkeeper.connection.DatabaseConnection` and
-:class:`~dbkeeper.connection.Transaction` the same seven helpers::
+:class:`CrudMethods` gives :class:`~dbkeeper.engine.manager.DatabaseManager`,
+:class:`~dbkeeper.engine.connection.DatabaseConnection` and
+:class:`~dbkeeper.engine.connection.Transaction` the same seven helpers::
 
     key = db.insert("users", {"email": "a@example.com", "name": "Ada"})
     db.insert_many("users", [{"email": ...}, ...])
@@ -13,16 +13,16 @@
     db.upsert("users", {"email": "a@example.com", "name": "Ada"}, conflict=["email"])
 
 Why it is safe: every table and column name is checked against the table's
-real columns (:mod:`dbkeeper.table_meta`) and quoted by the dialect; every
+real columns (:mod:`dbkeeper.crud.table_meta`) and quoted by the dialect; every
 value is bound by the driver; ``where`` is a dict of equalities or an
-explicitly wrapped fragment (:mod:`dbkeeper.where`); ``update``/``delete``
+explicitly wrapped fragment (:mod:`dbkeeper.crud.where`); ``update``/``delete``
 without a condition are refused unless ``all_rows=True``. Every refusal is
 raised before any statement is sent.
 
 Why it is fast: ``get`` (and ``insert``) keep their finished SQL text per
 ``(table, columns)``, so the hot path is a dict lookup and one ``execute``.
 
-Reads go through the opt-in :class:`~dbkeeper.query_cache.QueryCache` when the
+Reads go through the opt-in :class:`~dbkeeper.crud.read_cache.QueryCache` when the
 connection has one (never inside a transaction); writes invalidate it
 through the connection's statement hook.
 """
@@ -33,13 +33,13 @@ import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dbkeeper.crud.read_cache import freeze_params, in_transaction
+from dbkeeper.crud.table_meta import TableMeta, TableMetaCache
+from dbkeeper.crud.where import ParamSink, WhereClause, build_where, parse_where
 from dbkeeper.errors import ConfigurationError, DbKeeperError, IntegrityError, QueryError
-from dbkeeper.query_cache import freeze_params, in_transaction
-from dbkeeper.table_meta import TableMeta, TableMetaCache
-from dbkeeper.where import ParamSink, WhereClause, build_where, parse_where
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.result import QueryResult
 
 __all__ = ["CrudMethods", "CrudState", "MultipleRowsError", "UnsafeWriteError"]
@@ -142,7 +142,7 @@ class CrudMethods:
         """Rows of ``table`` as dicts.
 
         ``where``: a dict of equalities (a list means ``IN``, ``None`` means
-        ``IS NULL``), a :class:`~dbkeeper.where.Fragment` or ``(text,
+        ``IS NULL``), a :class:`~dbkeeper.crud.where.Fragment` or ``(text,
         params)``. ``columns``: names to return (all when None).
         ``order_by``: a column, ``"-column"`` for descending, ``(column,
         "desc")``, or a list of those. ``limit``/``offset``: non-negative ints.

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.crud import UnsafeWriteError
+from dbkeeper.crud.methods import UnsafeWriteError
+from dbkeeper.crud.table_meta import UnknownColumnError
+from dbkeeper.crud.where import Fragment
 from dbkeeper.errors import DbKeeperError
-from dbkeeper.table_meta import UnknownColumnError
-from dbkeeper.where import Fragment
 
 if TYPE_CHECKING:
-    from dbkeeper.manager import DatabaseManager
+    from dbkeeper.engine.manager import DatabaseManager
 
 __all__ = ["TABLE", "CrudDemoError", "run_crud_demo"]
 

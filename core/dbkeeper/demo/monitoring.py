@@ -27,7 +27,7 @@ REPORT_FILE = "monitoring-report.html"
 
 def run_monitoring_demo(directory: pathlib.Path, database_url: str, say: Callable[[str], None]) -> None:
     """Run the monitoring demo on ``database_url`` (any dialect), keeping its state under ``directory``."""
-    from dbkeeper.manager import DatabaseManager
+    from dbkeeper.engine.manager import DatabaseManager
     from dbkeeper.monitoring.advisor import advise
     from dbkeeper.monitoring.api import DatabasePerformanceMonitor
     from dbkeeper.monitoring.html_report import write_html

@@ -1,6 +1,6 @@
 """``DatabaseManager``: many named connections behind one pooled, logged API.
 
-The manager keeps a dict of :class:`~dbkeeper.connection.DatabaseConnection`
+The manager keeps a dict of :class:`~dbkeeper.engine.connection.DatabaseConnection`
 objects by name and a *current* connection: the one that ``connect(url)``
 opened last (or the one ``use(name)`` picked). Methods without a connection
 name (``execute``, ``transaction``, ``bulk_insert``, ``get_tables``, the CRUD
@@ -36,16 +36,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, overload
 
-from dbkeeper.connection import DatabaseConnection, Transaction
-from dbkeeper.crud import CrudMethods
+from dbkeeper.crud.methods import CrudMethods
+from dbkeeper.engine.connection import DatabaseConnection, Transaction
 from dbkeeper.errors import ClosedError, ConfigurationError, DbKeeperError
 from dbkeeper.redaction import redact
 from dbkeeper.result import QueryResult, Row
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
-    from dbkeeper.pool import ConnectionPool
-    from dbkeeper.query_cache import QueryCache
+    from dbkeeper.crud.read_cache import QueryCache
+    from dbkeeper.engine.pool import ConnectionPool
 
 logger = logging.getLogger("dbkeeper")
 #: The logger the pooled-CRUD form logs on (its users configure and read this name).
@@ -88,7 +88,7 @@ class DatabaseManager(CrudMethods):
     and pool options. As in the form it comes from, that constructor calls
     :meth:`setup_logger` and :meth:`initialize_connection_pool` (which
     raises when the database cannot be reached). ``cache`` turns on the read
-    cache of the CRUD helpers (a :class:`~dbkeeper.query_cache.QueryCache`,
+    cache of the CRUD helpers (a :class:`~dbkeeper.crud.read_cache.QueryCache`,
     or True for the defaults); it is off by default.
     """
 
@@ -335,10 +335,10 @@ class DatabaseManager(CrudMethods):
     def enable_cache(self, cache: QueryCache | None = None, **settings: Any) -> QueryCache:
         """Turn the read cache on for every connection of this manager; return it.
 
-        Pass a :class:`~dbkeeper.query_cache.QueryCache`, or its settings
+        Pass a :class:`~dbkeeper.crud.read_cache.QueryCache`, or its settings
         (``max_entries``, ``ttl``, ``max_rows``, ``scope``).
         """
-        from dbkeeper.query_cache import QueryCache
+        from dbkeeper.crud.read_cache import QueryCache
 
         if cache is None:
             cache = QueryCache(**settings)
@@ -373,7 +373,7 @@ class DatabaseManager(CrudMethods):
         """
         try:
             if cache:
-                from dbkeeper.query_cache import cached_execute
+                from dbkeeper.crud.read_cache import cached_execute
 
                 return cached_execute(self.require_connection(), query, params, cache_tables)
             return self.require_connection().execute(query, params)

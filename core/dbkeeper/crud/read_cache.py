@@ -14,7 +14,7 @@ What invalidates an entry (see ``docs/crud.md`` for the full table):
 * every statement run through the connection the cache is attached to
   (CRUD helpers, ``execute``, ``execute_many``, ``bulk_insert``) that is not
   a plain read drops the entries of the tables it writes, or of the whole
-  database when its targets are unclear (:mod:`dbkeeper.write_targets`);
+  database when its targets are unclear (:mod:`dbkeeper.sql.write_targets`);
 * a transaction's writes are dropped again when it ends, because a reader on
   another connection may have cached the pre-commit rows in between;
 * a read of table ``t`` is tagged with ``t`` and every table ``t``
@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from dbkeeper.errors import ConfigurationError, DbKeeperError
 from dbkeeper.result import QueryResult
-from dbkeeper.write_targets import EVERYTHING, Everything, WriteTargets, write_targets
+from dbkeeper.sql.write_targets import EVERYTHING, Everything, WriteTargets, write_targets
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 __all__ = ["ANY_TABLE", "QueryCache", "cached_execute", "freeze_params", "in_transaction", "namespace"]
 
@@ -334,7 +334,7 @@ def cached_execute(connection: DatabaseConnection, query: str, params: Any = Non
         raise ConfigurationError("execute(cache=True) is for reads only; this statement may change data: "
                                  f"{' '.join(query.split())[:80]!r}")
     if tables:
-        from dbkeeper.table_meta import cache_tag
+        from dbkeeper.crud.table_meta import cache_tag
 
         tags = frozenset(cache_tag(name) for name in tables)
     else:

@@ -7,7 +7,7 @@ broken capability makes the demo fail (exit 1) instead of printing nonsense.
 
 It is an ordered list of :class:`Step` objects (:data:`STEPS`). Each step is a
 plain function taking a :class:`DemoContext` - the directory, the database
-URL, the :class:`~dbkeeper.manager.DatabaseManager`, an output callable and a
+URL, the :class:`~dbkeeper.engine.manager.DatabaseManager`, an output callable and a
 ``facts`` dict that steps use to hand results to later steps. A capability
 that lands later (migrations, backups, schema, monitoring, lifecycle) adds
 its own step function and inserts it into :data:`STEPS` where it belongs.
@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dbkeeper.engine.manager import DatabaseManager
 from dbkeeper.errors import ConfigurationError, DbKeeperError, IntegrityError, QueryError
-from dbkeeper.manager import DatabaseManager
 from dbkeeper.urls import DatabaseURL
 
 if TYPE_CHECKING:
     from dbkeeper.config import Config
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
 
 __all__ = [
     "CONFIG_FILE", "CUSTOMERS", "DATABASE_FILE", "ORDERS", "STEPS",
@@ -486,7 +486,7 @@ def step_health(ctx: DemoContext) -> None:
 
 def step_plugins(ctx: DemoContext) -> None:
     """Installed plugins, the dialects they register and the hooks they implement."""
-    from dbkeeper.plugins import get_registry
+    from dbkeeper.engine.plugins import get_registry
 
     infos = get_registry().plugins()
     ctx.table("", ["plugin", "version", "status", "dialects", "hooks"], [
@@ -513,7 +513,7 @@ def step_statistics(ctx: DemoContext) -> None:
 
 def step_crud(ctx: DemoContext) -> None:
     """CRUD helpers (insert, get, select, update, upsert, delete) and the opt-in read cache."""
-    from dbkeeper.crud_demo import run_crud_demo
+    from dbkeeper.demo.crud import run_crud_demo
 
     ctx.facts.update(run_crud_demo(ctx.manager, ctx.say))
 
@@ -523,7 +523,7 @@ def step_versioned_lifecycle(ctx: DemoContext) -> None:
     import asyncio
     import shutil
 
-    from dbkeeper.lifecycle.demo import run_lifecycle_demo
+    from dbkeeper.demo.lifecycle import run_lifecycle_demo
 
     where = ctx.directory / "lifecycle"
     shutil.rmtree(where, ignore_errors=True)  # a re-run in a kept --dir starts the story from 1.0.0 again
@@ -534,7 +534,7 @@ def step_migrations(ctx: DemoContext) -> None:
     """Migrations: dry run, apply under the lock, drift refused, a failure leaves no trace, down and up again."""
     import shutil
 
-    from dbkeeper.migrations.demo import HISTORY, TABLES, run_migrations_demo
+    from dbkeeper.demo.migrations import HISTORY, TABLES, run_migrations_demo
 
     # A re-run in a kept --dir starts from an unmigrated database again.
     shutil.rmtree(ctx.directory / "migrations", ignore_errors=True)
@@ -545,14 +545,14 @@ def step_migrations(ctx: DemoContext) -> None:
 
 def step_schema(ctx: DemoContext) -> None:
     """Schemas: tables from a definition, a diff against a changed one, the generated migration, an empty re-diff."""
-    from dbkeeper.schema.demo import run_schema_demo
+    from dbkeeper.demo.schema import run_schema_demo
 
     run_schema_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
 
 
 def step_backup(ctx: DemoContext) -> None:
     """Backups: a zstd archive of the demo database, verified in three tiers, restored into a new file."""
-    from dbkeeper.backup.demo import run_backup_demo
+    from dbkeeper.demo.backup import run_backup_demo
 
     run_backup_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
 
@@ -560,14 +560,14 @@ def step_backup(ctx: DemoContext) -> None:
 def step_backup_chains(ctx: DemoContext) -> None:
     """Backup chains: incremental and differential backups, each restored and compared; delete and prune keep
     chains whole; a pinned backup survives prune; an encrypted chain is re-keyed."""
-    from dbkeeper.backup.demo import run_chain_demo
+    from dbkeeper.demo.backup import run_chain_demo
 
     run_chain_demo(ctx.directory, ctx.say)
 
 
 def step_monitoring(ctx: DemoContext) -> None:
     """Monitoring: record a workload, let optimize find the missing index, apply its fix, show the plan change."""
-    from dbkeeper.monitoring.demo import run_monitoring_demo
+    from dbkeeper.demo.monitoring import run_monitoring_demo
 
     run_monitoring_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
 

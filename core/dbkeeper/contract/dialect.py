@@ -26,8 +26,8 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError, UnsupportedOperationError
 
 if TYPE_CHECKING:
-    from dbkeeper.connection import DatabaseConnection
-    from dbkeeper.introspection import TableInfo
+    from dbkeeper.contract.introspection import TableInfo
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
@@ -119,13 +119,13 @@ class Dialect:
     name: ClassVar[str] = ""
     #: URL schemes handled, lower case, without ``+driver`` (``postgresql``, ``postgres``).
     schemes: ClassVar[tuple[str, ...]] = ()
-    #: The :class:`~dbkeeper.connection.DatabaseType` value this dialect serves.
+    #: The :class:`~dbkeeper.engine.connection.DatabaseType` value this dialect serves.
     db_type: ClassVar[str] = "custom"
     #: Default TCP port, or ``None`` for embedded databases.
     default_port: ClassVar[int | None] = None
     #: The driver's placeholder style: ``"qmark"`` (``?``, ``:name``), ``"pyformat"`` (``%s``, ``%(name)s``),
     #: ``"numeric"`` (``:1``, ``:name``) or ``"dollar"`` (``$1``, ``$name``); the portable ``?``/``:name``
-    #: are rewritten into it (:mod:`dbkeeper.paramstyle`).
+    #: are rewritten into it (:mod:`dbkeeper.sql.placeholders`).
     paramstyle: ClassVar[str] = "qmark"
     #: True when one driver cursor may run statement after statement on its connection. ``execute``
     #: then keeps a cursor per pooled connection instead of opening and closing one per statement
@@ -323,7 +323,7 @@ class Dialect:
         """``DROP DATABASE IF EXISTS`` for ``name``, quoted."""
         return f"DROP DATABASE IF EXISTS {self.quote_identifier(name)}"
 
-    # -- SQL for the CRUD helpers (dbkeeper.crud) ------------------------------------
+    # -- SQL for the CRUD helpers (dbkeeper.crud.methods) ------------------------------------
     # Names arrive quoted and escaped for the driver; values are placeholders,
     # ``self.placeholder(i)`` for the i-th column.
     def supports_insert_returning(self) -> bool:
@@ -434,7 +434,7 @@ class Dialect:
             from dbkeeper import _information_schema
 
             return _information_schema.introspect(connection, tables)
-        from dbkeeper._reflection import reflect_tables
+        from dbkeeper.contract.reflection import reflect_tables
 
         return reflect_tables(connection, tables)
 
@@ -527,7 +527,7 @@ class Dialect:
             return
         if near is None:
             raise ConfigurationError(f"a scratch {self.name} database needs a server URL to make it on")
-        from dbkeeper.connection import DatabaseConnection
+        from dbkeeper.engine.connection import DatabaseConnection
 
         admin = DatabaseConnection.from_url(near, name="admin", connection_pool_size=1, max_retries=0)
         admin.connect()
@@ -560,11 +560,11 @@ class Dialect:
     def split_statements(self, sql: str) -> list[str]:
         """Split a migration script into statements, as this database's own client would.
 
-        The default follows ANSI lexical rules (see :mod:`dbkeeper.sqlsplit`);
+        The default follows ANSI lexical rules (see :mod:`dbkeeper.sql.split`);
         dialects with dollar quoting, backslash escapes or ``#`` comments
         override it with their preset.
         """
-        from dbkeeper.sqlsplit import ANSI, split_sql
+        from dbkeeper.sql.split import ANSI, split_sql
 
         return split_sql(sql, ANSI)
 
@@ -584,7 +584,7 @@ class Dialect:
         """
         if self.capabilities.transactional_ddl:
             return False
-        from dbkeeper.sqlsplit import keywords
+        from dbkeeper.sql.split import keywords
 
         words = keywords(statement, 1)
         return bool(words) and words[0] in ("CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE")

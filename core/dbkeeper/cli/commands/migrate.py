@@ -10,7 +10,7 @@ stopped the run before it started, 2 for usage and configuration errors
 (as every ``dbkeeper`` command).
 
 Heavy imports happen inside the commands, so ``--help`` is instant. Run it
-standalone with ``python -m dbkeeper.migrations.cli``.
+standalone with ``python -m dbkeeper.cli.commands.migrate``.
 """
 
 from __future__ import annotations
@@ -387,7 +387,7 @@ def baseline(ctx: click.Context, /, target: str | None, dry_run: bool, **options
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the group standalone (``python -m dbkeeper.migrations.cli``)."""
+    """Run the group standalone (``python -m dbkeeper.cli.commands.migrate``)."""
     migrate.main(args=list(argv) if argv is not None else None, prog_name="dbkeeper migrate")
 
 

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from dbkeeper import hookspecs
-from dbkeeper.dialect import Dialect
+from dbkeeper.contract import hookspecs
+from dbkeeper.contract.dialect import Dialect
+from dbkeeper.contract.hookspecs import hookimpl
 from dbkeeper.errors import PluginError, UnsupportedDatabaseError
-from dbkeeper.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import click
 
-    from dbkeeper.dialect import DBAPIConnection
+    from dbkeeper.contract.dialect import DBAPIConnection
     from dbkeeper.urls import DatabaseURL
 
 ENTRY_POINT_GROUP = "dbkeeper"

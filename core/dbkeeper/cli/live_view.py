@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from dbkeeper.connection import DatabaseConnection
+    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.monitoring.api import DatabasePerformanceMonitor
 
 

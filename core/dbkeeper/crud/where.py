@@ -10,7 +10,7 @@ dbkeeper or visibly written by hand:
   are joined with ``AND``. An empty mapping means "no condition".
 * a :class:`Fragment` (or a ``(text, params)`` tuple): SQL written by the
   caller with placeholders, following the same rules as
-  :meth:`~dbkeeper.connection.DatabaseConnection.execute` with parameters:
+  :meth:`~dbkeeper.engine.connection.DatabaseConnection.execute` with parameters:
   ``?`` or the driver's positional placeholders with a sequence, ``:name``
   (or ``%(name)s``) with a mapping. Its identifiers are not checked.
 
@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dbkeeper.errors import ConfigurationError
-from dbkeeper.paramstyle import to_pyformat
+from dbkeeper.sql.placeholders import to_pyformat
 
 if TYPE_CHECKING:
-    from dbkeeper.dialect import Dialect
+    from dbkeeper.contract.dialect import Dialect
 
 __all__ = ["Fragment", "ParamSink", "WhereClause", "build_where", "is_empty_where"]
 

@@ -1,0 +1,1 @@
+"""CRUD helpers: methods, where clauses, table metadata, the read cache."""

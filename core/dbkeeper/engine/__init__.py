@@ -1,0 +1,1 @@
+"""The engine: pool, connection, transactions, manager, plugin registry."""

@@ -1,0 +1,1 @@
+"""SQL text: statement splitting, portable placeholders, write targets. Imports only the base tier."""
