@@ -418,12 +418,12 @@ class Dialect:
         """Names of the user tables in the connected database, sorted.
 
         Through SQLAlchemy's inspector when :attr:`sqlalchemy_name` is set, else
-        through ``information_schema.tables`` (:mod:`dbkeeper._information_schema`).
+        through ``information_schema.tables`` (:mod:`dbkeeper.contract.information_schema`).
         """
         if self.sqlalchemy_name is None:
-            from dbkeeper import _information_schema
+            from dbkeeper.contract import information_schema
 
-            return _information_schema.table_names(connection)
+            return information_schema.table_names(connection)
         from sqlalchemy import inspect
 
         return sorted(inspect(connection.sqlalchemy_engine()).get_table_names())
@@ -431,9 +431,9 @@ class Dialect:
     def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:
         """Describe ``tables`` (all tables when ``None``): SQLAlchemy reflection, or ``information_schema``."""
         if self.sqlalchemy_name is None:
-            from dbkeeper import _information_schema
+            from dbkeeper.contract import information_schema
 
-            return _information_schema.introspect(connection, tables)
+            return information_schema.introspect(connection, tables)
         from dbkeeper.contract.reflection import reflect_tables
 
         return reflect_tables(connection, tables)
