@@ -26,7 +26,7 @@ from dbkeeper.testing.pytest_plugin import unavailable
 from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_mysql import incremental
-from dbkeeper_postgres.dump import client_tool
+from dbkeeper_postgres._client_tools import client_tool
 
 FAST_KDF = {"memory_kib": 1024, "iterations": 1}
 PASSPHRASE = "child environment passphrase"

@@ -32,12 +32,10 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any
 
 from dbkeeper.backup.errors import RestoreTargetError, ToolError
 from dbkeeper.backup.tools import (
-    find_tool,
     private_dir,
     stream_in,
     stream_out,
@@ -49,6 +47,7 @@ from dbkeeper.child_env import child_environment
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_postgres._client_tools import client_tool
 from dbkeeper_postgres._dbprops import copy_properties
 from dbkeeper_postgres._roles import Replay, check_roles, read_needed_roles
 from dbkeeper_postgres._swap import drop, hold, new_name, release, swap_in
@@ -99,30 +98,6 @@ def _server_major(conn: DatabaseConnection) -> tuple[int, str]:
     row = conn.execute("SELECT current_setting('server_version_num') AS num, "
                        "current_setting('server_version') AS v").rows[0]
     return int(row["num"]) // 10000, str(row["v"])
-
-
-#: Where Debian's postgresql-common keeps each major version's client programs (what ``pg_wrapper`` runs).
-DEBIAN_BINROOT = Path("/usr/lib/postgresql")
-
-
-def client_tool(name: str, install_hint: str, *, binroot: Path = DEBIAN_BINROOT) -> str:
-    """The PostgreSQL client program ``name`` on ``PATH``, without Debian's ``pg_wrapper`` in between.
-
-    On Debian and Ubuntu, ``psql``, ``pg_dump`` and ``pg_restore`` on
-    ``PATH`` are links to ``pg_wrapper``, a perl script that picks a version
-    and then runs the real program: its start-up was about 7 % of the CPU
-    of a PostgreSQL backup here (a backup runs several tools). With
-    ``PGHOST`` set, which dbkeeper always sets for its tools, the wrapper
-    consults no cluster configuration and runs the newest installed version
-    (``man pg_wrapper``); this picks that same program directly. Anything
-    else on ``PATH`` is used as it is.
-    """
-    path = find_tool([name], install_hint)
-    if os.path.basename(os.path.realpath(path)) != "pg_wrapper":
-        return path
-    installed = [(version_tuple(f"{program.parent.parent.name}.0"), program)
-                 for program in binroot.glob(f"*/bin/{name}") if os.access(program, os.X_OK)]
-    return str(max(installed)[1]) if installed else path
 
 
 def _check_tool(name: str, server_major: int) -> tuple[str, str]:

@@ -83,7 +83,7 @@ from dbkeeper.backup.export import Emit, Part, write_ordered
 from dbkeeper.backup.tools import stream_in, stream_out
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
-from dbkeeper_postgres.dump import client_tool
+from dbkeeper_postgres._client_tools import client_tool
 
 FORMAT = "dbkeeper-pg-ordered"
 MAGIC = b"DBKPGORD 1\n"

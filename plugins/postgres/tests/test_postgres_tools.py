@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dbkeeper_postgres.dump import DEBIAN_BINROOT, client_tool
+from dbkeeper_postgres._client_tools import DEBIAN_BINROOT, client_tool
 
 
 def _program(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:

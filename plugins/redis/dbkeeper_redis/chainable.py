@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dbkeeper.backup.tools import private_dir
-from dbkeeper_redis.dump import U32, U64, FrameReader, json_block, read_end, read_record, record_body
 from dbkeeper_redis.errors import RedisDumpFormatError
+from dbkeeper_redis.frames import U32, U64, FrameReader, json_block, read_end, read_record, record_body
 
 if TYPE_CHECKING:
     import redis

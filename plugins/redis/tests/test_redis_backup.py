@@ -24,7 +24,8 @@ from dbkeeper.backup.errors import CorruptBackupError
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_redis import RedisDialect
-from dbkeeper_redis.dump import MAGIC, encode_record, read_dump
+from dbkeeper_redis.dump import MAGIC, read_dump
+from dbkeeper_redis.frames import encode_record
 from dbkeeper_redis.scratch import MARKER_KEY
 
 FAST_KDF = {"memory_kib": 1024, "iterations": 1}
