@@ -46,7 +46,8 @@ def fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (one owned by another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -64,7 +65,7 @@ def remove_stale_partials(workspace: Path) -> list[Path]:
         return removed
     for path in root.glob("*/.*.partial"):
         match = _PARTIAL.match(path.name)
-        if match and not _alive(int(match["pid"])):
+        if match and not process_alive(int(match["pid"])):
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dbkeeper.backup.files import process_alive
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
 
@@ -51,16 +52,6 @@ class TargetLeftovers:
         if self.error is not None:
             return f"a restore into {where} was interrupted; its leftovers could not be listed ({self.error})"
         return f"interrupted restores into {where} left {', '.join(self.names)}; remove them with `{REMOVE_HINT}`"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _location(url: DatabaseURL) -> dict[str, object]:
@@ -98,7 +89,7 @@ def _notes(workspace: Path) -> list[tuple[Path, DatabaseURL]]:
                               username=loc["username"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):
+        if not process_alive(pid):
             found.append((path, url))
     return found
 
