@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from dbkeeper.backup.archive import ArchiveReader
+from dbkeeper.backup.catalog import Catalog
 from dbkeeper.backup.chain import check_checksum, resolve, sequence_chunks
 from dbkeeper.backup.crypto import EncryptionSettings, costs_more_than_defaults
 from dbkeeper.backup.errors import BackupError, CorruptBackupError
@@ -26,11 +27,24 @@ from dbkeeper.backup.models import Backup
 from dbkeeper.backup.pipeline import open_archive, plain_chunks, scan
 from dbkeeper.urls import DatabaseURL
 
-if TYPE_CHECKING:
-    from dbkeeper.backup.manager import BackupManager
+
+class ManagerView(Protocol):
+    """What verification needs of :class:`dbkeeper.backup.manager.BackupManager`, which calls it.
+
+    A protocol instead of an import: the manager imports this module, so
+    naming the class here would close an import circle.
+    """
+
+    catalog: Catalog
+    database_url: DatabaseURL | None
+
+    def _original_url(self, manifest: dict[str, Any]) -> DatabaseURL: ...
+
+    def restore_backup(self, backup_id: str, target_url: str | DatabaseURL | None = None, *,
+                       encryption: EncryptionSettings | None = None, portable: bool = False) -> Any: ...
 
 
-def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
+def verify(manager: ManagerView, backup: Backup, level: str, enc: EncryptionSettings | None, *,
            scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
     """Run the checks of ``level``; raise a ``BackupError`` subclass on the first failure.
 
@@ -46,7 +60,7 @@ def verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSe
                                  f"({type(exc).__name__}); it is damaged or was crafted") from None
 
 
-def _verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionSettings | None, *,
+def _verify(manager: ManagerView, backup: Backup, level: str, enc: EncryptionSettings | None, *,
             scratch_url: str | DatabaseURL | None, progress: Callable[[int], None] | None) -> list[str]:
     warnings: list[str] = []
     if not Path(backup.file_path).exists():
@@ -72,7 +86,7 @@ def _verify(manager: BackupManager, backup: Backup, level: str, enc: EncryptionS
     return warnings + _deep(manager, backup, enc, scratch_url)
 
 
-def _check_files_first(manager: BackupManager, backup: Backup) -> None:
+def _check_files_first(manager: ManagerView, backup: Backup) -> None:
     """Compare an archive with the catalog before its header can make the KDF costly.
 
     The key derivation's cost comes from the archive header; checked only
@@ -102,7 +116,7 @@ def _check_files_first(manager: BackupManager, backup: Backup) -> None:
                 check_checksum(record, digest.hexdigest())
 
 
-def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None,
+def _deep(manager: ManagerView, backup: Backup, enc: EncryptionSettings | None,
           scratch_url: str | DatabaseURL | None) -> list[str]:
     from dbkeeper.engine.plugins import get_registry
 
@@ -119,7 +133,7 @@ def _deep(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None
         return _check(url)
 
 
-def _location(manager: BackupManager, backup: Backup, enc: EncryptionSettings | None) -> dict[str, object]:
+def _location(manager: ManagerView, backup: Backup, enc: EncryptionSettings | None) -> dict[str, object]:
     archive = open_archive(backup.file_path, enc)
     return scan(archive)
 

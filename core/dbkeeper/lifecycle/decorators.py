@@ -23,18 +23,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 from dbkeeper.lifecycle._log import Log
 from dbkeeper.lifecycle.errors import MissingArgumentError
 
-if TYPE_CHECKING:
-    from dbkeeper.lifecycle.database import VersionedDatabase
-
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
-S = TypeVar("S", bound="VersionedDatabase")
+T = TypeVar("T")
+
+
+class RunsOperations(Protocol):
+    """What ``@operation`` needs of the object it decorates (``VersionedDatabase`` is the one shipped).
+
+    A protocol rather than an import of :mod:`dbkeeper.lifecycle.database`, which imports this module:
+    the decorators sit below the database class they decorate, with no import circle.
+    """
+
+    async def _run_operation(self, func: Callable[..., Awaitable[T]], options: OperationOptions,
+                             name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> T: ...
+
+
+S = TypeVar("S", bound=RunsOperations)
 
 #: The fail value of an operation without ``with_fail_value`` (the old DBManager's default).
 DEFAULT_FAIL_VALUE: Final = False

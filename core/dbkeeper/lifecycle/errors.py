@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dbkeeper.errors import ClosedError, DbKeeperError
+from dbkeeper.errors import ClosedError
+from dbkeeper.lifecycle.error_base import LifecycleError, VersionFormatError
 
 if TYPE_CHECKING:
     from dbkeeper.lifecycle.version import Version
 
-
-class LifecycleError(DbKeeperError):
-    """Base class of every error raised by :mod:`dbkeeper.lifecycle`."""
-
-
-class VersionFormatError(LifecycleError, ValueError):
-    """A version string or version-table row is malformed."""
+__all__ = [
+    "DatabaseClosedError", "DatabaseFailedError", "LifecycleError", "MissingArgumentError",
+    "OutsideOperationError", "RestoreError", "StartupError", "UpgradeError", "VersionFormatError",
+    "VersionTableError", "VersionTooNewError",
+]
 
 
 class StartupError(LifecycleError):

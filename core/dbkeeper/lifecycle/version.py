@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dbkeeper.lifecycle.errors import VersionFormatError
+from dbkeeper.lifecycle.error_base import VersionFormatError
 
 _VERSION_TEXT = re.compile(r"\s*v?(\d+)\.(\d+)\.(\d+)\s*")
 
