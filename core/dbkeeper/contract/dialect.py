@@ -27,7 +27,7 @@ from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError, Unsu
 
 if TYPE_CHECKING:
     from dbkeeper.contract.introspection import TableInfo
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
@@ -414,7 +414,7 @@ class Dialect:
         return total
 
     # -- introspection ----------------------------------------------------------
-    def table_names(self, connection: DatabaseConnection) -> list[str]:
+    def table_names(self, connection: Session) -> list[str]:
         """Names of the user tables in the connected database, sorted.
 
         Through SQLAlchemy's inspector when :attr:`sqlalchemy_name` is set, else
@@ -428,7 +428,7 @@ class Dialect:
 
         return sorted(inspect(connection.sqlalchemy_engine()).get_table_names())
 
-    def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:
+    def introspect(self, connection: Session, tables: Sequence[str] | None = None) -> list[TableInfo]:
         """Describe ``tables`` (all tables when ``None``): SQLAlchemy reflection, or ``information_schema``."""
         if self.sqlalchemy_name is None:
             from dbkeeper.contract import information_schema
@@ -447,24 +447,24 @@ class Dialect:
         """
         raise self._unsupported("schema DDL rendering")
 
-    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
         """The whole schema of the connected database (tables, views, enums, sequences) in one batched pass."""
         raise self._unsupported("schema introspection")
 
     # -- operations implemented by later capabilities -------------------------------
-    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+    def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
         """Return the execution plan of ``query`` without running it."""
         raise self._unsupported("explain")
 
-    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Stream a logical dump of the database into ``sink``; return its metadata."""
         raise self._unsupported("dump")
 
-    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Load a dump produced by :meth:`dump` from ``source`` into the database."""
         raise self._unsupported("restore")
 
-    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+    def restore_leftovers(self, connection: Session) -> list[str]:
         """Names of what interrupted restores into ``connection``'s database left behind, oldest first.
 
         A restore loads into a scratch copy (and may move the old data aside)
@@ -476,7 +476,7 @@ class Dialect:
         """
         return []
 
-    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+    def remove_restore_leftover(self, connection: Session, name: str) -> None:
         """Remove one leftover named by :meth:`restore_leftovers` (anything else is refused)."""
         raise UnsupportedOperationError(f"dialect {self.name!r} has no restore leftovers to remove ({name!r})")
 
@@ -493,11 +493,11 @@ class Dialect:
         """Render DDL statements for a schema object in this dialect."""
         raise self._unsupported("render_ddl")
 
-    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+    def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Read the database's native statistics into a flat dict."""
         raise self._unsupported("collect_metrics")
 
-    def migration_lock(self, connection: DatabaseConnection, name: str,
+    def migration_lock(self, connection: Session, name: str,
                        timeout: float) -> AbstractContextManager[Any]:
         """A context manager that holds the database-wide migration lock ``name``.
 
@@ -527,10 +527,9 @@ class Dialect:
             return
         if near is None:
             raise ConfigurationError(f"a scratch {self.name} database needs a server URL to make it on")
-        from dbkeeper.engine.connection import DatabaseConnection
+        from dbkeeper.contract.session import open_session
 
-        admin = DatabaseConnection.from_url(near, name="admin", connection_pool_size=1, max_retries=0)
-        admin.connect()
+        admin = open_session(near)
         name = f"{prefix}_{secrets.token_hex(6)}"
         try:
             admin.execute(self.create_database_sql(name))
@@ -547,7 +546,7 @@ class Dialect:
 
         return DatabaseURL(scheme=self.schemes[0], database=str(path))
 
-    def integrity_check(self, connection: DatabaseConnection) -> list[str]:
+    def integrity_check(self, connection: Session) -> list[str]:
         """What the database's own consistency check found wrong in ``connection``'s database; empty when sound.
 
         Deep backup verification runs it on the restored copy. The default
@@ -589,7 +588,7 @@ class Dialect:
         words = keywords(statement, 1)
         return bool(words) and words[0] in ("CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE")
 
-    def current_schema(self, connection: DatabaseConnection) -> str | None:
+    def current_schema(self, connection: Session) -> str | None:
         """The schema (database on MySQL) unqualified names resolve to, or ``None``.
 
         The migration engine pins its history table to it at the start of a
@@ -598,7 +597,7 @@ class Dialect:
         """
         return None
 
-    def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
+    def migration_table_exists(self, connection: Session, table: str, schema: str | None) -> bool:
         """True when the migration history ``table`` exists (in ``schema`` when given)."""
         return table in self.table_names(connection)
 

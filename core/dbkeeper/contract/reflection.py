@@ -13,10 +13,10 @@ from dbkeeper.contract.introspection import ColumnInfo, ForeignKeyInfo, IndexInf
 from dbkeeper.errors import QueryError
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 
-def reflect_tables(connection: DatabaseConnection, tables: Sequence[str] | None) -> list[TableInfo]:
+def reflect_tables(connection: Session, tables: Sequence[str] | None) -> list[TableInfo]:
     """Reflect ``tables`` (every table when ``None``) of ``connection``'s database."""
     from sqlalchemy import inspect
 

@@ -33,13 +33,12 @@ import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dbkeeper.crud.read_cache import freeze_params, in_transaction
+from dbkeeper.crud.read_cache import CrudSession, freeze_params, in_transaction
 from dbkeeper.crud.table_meta import TableMeta, TableMetaCache
 from dbkeeper.crud.where import ParamSink, WhereClause, build_where, parse_where
 from dbkeeper.errors import ConfigurationError, DbKeeperError, IntegrityError, QueryError
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
     from dbkeeper.result import QueryResult
 
 __all__ = ["CrudMethods", "CrudState", "MultipleRowsError", "UnsafeWriteError"]
@@ -67,7 +66,7 @@ class Executor(Protocol):
 
 
 #: Where a helper's statements go: ``(connection, executor, pinned)`` (see :meth:`CrudMethods._crud_target`).
-Target = tuple["DatabaseConnection", Executor, bool]
+Target = tuple[CrudSession, Executor, bool]
 
 
 class CrudState:
@@ -79,7 +78,7 @@ class CrudState:
 
     __slots__ = ("compiled", "tables")
 
-    def __init__(self, connection: DatabaseConnection) -> None:
+    def __init__(self, connection: CrudSession) -> None:
         self.tables = TableMetaCache(connection)
         self.compiled: dict[Hashable, Any] = {}
 
@@ -97,9 +96,9 @@ class CrudState:
         return meta
 
 
-def state_of(connection: DatabaseConnection) -> CrudState:
+def state_of(connection: CrudSession) -> CrudState:
     """The connection's :class:`CrudState`, created on first use."""
-    state = connection._crud_state
+    state: CrudState | None = connection._crud_state
     if state is None:
         state = connection._crud_state = CrudState(connection)
     return state
@@ -385,7 +384,7 @@ def _select(target: Target, table: str, where: Any, *, columns: Sequence[str] | 
     return _read(target, state, table, sql, params).rows
 
 
-def _compile_get(connection: DatabaseConnection, state: CrudState, table: str, key: Mapping[str, Any],
+def _compile_get(connection: CrudSession, state: CrudState, table: str, key: Mapping[str, Any],
                  names: tuple[str, ...]) -> str | None:
     if not names:
         raise ConfigurationError(f"get() needs key columns, for example get({table!r}, id=1)")

@@ -37,16 +37,18 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from dbkeeper.errors import ConfigurationError, DbKeeperError
 from dbkeeper.result import QueryResult
 from dbkeeper.sql.write_targets import EVERYTHING, Everything, WriteTargets, write_targets
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.dialect import Dialect
+    from dbkeeper.contract.introspection import TableInfo
+    from dbkeeper.urls import DatabaseURL
 
-__all__ = ["ANY_TABLE", "QueryCache", "cached_execute", "freeze_params", "in_transaction", "namespace"]
+__all__ = ["ANY_TABLE", "QueryCache", "cached_execute", "freeze_params", "in_transaction", "namespace", "CrudSession"]
 
 #: Tag of entries that depend on every table (raw queries marked for caching without ``cache_tables``).
 ANY_TABLE: Final = "\x00any-table"
@@ -55,7 +57,40 @@ _PENDING_KEY = "dbkeeper_cache_pending"
 Namespace = tuple[str, str | None, int | None, str | None]
 
 
-def namespace(connection: DatabaseConnection) -> Namespace:
+class CrudSession(Protocol):
+    """What the CRUD tier needs of a connection (the read cache, the helpers, table metadata).
+
+    :class:`dbkeeper.engine.connection.DatabaseConnection` is the one shipped.
+    A protocol rather than an import of the engine, which imports this tier:
+    CRUD sits below the engine with no import circle. The underscored members
+    are the per-connection state the CRUD tier keeps on the connection (the
+    thread's transaction stack, the cache namespace, the helpers' compiled
+    statements) so that a hit costs attribute reads, not a dict lookup keyed by
+    connection.
+    """
+
+    query_cache: QueryCache | None
+    _local: threading.local
+    _cache_namespace: Namespace | None
+    _crud_state: Any
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> DatabaseURL: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, query: str, params: Any = None) -> QueryResult: ...
+
+    def get_tables(self) -> list[str]: ...
+
+    def introspect(self, tables: Sequence[str] | None = None) -> list[TableInfo]: ...
+
+
+def namespace(connection: CrudSession) -> Namespace:
     """Which database a connection's entries belong to: dialect, host, port, database.
 
     Connections to the same database that share one cache invalidate each
@@ -70,7 +105,7 @@ def namespace(connection: DatabaseConnection) -> Namespace:
     return ns
 
 
-def in_transaction(connection: DatabaseConnection) -> bool:
+def in_transaction(connection: CrudSession) -> bool:
     """True while the calling thread has a transaction open on ``connection``."""
     return bool(connection._local.__dict__.get("stack"))
 
@@ -127,7 +162,7 @@ class QueryCache:
         self.expirations = 0
 
     # -- reading -----------------------------------------------------------------------------
-    def fetch(self, connection: DatabaseConnection, key: Hashable, tags: frozenset[str],
+    def fetch(self, connection: CrudSession, key: Hashable, tags: frozenset[str],
               run: Callable[[], QueryResult]) -> QueryResult:
         """The cached result for ``key``, or ``run()``'s result, stored under ``tags`` unless a write raced it.
 
@@ -149,7 +184,7 @@ class QueryCache:
             self._store(ns, full_key, result, tags, token)
         return result
 
-    def peek_rows(self, connection: DatabaseConnection, key: Hashable) -> list[dict[str, Any]] | None:
+    def peek_rows(self, connection: CrudSession, key: Hashable) -> list[dict[str, Any]] | None:
         """Copies of the rows cached under ``key`` (a hit), else ``None`` without counting a miss.
 
         The hit path of ``get()``: no ``QueryResult``, no dependency tags.
@@ -204,7 +239,7 @@ class QueryCache:
                 self.evictions += 1
 
     # -- invalidation ------------------------------------------------------------------------------
-    def invalidate(self, connection: DatabaseConnection, tables: WriteTargets) -> None:
+    def invalidate(self, connection: CrudSession, tables: WriteTargets) -> None:
         """Drop entries that a write to ``tables`` (case-folded names, or EVERYTHING) may have made stale."""
         if tables is None:
             return
@@ -249,18 +284,18 @@ class QueryCache:
                     del self._index[(ns, tag)]
 
     # -- hooks called by the connection -----------------------------------------------------------------
-    def after_statement(self, connection: DatabaseConnection, sql: str) -> None:
+    def after_statement(self, connection: CrudSession, sql: str) -> None:
         """Called after every statement on ``connection``: forget what it may have changed."""
         targets = write_targets(sql)
         if targets is not None:
             self._after_write(connection, targets)
 
-    def after_table_write(self, connection: DatabaseConnection, table: str | Sequence[str]) -> None:
+    def after_table_write(self, connection: CrudSession, table: str | Sequence[str]) -> None:
         """Called after a bulk insert into ``table`` (a name or a ``(schema, table)`` pair)."""
         name = table if isinstance(table, str) else table[-1]
         self._after_write(connection, frozenset({name.casefold()}))
 
-    def _after_write(self, connection: DatabaseConnection, targets: frozenset[str] | Everything) -> None:
+    def _after_write(self, connection: CrudSession, targets: frozenset[str] | Everything) -> None:
         self._invalidate(namespace(connection), targets)
         local = connection._local.__dict__
         if local.get("stack"):
@@ -270,7 +305,7 @@ class QueryCache:
             else:
                 local[_PENDING_KEY] = targets | (pending or frozenset())
 
-    def transaction_ended(self, connection: DatabaseConnection) -> None:
+    def transaction_ended(self, connection: CrudSession) -> None:
         """Called when the outermost transaction on this thread ends: forget its writes once more."""
         pending = connection._local.__dict__.pop(_PENDING_KEY, None)
         if pending is not None:
@@ -318,7 +353,7 @@ def freeze_params(params: Any) -> Hashable:
     return tuple(params)
 
 
-def cached_execute(connection: DatabaseConnection, query: str, params: Any = None,
+def cached_execute(connection: CrudSession, query: str, params: Any = None,
                    tables: Sequence[str] | None = None) -> QueryResult:
     """Run a read marked for caching (``DatabaseManager.execute(..., cache=True)``).
 

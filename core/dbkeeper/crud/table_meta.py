@@ -16,15 +16,33 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dbkeeper.errors import ConfigurationError, DbKeeperError
 
 if TYPE_CHECKING:
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.contract.introspection import TableInfo
-    from dbkeeper.engine.connection import DatabaseConnection
+
+
+class DescribedSession(Protocol):
+    """What table metadata needs of a connection: its name, dialect and introspection.
+
+    :class:`dbkeeper.engine.connection.DatabaseConnection` is the one shipped;
+    a protocol instead of an import keeps the CRUD tier below the engine.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def get_tables(self) -> list[str]: ...
+
+    def introspect(self, tables: Sequence[str] | None = None) -> list[TableInfo]: ...
 
 __all__ = ["TableMeta", "TableMetaCache", "UnknownColumnError", "UnknownTableError", "cache_tag"]
 
@@ -71,7 +89,7 @@ def escape_for_driver(quoted: str, pyformat: bool) -> str:
 class TableMetaCache:
     """Table descriptions of one connection, described on first use and kept."""
 
-    def __init__(self, connection: DatabaseConnection) -> None:
+    def __init__(self, connection: DescribedSession) -> None:
         self._connection = connection
         self._tables: dict[str, TableMeta] = {}
         self._tags: dict[str, frozenset[str]] = {}
@@ -177,7 +195,7 @@ class TableMetaCache:
         return meta
 
 
-def _meta_from_info(connection: DatabaseConnection, info: TableInfo) -> TableMeta:
+def _meta_from_info(connection: DescribedSession, info: TableInfo) -> TableMeta:
     dialect = connection.dialect
     pyformat = dialect.paramstyle == "pyformat"
     quoted = {c.name: escape_for_driver(dialect.quote_identifier(c.name), pyformat) for c in info.columns}

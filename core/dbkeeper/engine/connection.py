@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from dbkeeper.contract.session import install_session_opener
 from dbkeeper.crud.methods import CrudMethods
 from dbkeeper.engine.pool import ConnectionPool, PooledConnection, PoolTimeout
 from dbkeeper.errors import (
@@ -926,3 +927,11 @@ def _connection_name(url: DatabaseURL) -> str:
 def _shorten(query: str, limit: int = 200) -> str:
     text = " ".join(query.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _open_admin_session(url: DatabaseURL) -> DatabaseConnection:
+    """The contract's :func:`~dbkeeper.contract.session.open_session`: one connection, no retries."""
+    return DatabaseConnection.from_url(url, name="admin", connection_pool_size=1, max_retries=0).connect()
+
+
+install_session_opener(_open_admin_session)

@@ -58,7 +58,7 @@ from typing import Any
 from pymysql.err import MySQLError as _MySQLError
 
 from dbkeeper.backup.tools import base_env
-from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.contract.session import Session
 from dbkeeper.redaction import redact
 from dbkeeper_mysql._sessions import error_reason
 
@@ -104,7 +104,7 @@ def plain_name(name: str) -> bool:
     return bool(_PLAIN_NAME.fullmatch(name))
 
 
-def snapshot_position(output: bytes, connection: DatabaseConnection) -> dict[str, Any] | None:
+def snapshot_position(output: bytes, connection: Session) -> dict[str, Any] | None:
     """The binary log position of a snapshot from ``SHOW STATUS LIKE 'binlog_snapshot_%'`` output, or ``None``.
 
     ``None`` when the server logs nothing (an empty file name) or is not
@@ -126,7 +126,7 @@ def snapshot_position(output: bytes, connection: DatabaseConnection) -> dict[str
 
 
 @contextlib.contextmanager
-def _cursor(connection: DatabaseConnection) -> Iterator[Any]:
+def _cursor(connection: Session) -> Iterator[Any]:
     """A cursor on a connection of its own (the caller's may be in use on another thread), closed afterwards."""
     raw: Any = connection.dialect.connect(connection.url, autocommit=True)
     try:
@@ -150,7 +150,7 @@ class BinlogChanges:
     than that is not read: parsing it would cost more than reading the rows.
     """
 
-    def __init__(self, argv: Sequence[str], connection: DatabaseConnection, base: dict[str, Any] | None,
+    def __init__(self, argv: Sequence[str], connection: Session, base: dict[str, Any] | None,
                  current: dict[str, Any] | None, tracked: Iterable[TrackedTable], *, database: str,
                  secrets: Sequence[str | None], budget: int | None = None) -> None:
         self._budget = budget

@@ -38,7 +38,7 @@ from typing import Any
 from dbkeeper.backup.errors import ToolError
 from dbkeeper.backup.export import Emit
 from dbkeeper.backup.tools import widen_pipe
-from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.contract.session import Session
 from dbkeeper.redaction import redact
 
 #: Bytes handed to the ordered writer at a time (and read from a client's stdout at most).
@@ -176,7 +176,7 @@ def open_sessions(argv: Sequence[str], env: Mapping[str, str], secrets: Sequence
     return sessions
 
 
-def synchronise(connection: DatabaseConnection, sessions: Sequence[ClientSession],
+def synchronise(connection: Session, sessions: Sequence[ClientSession],
                 secrets: Sequence[str | None]) -> float:
     """Give every session the same consistent snapshot; return how long writes were blocked (seconds).
 

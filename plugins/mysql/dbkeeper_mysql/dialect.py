@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import IO
 
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
@@ -89,19 +89,19 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     bulk_batch_bytes: ClassVar[int] = 1024 * 1024
 
     # -- backups (implemented in dbkeeper_mysql.dump) ----------------------------------------------
-    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """``mariadb-dump --single-transaction`` streamed into ``sink`` (see :mod:`dbkeeper_mysql.dump`)."""
         from dbkeeper_mysql.dump import dump
 
         return dump(connection, sink, options)
 
-    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """The ``mariadb``/``mysql`` client fed from ``source`` (see :mod:`dbkeeper_mysql.dump`)."""
         from dbkeeper_mysql.dump import restore
 
         return restore(connection, source, options)
 
-    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+    def restore_leftovers(self, connection: Session) -> list[str]:
         """Scratch and aside schemas (``<target>_dbk_restore_<hex>``, ``<target>_dbk_aside_<hex>``) of killed restores.
 
         Those of the connection's database, or of every database when the URL
@@ -112,7 +112,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         with self._admin_cursor(connection) as cur:
             return leftovers(cur, connection.url.database or None)
 
-    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+    def remove_restore_leftover(self, connection: Session, name: str) -> None:
         """Finish or undo the killed restore that left ``name``, then drop its schemas (see ``_restore_swap``)."""
         from dbkeeper_mysql._restore_swap import remove
 
@@ -120,7 +120,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
             remove(cur, connection.url.database or None, name)
 
     @contextlib.contextmanager
-    def _admin_cursor(self, connection: DatabaseConnection) -> Iterator[Any]:
+    def _admin_cursor(self, connection: Session) -> Iterator[Any]:
         conn: Any = self.connect(connection.url.with_database(""), autocommit=True)
         try:
             yield conn.cursor()
@@ -247,7 +247,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         return insert_rows(conn, table, columns, rows, batch_bytes or self.bulk_batch_bytes)
 
     # -- introspection --------------------------------------------------------------------------
-    def table_names(self, connection: DatabaseConnection) -> list[str]:
+    def table_names(self, connection: Session) -> list[str]:
         """Base tables (and MariaDB system-versioned tables) of the current database, sorted."""
         rows = connection.execute(
             "SELECT TABLE_NAME AS name FROM information_schema.TABLES "
@@ -260,13 +260,13 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         rows of 17 columns cost about 0.3 s); one JSON text per row is parsed in C by ``json.loads``."""
         return f"JSON_ARRAY({', '.join(columns)})"
 
-    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+    def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Native statistics (see :mod:`dbkeeper_mysql.metrics`)."""
         from dbkeeper_mysql.metrics import collect_metrics
 
         return collect_metrics(connection)
 
-    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+    def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
         """``EXPLAIN FORMAT=JSON``: the JSON document as ``raw``, an indented summary as ``text``."""
         import json
 
@@ -289,7 +289,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         """Schema objects and diff operations as MySQL statements."""
         return self.ddl_renderer().render(obj, options)
 
-    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
         """The current database in six ``information_schema`` queries (see :mod:`dbkeeper_mysql.schema_support`)."""
         from dbkeeper_mysql.schema_support import introspect
 

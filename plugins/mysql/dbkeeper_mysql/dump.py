@@ -40,7 +40,7 @@ from dbkeeper.backup.tools import (
     version_tuple,
     write_private,
 )
-from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.contract.session import Session
 from dbkeeper.urls import DatabaseURL
 
 _INSTALL = ("install the client tools (Debian/Ubuntu: apt-get install mariadb-client, or mysql-client for "
@@ -71,7 +71,7 @@ def defaults_file(url: DatabaseURL) -> Iterator[Path]:
         yield write_private(tmp / "client.cnf", "\n".join(lines) + "\n")
 
 
-def _server(conn: DatabaseConnection) -> tuple[str, bool]:
+def _server(conn: Session) -> tuple[str, bool]:
     version = str(conn.execute("SELECT VERSION() AS v").rows[0]["v"])
     return version, "mariadb" in version.lower()
 
@@ -89,7 +89,7 @@ def _check_tool(names: list[str], server_version: str, mariadb: bool) -> tuple[s
     return path, version
 
 
-def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def dump(connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Stream a consistent ``--single-transaction`` dump of the connected database into ``sink``."""
     url = connection.url
     if not url.database:
@@ -138,7 +138,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
             "definers": definers}
 
 
-def _other_objects(conn: DatabaseConnection, name: str) -> int:
+def _other_objects(conn: Session, name: str) -> int:
     """Views, routines, triggers and events: objects ``RENAME TABLE`` cannot move between databases."""
     total = 0
     for sql in ("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = %s "
@@ -150,7 +150,7 @@ def _other_objects(conn: DatabaseConnection, name: str) -> int:
     return total
 
 
-def _definers(conn: DatabaseConnection, name: str) -> list[str]:
+def _definers(conn: Session, name: str) -> list[str]:
     """Distinct DEFINERs of the views, routines, triggers and events: a restore checks them first."""
     rows = conn.execute(
         "SELECT definer AS d FROM information_schema.views WHERE table_schema = %s UNION "
@@ -170,7 +170,7 @@ def _object_count(cur: Any, name: str) -> int | None:
     return int(cur.fetchall()[0][0])
 
 
-def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def restore(connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Load the verified SQL dump into a scratch schema, then swap it into the target.
 
     Definers the account may not set are refused first (nothing changed).

@@ -74,7 +74,7 @@ from typing import IO, Any
 
 from dbkeeper.backup.export import Emit, Part, write_ordered
 from dbkeeper.backup.tools import base_env, stream_out
-from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.contract.session import Session
 from dbkeeper_mysql._binlog import BinlogChanges, TrackedTable, plain_name, snapshot_position
 from dbkeeper_mysql._sessions import (
     SESSION_TIMEOUT,
@@ -112,7 +112,7 @@ def _lit(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _tables(conn: DatabaseConnection, database: str) -> list[dict[str, Any]]:
+def _tables(conn: Session, database: str) -> list[dict[str, Any]]:
     """Base tables with their stored columns, key, row estimate and what decides how their rows print."""
     found = [(r["t"], r["n"], r["d"]) for r in conn.execute(
         "SELECT table_name AS t, table_rows AS n, data_length AS d FROM information_schema.tables "
@@ -138,7 +138,7 @@ def _tables(conn: DatabaseConnection, database: str) -> list[dict[str, Any]]:
     return tables
 
 
-def _cascade_children(conn: DatabaseConnection, database: str) -> set[str]:
+def _cascade_children(conn: Session, database: str) -> set[str]:
     """Tables a foreign key action can change (``CASCADE``, ``SET NULL``, ``SET DEFAULT``): InnoDB does not log it."""
     return {str(r["t"]) for r in conn.execute(
         "SELECT DISTINCT table_name AS t FROM information_schema.referential_constraints "
@@ -146,7 +146,7 @@ def _cascade_children(conn: DatabaseConnection, database: str) -> set[str]:
         "OR update_rule NOT IN ('RESTRICT', 'NO ACTION'))", (database,)).rows}
 
 
-def _dump_identity(conn: DatabaseConnection) -> str:
+def _dump_identity(conn: Session) -> str:
     """What decides how unchanged rows print, beyond the tables' own columns: the server and its SQL mode."""
     row = conn.execute("SELECT VERSION() AS v, @@global.sql_mode AS m").rows[0]
     return f"{row['v']}|{row['m']}"
@@ -186,7 +186,7 @@ def _select(table: dict[str, Any], where: str = "") -> list[str]:
             f"SELECT ';' FROM {name}{where} LIMIT 1"]
 
 
-def _bounds(conn: DatabaseConnection, table: dict[str, Any]) -> list[int] | None:
+def _bounds(conn: Session, table: dict[str, Any]) -> list[int] | None:
     """Inner bounds cutting a large single-integer-key table into :data:`RANGES` key ranges, or ``None``.
 
     Bounds split ``min..max`` of the key evenly (two index look-ups; an
@@ -246,7 +246,7 @@ def _reusable(part: Part, export: Callable[[Emit], None], changes: BinlogChanges
     return produce
 
 
-def _snapshot_sessions(connection: DatabaseConnection, argv: list[str], secrets: list[str | None],
+def _snapshot_sessions(connection: Session, argv: list[str], secrets: list[str | None],
                        workers: int) -> tuple[list[ClientSession], dict[str, Any]]:
     """Client sessions in one consistent snapshot, and what the result should say about them.
 
@@ -278,7 +278,7 @@ def _snapshot_sessions(connection: DatabaseConnection, argv: list[str], secrets:
     return [session], {"parallel": False, "workers": 1, **fallback}
 
 
-def _plan(connection: DatabaseConnection, database: str, base_dump: dict[str, Any] | None
+def _plan(connection: Session, database: str, base_dump: dict[str, Any] | None
           ) -> tuple[Plan, str, str | None]:
     """Per table: the table, its key range bounds (``None``: one part) and the base's ranges it may reuse.
 
@@ -334,7 +334,7 @@ def _parts(plan: Plan, pool: queue.Queue[Any], changes: BinlogChanges | None,
     return parts, spans
 
 
-def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], *, dump_tool: str, client: str,
+def dump_ordered(connection: Session, sink: IO[bytes], *, dump_tool: str, client: str,
                  binlog_tool: str | None, defaults_file: str, database: str, secrets: list[str | None],
                  workers: int = 1, base_dump: dict[str, Any] | None = None,
                  binlog_unavailable: str | None = None) -> dict[str, Any]:

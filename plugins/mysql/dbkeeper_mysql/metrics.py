@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.errors import DbKeeperError
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 _STATUS = ("Threads_connected", "Threads_running", "Questions", "Uptime", "Slow_queries",
            "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads", "Innodb_data_read",
@@ -36,7 +36,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes | bytearray) else str(value)
 
 
-def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
+def collect_metrics(connection: Session) -> dict[str, Any]:
     """Global status counters, derived ratios, sessions, table and index statistics."""
     unavailable: dict[str, str] = {}
     metrics: dict[str, Any] = {"unavailable": unavailable, "counters": list(_COUNTERS)}
@@ -85,7 +85,7 @@ def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
     return metrics
 
 
-def _digests(connection: DatabaseConnection, unavailable: dict[str, str]) -> bool | None:
+def _digests(connection: Session, unavailable: dict[str, str]) -> bool | None:
     try:
         enabled = connection.execute("SELECT @@performance_schema").scalar()
     except DbKeeperError as exc:
@@ -102,7 +102,7 @@ def _digests(connection: DatabaseConnection, unavailable: dict[str, str]) -> boo
     return True
 
 
-def _top_digests(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _top_digests(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """The schema's ten statement digests with the most total time (performance_schema timers are picoseconds)."""
     if not metrics.get("performance_schema_digests"):
         metrics["statement_digests"] = None
@@ -124,7 +124,7 @@ def _top_digests(connection: DatabaseConnection, metrics: dict[str, Any], unavai
          "rows_examined": int(r["rows_examined"] or 0)} for r in rows]
 
 
-def _sessions(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _sessions(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """Sessions of this schema: running statements and idle open transactions (needs PROCESS for others')."""
     from dbkeeper.monitoring.fingerprint import fingerprint
 
@@ -158,7 +158,7 @@ def _sessions(connection: DatabaseConnection, metrics: dict[str, Any], unavailab
     metrics["sessions_hidden"] = 0
 
 
-def _tables(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _tables(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """Row counts, the planner's persisted row estimate and free space of every InnoDB table of the schema."""
     try:
         connection.execute("SET SESSION information_schema_stats_expiry = 0")  # MySQL 8 caches TABLES otherwise
@@ -195,7 +195,7 @@ def _tables(connection: DatabaseConnection, metrics: dict[str, Any], unavailable
     metrics["table_stats"] = stats
 
 
-def _indexes(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _indexes(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """Index usage from performance_schema: rows read through each index since the table's counters began.
 
     They begin at server start, and MariaDB may start them again after an

@@ -28,6 +28,7 @@ from dbkeeper.migrations.locking import LockHolder, MigrationLock
 from dbkeeper.sql.split import MYSQL, keywords, split_sql
 
 if TYPE_CHECKING:
+    from dbkeeper.contract.session import Session
     from dbkeeper.engine.connection import DatabaseConnection
 
 #: First words of statements that commit the open transaction before (and after) they run.
@@ -60,19 +61,19 @@ class MySQLMigrationSupport:
             return len(words) > 1 and words[1] == "INDEX"
         return True
 
-    def current_schema(self, connection: DatabaseConnection) -> str | None:
+    def current_schema(self, connection: Session) -> str | None:
         """``DATABASE()``: the database unqualified tables belong to."""
         value = connection.execute("SELECT DATABASE() AS db").scalar()
         return str(value) if value else None
 
-    def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
+    def migration_table_exists(self, connection: Session, table: str, schema: str | None) -> bool:
         """Looks the table up in ``information_schema.tables``."""
         row = connection.execute(
             "SELECT 1 AS present FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) "
             "AND table_name = ?", (schema, table)).first()
         return row is not None
 
-    def migration_lock(self, connection: DatabaseConnection, name: str, timeout: float) -> AbstractContextManager[Any]:
+    def migration_lock(self, connection: Session, name: str, timeout: float) -> AbstractContextManager[Any]:
         """``GET_LOCK`` on a dedicated connection, scoped to the current database."""
         return MySQLNamedLock(connection, name, timeout)
 
@@ -80,7 +81,7 @@ class MySQLMigrationSupport:
 class MySQLNamedLock(MigrationLock):
     """A MySQL user-level lock (``GET_LOCK``) named ``<database>:<name>``."""
 
-    def __init__(self, connection: DatabaseConnection, name: str, timeout: float) -> None:
+    def __init__(self, connection: Session, name: str, timeout: float) -> None:
         super().__init__(name, timeout)
         self.source = connection
         self._session: DatabaseConnection | None = None

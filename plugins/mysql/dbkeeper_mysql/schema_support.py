@@ -36,7 +36,7 @@ from dbkeeper.schema.model import (
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 _INT_WIDTH = re.compile(r"^(tinyint|smallint|mediumint|int|integer|bigint)\(\d+\)(.*)$", re.IGNORECASE)
 
@@ -178,7 +178,7 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes | bytearray) else value
 
 
-def introspect(connection: DatabaseConnection, renderer: DDLRenderer) -> SchemaDefinition:
+def introspect(connection: Session, renderer: DDLRenderer) -> SchemaDefinition:
     """Read the current database of a MySQL/MariaDB connection."""
     version = str(connection.execute("SELECT VERSION() AS v").scalar() or "")
     mariadb = "mariadb" in version.lower()
@@ -249,7 +249,7 @@ def _column(row: Mapping[str, Any], renderer: DDLRenderer, mariadb: bool) -> Sch
     return column
 
 
-def _read_indexes(connection: DatabaseConnection, tables: dict[str, SchemaTable]) -> None:
+def _read_indexes(connection: Session, tables: dict[str, SchemaTable]) -> None:
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in connection.execute(_STATISTICS).rows:
         groups.setdefault((_text(row["tbl"]), _text(row["name"])), []).append(row)
@@ -266,7 +266,7 @@ def _read_indexes(connection: DatabaseConnection, tables: dict[str, SchemaTable]
             table.indexes.append(SchemaIndex(name=name, columns=columns))
 
 
-def _read_checks(connection: DatabaseConnection, tables: dict[str, SchemaTable], mariadb: bool) -> None:
+def _read_checks(connection: Session, tables: dict[str, SchemaTable], mariadb: bool) -> None:
     rows = connection.execute(_CHECKS_MARIADB if mariadb else _CHECKS_MYSQL).rows
     for row in rows:
         table = tables.get(_text(row["tbl"]))

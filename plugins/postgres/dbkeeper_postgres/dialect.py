@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import IO
 
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
@@ -90,19 +90,19 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
                                 incremental=True, foreign_key_actions=True, alter_column=True, migrations=True)
 
     # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
-    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """``pg_dump -Fc --compress=0`` streamed into ``sink`` (see :mod:`dbkeeper_postgres.dump`)."""
         from dbkeeper_postgres.dump import dump
 
         return dump(connection, sink, options)
 
-    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """``pg_restore`` into a scratch database, then swapped in (see :mod:`dbkeeper_postgres.dump`)."""
         from dbkeeper_postgres.dump import restore
 
         return restore(connection, source, options)
 
-    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+    def restore_leftovers(self, connection: Session) -> list[str]:
         """``<target>_dbk_restore_<hex>`` / ``_dbk_aside_<hex>`` databases no running restore holds."""
         from dbkeeper_postgres._swap import leftovers
         from dbkeeper_postgres.dump import admin_connection
@@ -110,7 +110,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         with admin_connection(connection.url) as admin:
             return leftovers(admin, connection.url.database or "")
 
-    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+    def remove_restore_leftover(self, connection: Session, name: str) -> None:
         """Drop one of :meth:`restore_leftovers` (``WITH (FORCE)``); any other name is refused."""
         from dbkeeper_postgres._swap import remove_leftover
         from dbkeeper_postgres.dump import admin_connection
@@ -266,7 +266,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         return count
 
     # -- introspection ------------------------------------------------------------------
-    def table_names(self, connection: DatabaseConnection) -> list[str]:
+    def table_names(self, connection: Session) -> list[str]:
         """Ordinary and partitioned tables (partitions too, as reflection sees them) on the ``search_path``, sorted."""
         rows = connection.execute(
             "SELECT DISTINCT c.relname AS name FROM pg_catalog.pg_class c "
@@ -276,13 +276,13 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         ).rows
         return sorted(row["name"] for row in rows)
 
-    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+    def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Native statistics (see :mod:`dbkeeper_postgres.metrics`)."""
         from dbkeeper_postgres.metrics import collect_metrics
 
         return collect_metrics(connection)
 
-    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+    def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
         """``EXPLAIN (FORMAT JSON)``: the JSON as ``raw``, a ``psql``-style tree as ``text``."""
         from dbkeeper_postgres._plan import parse_plan, render_plan
 
@@ -301,7 +301,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         """Schema objects and diff operations as PostgreSQL statements."""
         return self.ddl_renderer().render(obj, options)
 
-    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
         """The current schema in six catalog queries (see :mod:`dbkeeper_postgres.schema_support`)."""
         from dbkeeper_postgres.schema_support import introspect
 

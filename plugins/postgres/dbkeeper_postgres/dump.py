@@ -44,6 +44,7 @@ from dbkeeper.backup.tools import (
     write_private,
 )
 from dbkeeper.child_env import child_environment
+from dbkeeper.contract.session import Session
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
@@ -94,7 +95,7 @@ def admin_connection(url: DatabaseURL) -> DatabaseConnection:
                                        connection_pool_size=1, max_retries=0)
 
 
-def _server_major(conn: DatabaseConnection) -> tuple[int, str]:
+def _server_major(conn: Session) -> tuple[int, str]:
     row = conn.execute("SELECT current_setting('server_version_num') AS num, "
                        "current_setting('server_version') AS v").rows[0]
     return int(row["num"]) // 10000, str(row["v"])
@@ -110,7 +111,7 @@ def _check_tool(name: str, server_major: int) -> tuple[str, str]:
     return path, version
 
 
-def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def dump(connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Stream ``pg_dump -Fc --compress=0`` of the connected database into ``sink``."""
     url = connection.url
     with connection:
@@ -138,7 +139,7 @@ def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, 
             "format": "pg_dump-custom", "content": content, "chainable": False}
 
 
-def _is_empty(conn: DatabaseConnection) -> bool:
+def _is_empty(conn: Session) -> bool:
     rows = conn.execute(
         "SELECT count(*) AS n FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
@@ -174,7 +175,7 @@ def _restore_into_empty(url: DatabaseURL, argv: list[str], source: IO[bytes]) ->
                   secrets=[url.password])
 
 
-def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def restore(connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Load a verified dump into a scratch database, then swap it in atomically (see :mod:`._swap`).
 
     ``options["portable"]`` restores without owners and grants (for a server

@@ -81,7 +81,7 @@ from typing import IO, Any, cast
 from dbkeeper.backup.errors import CorruptBackupError
 from dbkeeper.backup.export import Emit, Part, write_ordered
 from dbkeeper.backup.tools import stream_in, stream_out
-from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.contract.session import Session
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_postgres._client_tools import client_tool
 
@@ -226,7 +226,7 @@ def _unchanged_ranges(cur: Any, table: dict[str, Any], base: dict[str, Any], bas
     return [seen.get(i, (0, False)) == (int(rows), False) for i, rows in enumerate(base["rows"])]
 
 
-def _start_signal(connection: DatabaseConnection, snapshot: str, checks: list[tuple[dict[str, Any], dict[str, Any]]],
+def _start_signal(connection: Session, snapshot: str, checks: list[tuple[dict[str, Any], dict[str, Any]]],
                   *, base_xmin: int, result: Future[dict[str, list[bool]]]) -> None:
     """Compute :func:`_unchanged_ranges` for every table in ``checks`` on a thread; fill ``result``."""
 
@@ -321,7 +321,7 @@ def _copy_part(psql: str, env: dict[str, str], snapshot: str, sql: str,
     return produce
 
 
-def dump_ordered(connection: DatabaseConnection, sink: IO[bytes], options: dict[str, Any], *,
+def dump_ordered(connection: Session, sink: IO[bytes], options: dict[str, Any], *,
                  tool_env: EnvFactory, pg_dump: str, workers: int) -> dict[str, Any]:
     """Write the chainable dump of the connected database into ``sink``; return what it holds.
 

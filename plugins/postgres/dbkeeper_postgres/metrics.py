@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.errors import DbKeeperError
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 _DATABASE_COUNTERS = ("numbackends", "xact_commit", "xact_rollback", "blks_read", "blks_hit", "tup_returned",
                       "tup_fetched", "tup_inserted", "tup_updated", "tup_deleted", "deadlocks", "temp_bytes")
@@ -30,7 +30,7 @@ _COUNTERS = tuple(name for name in _DATABASE_COUNTERS if name != "numbackends")
 _HIDDEN = "grant pg_read_all_stats (or connect as a superuser) to see them"
 
 
-def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
+def collect_metrics(connection: Session) -> dict[str, Any]:
     """Counters, sessions, table and index statistics, cache hit ratio, top statements."""
     unavailable: dict[str, str] = {}
     metrics: dict[str, Any] = {"unavailable": unavailable, "counters": list(_COUNTERS)}
@@ -68,7 +68,7 @@ def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
     return metrics
 
 
-def _sessions(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _sessions(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """Session counts, saturation inputs and the sessions worth a look (long queries, idle transactions)."""
     from dbkeeper.monitoring.fingerprint import fingerprint
 
@@ -112,7 +112,7 @@ def _sessions(connection: DatabaseConnection, metrics: dict[str, Any], unavailab
         unavailable["sessions_hidden"] = f"{hidden} session(s) of other roles hide their state; {_HIDDEN}"
 
 
-def _tables(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _tables(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """Row counts, dead rows, modifications since ANALYZE, and per-table cache hits of the visible schemas."""
     rows = connection.execute(
         "SELECT s.relname AS table, s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze, c.reltuples, "
@@ -134,7 +134,7 @@ def _tables(connection: DatabaseConnection, metrics: dict[str, Any], unavailable
     } for r in rows]
 
 
-def _indexes(connection: DatabaseConnection, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
+def _indexes(connection: Session, metrics: dict[str, Any], unavailable: dict[str, str]) -> None:
     """Scans per index since the statistics were reset (the unused-index rule's evidence)."""
     rows = connection.execute(
         "SELECT s.relname AS table, s.indexrelname AS index, s.idx_scan, i.indisunique, i.indisprimary, "
@@ -146,7 +146,7 @@ def _indexes(connection: DatabaseConnection, metrics: dict[str, Any], unavailabl
                                "size_bytes": int(r["size_bytes"] or 0)} for r in rows]
 
 
-def _statements(connection: DatabaseConnection, unavailable: dict[str, str]) -> dict[str, Any]:
+def _statements(connection: Session, unavailable: dict[str, str]) -> dict[str, Any]:
     """The database's ten statements with the most total time, from ``pg_stat_statements``.
 
     The view is read in the schema the extension was created in, which need

@@ -33,6 +33,7 @@ from dbkeeper.migrations.locking import LockHolder, MigrationLock
 from dbkeeper.sql.split import POSTGRES, keywords, split_sql
 
 if TYPE_CHECKING:
+    from dbkeeper.contract.session import Session
     from dbkeeper.engine.connection import DatabaseConnection
 
 _ALWAYS_OUTSIDE = frozenset({"VACUUM"})
@@ -120,19 +121,19 @@ class PostgresMigrationSupport:
             tag = f"$dbk{secrets.token_hex(4)}$"
         return f"{tag}{text}{tag}"
 
-    def current_schema(self, connection: DatabaseConnection) -> str | None:
+    def current_schema(self, connection: Session) -> str | None:
         """``current_schema()``, where unqualified tables are created."""
         value = connection.execute("SELECT current_schema() AS schema").scalar()
         return str(value) if value else None
 
-    def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
+    def migration_table_exists(self, connection: Session, table: str, schema: str | None) -> bool:
         """Looks the table up in ``pg_tables`` (in ``schema``, else the current schema)."""
         row = connection.execute(
             "SELECT 1 AS present FROM pg_catalog.pg_tables WHERE schemaname = COALESCE(?, current_schema()) "
             "AND tablename = ?", (schema, table)).first()
         return row is not None
 
-    def migration_lock(self, connection: DatabaseConnection, name: str, timeout: float) -> AbstractContextManager[Any]:
+    def migration_lock(self, connection: Session, name: str, timeout: float) -> AbstractContextManager[Any]:
         """A session advisory lock on a dedicated connection (see the module doc)."""
         return PostgresAdvisoryLock(connection, name, timeout)
 
@@ -146,7 +147,7 @@ def advisory_keys(name: str) -> tuple[int, int]:
 class PostgresAdvisoryLock(MigrationLock):
     """``pg_try_advisory_lock`` held on a connection of its own for the whole run."""
 
-    def __init__(self, connection: DatabaseConnection, name: str, timeout: float) -> None:
+    def __init__(self, connection: Session, name: str, timeout: float) -> None:
         super().__init__(name, timeout)
         self.source = connection
         self.keys = advisory_keys(name)

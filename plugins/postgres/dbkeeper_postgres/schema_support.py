@@ -38,7 +38,7 @@ from dbkeeper.schema.model import (
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 
 class PostgresRenderer(DDLRenderer):
@@ -118,7 +118,7 @@ ORDER BY s.relname"""
 _ACTIONS = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 
 
-def introspect(connection: DatabaseConnection, renderer: DDLRenderer) -> SchemaDefinition:
+def introspect(connection: Session, renderer: DDLRenderer) -> SchemaDefinition:
     """Read the current schema (``current_schema()``) of a PostgreSQL database."""
     tables: dict[int, SchemaTable] = {}
     views: list[SchemaView] = []

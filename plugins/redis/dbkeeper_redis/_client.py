@@ -18,12 +18,12 @@ from dbkeeper.errors import ConnectionError, DbKeeperError, QueryError
 from dbkeeper.redaction import redact
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
     from dbkeeper_redis.command import RedisConnection
 
 
 @contextmanager
-def dedicated(connection: DatabaseConnection, *, what: str) -> Iterator[RedisConnection]:
+def dedicated(connection: Session, *, what: str) -> Iterator[RedisConnection]:
     """Open a private connection to ``connection``'s database for ``what`` (named in errors)."""
     import redis
 

@@ -32,7 +32,7 @@ from dbkeeper_redis._conninfo import DEFAULT_PORT, connect_kwargs, database_numb
 
 if TYPE_CHECKING:
     from dbkeeper.contract.introspection import TableInfo
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
     from dbkeeper.urls import DatabaseURL
 
 
@@ -160,36 +160,36 @@ class RedisDialect(Dialect):
         return f"DBKEEPER.DROPDB {name}"
 
     # -- introspection -------------------------------------------------------------------
-    def table_names(self, connection: DatabaseConnection) -> list[str]:
+    def table_names(self, connection: Session) -> list[str]:
         """The key patterns of a sample of keys, sorted (see :mod:`dbkeeper_redis.introspect`)."""
         from dbkeeper_redis.introspect import key_patterns
 
         return key_patterns(connection)
 
-    def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:
+    def introspect(self, connection: Session, tables: Sequence[str] | None = None) -> list[TableInfo]:
         """Describe key patterns: key counts per type, memory, TTLs, sample keys."""
         from dbkeeper_redis.introspect import describe_patterns
 
         return describe_patterns(connection, tables)
 
-    def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
+    def migration_table_exists(self, connection: Session, table: str, schema: str | None) -> bool:
         """Redis has no migration history table (and no migrations)."""
         return False
 
     # -- metrics and backups -----------------------------------------------------------------------
-    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+    def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Clients, ops/s, hit ratio, memory, keyspace from ``INFO`` (see :mod:`dbkeeper_redis.metrics`)."""
         from dbkeeper_redis.metrics import collect_metrics
 
         return collect_metrics(connection)
 
-    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Every key with its type, TTL and ``DUMP`` payload streamed into ``sink`` (:mod:`dbkeeper_redis.dump`)."""
         from dbkeeper_redis.dump import dump
 
         return dump(connection, sink, options)
 
-    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Load a dump with pipelined ``RESTORE``; a non-empty target needs ``replace=True``."""
         from dbkeeper_redis.dump import restore
 

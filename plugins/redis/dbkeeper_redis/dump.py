@@ -80,7 +80,7 @@ from dbkeeper_redis.scratch import FLUSH_KEEPING_CLAIM, MARKER_KEY
 if TYPE_CHECKING:
     import redis
 
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 MAGIC = b"DBKRDS\x00\x01"
 FORMAT = "dbkeeper-redis-dump"
@@ -99,7 +99,7 @@ def _server_version(client: redis.Redis) -> str:
     return str(info.get("redis_version", "unknown"))
 
 
-def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def dump(connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Stream every key of the connected database into ``sink``; return the manifest's ``dump`` metadata."""
     import redis as redis_module
 
@@ -186,7 +186,7 @@ def dump_keys(client: redis.Redis, sink: IO[bytes], keys: Iterator[bytes], *,
     return records, skipped, types
 
 
-def _dump_chainable(connection: DatabaseConnection, sink: IO[bytes], include_data: bool) -> dict[str, Any]:
+def _dump_chainable(connection: Session, sink: IO[bytes], include_data: bool) -> dict[str, Any]:
     """The key-sorted, line-framed dump incremental backups share chunks with (:mod:`dbkeeper_redis.chainable`)."""
     import redis as redis_module
 
@@ -277,7 +277,7 @@ return 1
 """
 
 
-def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def restore(connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Load a dump into the connected database; see the module documentation for the rules."""
     import redis as redis_module
 

@@ -36,7 +36,7 @@ from dbkeeper_redis.scratch import MARKER_KEY
 if TYPE_CHECKING:
     import redis
 
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 #: Keys looked at per introspection pass; beyond it results say ``complete: False``.
 SAMPLE_LIMIT = 10_000
@@ -97,14 +97,14 @@ def sample(client: redis.Redis, match: str | None = None, limit: int = SAMPLE_LI
             return out, False
 
 
-def key_patterns(connection: DatabaseConnection) -> list[str]:
+def key_patterns(connection: Session) -> list[str]:
     """The sorted key patterns of a sample of the database's keys."""
     with dedicated(connection, what="listing key patterns") as raw:
         keys, _ = sample(raw.client)
     return sorted({pattern_of(k.key) for k in keys})
 
 
-def describe_patterns(connection: DatabaseConnection, patterns: Sequence[str] | None) -> list[TableInfo]:
+def describe_patterns(connection: Session, patterns: Sequence[str] | None) -> list[TableInfo]:
     """One :class:`TableInfo` per pattern (every sampled pattern when ``None``), in the order asked for."""
     with dedicated(connection, what="describing keys") as raw:
         if patterns is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper_redis._client import dedicated
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 #: INFO fields copied as they are (section: fields).
 _FIELDS = {
@@ -37,7 +37,7 @@ COUNTERS = ("total_commands_processed", "total_connections_received", "rejected_
             "keyspace_misses", "expired_keys", "evicted_keys")
 
 
-def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
+def collect_metrics(connection: Session) -> dict[str, Any]:
     """Clients, throughput, hit ratio, memory, persistence, replication and this database's keyspace."""
     import redis
 

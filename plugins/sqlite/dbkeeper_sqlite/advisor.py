@@ -12,7 +12,7 @@ from dbkeeper.monitoring.advice import Recommendation, Thresholds
 from dbkeeper.monitoring.rules import AdvisorRules
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 
 class SQLiteAdvisorRules(AdvisorRules):
@@ -24,7 +24,7 @@ class SQLiteAdvisorRules(AdvisorRules):
         """Without an index SQLite has no plan choice the statistics could change."""
         return bool(entry.get("indexes"))
 
-    def bloat(self, connection: DatabaseConnection, native: dict[str, Any], thresholds: Thresholds,
+    def bloat(self, connection: Session, native: dict[str, Any], thresholds: Thresholds,
               unavailable: dict[str, str]) -> list[Recommendation]:
         """Free pages of the whole file (``PRAGMA freelist_count``), which VACUUM drops."""
         pages = int(native.get("page_count") or 0)

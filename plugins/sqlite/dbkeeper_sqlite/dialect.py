@@ -22,7 +22,7 @@ from dbkeeper_sqlite._params import CheckedConnection
 from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
 
@@ -146,7 +146,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
             cursor.close()
         return total
 
-    def table_names(self, connection: DatabaseConnection) -> list[str]:
+    def table_names(self, connection: Session) -> list[str]:
         rows = connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
             "ORDER BY name"
@@ -156,42 +156,42 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     def create_database_sql(self, name: str) -> str:
         raise ConfigurationError("SQLite databases are files: connect to sqlite:///path.db to create one")
 
-    def collect_metrics(self, connection: DatabaseConnection) -> dict[str, Any]:
+    def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Native statistics (see :mod:`dbkeeper_sqlite.metrics`)."""
         from dbkeeper_sqlite.metrics import collect_metrics
 
         return collect_metrics(connection)
 
-    def integrity_check(self, connection: DatabaseConnection) -> list[str]:
+    def integrity_check(self, connection: Session) -> list[str]:
         """``PRAGMA integrity_check``: each problem it reports (it says ``ok`` alone when the file is sound)."""
         values = [str(next(iter(row.values()))) for row in connection.execute("PRAGMA integrity_check").rows]
         return [] if values == ["ok"] else [f"PRAGMA integrity_check: {value}" for value in values]
 
-    def explain(self, connection: DatabaseConnection, query: str, params: Any = None) -> QueryPlan:
+    def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
         result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)
         lines = [str(row.get("detail")) for row in result.rows]
         return QueryPlan(dialect=self.name, query=query, text="\n".join(lines), raw=result.rows)
 
-    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Online-backup-API snapshot streamed into ``sink`` (see :mod:`dbkeeper_sqlite.dump`)."""
         from dbkeeper_sqlite.dump import dump
 
         return dump(connection, sink, options)
 
-    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """Checked temp file renamed over the target (see :mod:`dbkeeper_sqlite.dump`)."""
         from dbkeeper_sqlite.dump import restore
 
         return restore(connection, source, options)
 
-    def restore_leftovers(self, connection: DatabaseConnection) -> list[str]:
+    def restore_leftovers(self, connection: Session) -> list[str]:
         """``.<file>.dbkeeper-restore-<hex>`` files next to the target that no running restore holds."""
         from dbkeeper_sqlite._leftovers import leftovers
         from dbkeeper_sqlite.dump import _path
 
         return [] if connection.url.is_memory else leftovers(_path(connection, "look next to"))
 
-    def remove_restore_leftover(self, connection: DatabaseConnection, name: str) -> None:
+    def remove_restore_leftover(self, connection: Session, name: str) -> None:
         """Delete one of :meth:`restore_leftovers` with its journal files; any other path is refused."""
         from dbkeeper_sqlite._leftovers import remove
         from dbkeeper_sqlite.dump import _path
@@ -222,7 +222,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
         """Schema objects and diff operations as SQLite statements."""
         return self.ddl_renderer().render(obj, options)
 
-    def introspect_schema(self, connection: DatabaseConnection) -> SchemaDefinition:
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
         """The whole schema in four batched queries (see :mod:`dbkeeper_sqlite.schema_support`)."""
         from dbkeeper_sqlite.schema_support import introspect
 

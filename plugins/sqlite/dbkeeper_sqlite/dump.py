@@ -51,13 +51,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from dbkeeper.backup.errors import BackupError, CorruptBackupError, RestoreTargetError
-from dbkeeper.engine.connection import DatabaseConnection
+from dbkeeper.contract.session import Session
 from dbkeeper_sqlite._leftovers import lock, scratch_name
 
 PIECE = 1 << 20
 
 
-def _path(connection: DatabaseConnection, action: str) -> Path:
+def _path(connection: Session, action: str) -> Path:
     url = connection.url
     if url.is_memory:
         raise BackupError(f"cannot {action} an in-memory SQLite database; use a file URL (sqlite:///file.db)")
@@ -165,7 +165,7 @@ def _copy(path: Path, sink: IO[bytes], include_data: bool) -> dict[str, int]:
     return counts
 
 
-def dump(connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def dump(connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Stream the database's page image at one instant into ``sink`` (module docstring: how)."""
     path = _path(connection, "back up")
     if not path.is_file():
@@ -193,7 +193,7 @@ def _is_empty(path: Path) -> bool:
         conn.close()
 
 
-def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+def restore(connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
     """Write the verified database file next to the target, check it, then swap it in."""
     target = _path(connection, "restore into")
     manifest = options.get("manifest") or {}

@@ -13,14 +13,14 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 _NO_SERVER = "SQLite is embedded: there are no server sessions"
 #: Rows counted per table at most: enough to judge statistics, bounded on huge tables.
 COUNT_CAP = 1_000_000
 
 
-def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
+def collect_metrics(connection: Session) -> dict[str, Any]:
     """``page_count``, ``freelist_count``, ``page_size``, ``file_size_bytes``, ``has_sqlite_stat1``..."""
     page_count = int(connection.execute("PRAGMA page_count").scalar() or 0)
     freelist = int(connection.execute("PRAGMA freelist_count").scalar() or 0)
@@ -63,7 +63,7 @@ def collect_metrics(connection: DatabaseConnection) -> dict[str, Any]:
     return metrics
 
 
-def _table_stats(connection: DatabaseConnection, has_stat1: bool) -> list[dict[str, Any]]:
+def _table_stats(connection: Session, has_stat1: bool) -> list[dict[str, Any]]:
     """Rows per table (capped) and the row count ``sqlite_stat1`` holds for it (``None``: never analysed)."""
     recorded: dict[str, int] = {}
     if has_stat1:

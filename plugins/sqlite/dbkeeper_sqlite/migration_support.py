@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dbkeeper.sql.split import SQLITE, keywords, split_sql
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 _NON_TRANSACTIONAL_PRAGMAS = frozenset({"FOREIGN_KEYS", "JOURNAL_MODE"})
 
@@ -50,17 +50,17 @@ class SQLiteMigrationSupport:
         """Nothing in SQLite commits an open transaction by itself."""
         return False
 
-    def current_schema(self, connection: DatabaseConnection) -> str | None:
+    def current_schema(self, connection: Session) -> str | None:
         """``None``: the history table lives in ``main`` under its plain name."""
         return None
 
-    def migration_table_exists(self, connection: DatabaseConnection, table: str, schema: str | None) -> bool:
+    def migration_table_exists(self, connection: Session, table: str, schema: str | None) -> bool:
         """Looks the table up in ``sqlite_master`` (one cheap query)."""
         row = connection.execute("SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
                                  (table,)).first()
         return row is not None
 
-    def migration_lock(self, connection: DatabaseConnection, name: str, timeout: float) -> AbstractContextManager[Any]:
+    def migration_lock(self, connection: Session, name: str, timeout: float) -> AbstractContextManager[Any]:
         """A file lock next to the database file; a process-local lock for ``:memory:``."""
         from dbkeeper.migrations.locking import FileLock, ProcessLock
 

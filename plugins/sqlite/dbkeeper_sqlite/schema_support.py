@@ -27,7 +27,7 @@ from dbkeeper.schema.expressions import expression_key
 from dbkeeper.schema.model import SchemaColumn, SchemaDefinition, SchemaTable
 
 if TYPE_CHECKING:
-    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.contract.session import Session
 
 #: Prefix of the temporary table a rebuild copies into.
 REBUILD_PREFIX = "_dbk_new_"
@@ -103,7 +103,7 @@ _INDEXES = ("SELECT m.name AS tbl, il.name AS idx, il.\"unique\" AS is_unique, i
             "JOIN pragma_index_info(il.name) ii WHERE m.type = 'table' ORDER BY m.name, il.name, ii.seqno")
 
 
-def introspect(connection: DatabaseConnection, renderer: DDLRenderer) -> SchemaDefinition:
+def introspect(connection: Session, renderer: DDLRenderer) -> SchemaDefinition:
     """Read the whole schema of a SQLite database into a :class:`SchemaDefinition`."""
     from dbkeeper.schema.expressions import parse_reported_default
     from dbkeeper.schema.model import (
