@@ -45,8 +45,7 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
 KNOWN_CIRCLES: list[frozenset[str]] = [
     # closed by Dialect typing against the schema model and renderer, and the model calling its renderer
     frozenset({
-        "dbkeeper.contract.dialect", "dbkeeper.contract.hookspecs", "dbkeeper.contract.reflection",
-        "dbkeeper.contract.session", "dbkeeper.engine.plugins",
+        "dbkeeper.contract.dialect", "dbkeeper.contract.hookspecs", "dbkeeper.engine.plugins",
         "dbkeeper.schema.ddl", "dbkeeper.schema.dialects", "dbkeeper.schema.diff", "dbkeeper.schema.model",
         "dbkeeper.schema.normalize", "dbkeeper.schema.operations", "dbkeeper.schema.planner",
         "dbkeeper.schema.render", "dbkeeper.schema.validation",

@@ -17,20 +17,23 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
 
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError, UnsupportedOperationError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from dbkeeper.contract.introspection import TableInfo
-    from dbkeeper.contract.session import Session
+    from dbkeeper.result import QueryResult
     from dbkeeper.schema.ddl import DDLRenderer
     from dbkeeper.schema.model import SchemaDefinition
-    from dbkeeper.urls import DatabaseURL
+
+from dbkeeper.urls import DatabaseURL
 
 #: A DBAPI 2.0 connection object; typed loosely because every driver differs.
 DBAPIConnection = Any
@@ -527,8 +530,6 @@ class Dialect:
             return
         if near is None:
             raise ConfigurationError(f"a scratch {self.name} database needs a server URL to make it on")
-        from dbkeeper.contract.session import open_session
-
         admin = open_session(near)
         name = f"{prefix}_{secrets.token_hex(6)}"
         try:
@@ -657,3 +658,73 @@ def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list[Sequence
 def monotonic_ms(start: float) -> float:
     """Milliseconds elapsed since ``start`` (a ``time.perf_counter()`` value)."""
     return (time.perf_counter() - start) * 1000.0
+
+
+# -- the connected database as a dialect sees it (re-exported by dbkeeper.contract.session) ---------------
+# Here, beside Dialect, because each names the other: in two modules they would import each other.
+
+
+class Session(Protocol):
+    """What a dialect may use of the connected database it is given."""
+
+    @property
+    def name(self) -> str:
+        """The connection's name (``dbkeeper.toml``'s, or derived from the URL)."""
+
+    @property
+    def url(self) -> DatabaseURL:
+        """Where it is connected (render it with ``render()``: the password stays masked)."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect serving it."""
+
+    @property
+    def password(self) -> str | None:
+        """A password given beside the URL (the seed API's form); a secret: never print or log it."""
+
+    @property
+    def connection_timeout(self) -> float:
+        """Seconds each connection attempt may take (for sessions the dialect opens beside it)."""
+
+    @property
+    def max_retries(self) -> int:
+        """How often a failed connection attempt is retried."""
+
+    def execute(self, query: str, params: Any = None) -> QueryResult:
+        """Run one statement (joins the calling thread's transaction, if any)."""
+
+    def sqlalchemy_engine(self) -> Engine:
+        """A SQLAlchemy engine on the same database (for reflection)."""
+
+    def __enter__(self) -> Session:
+        """Connected for the block (already connected: stays so), for hooks that get it unconnected."""
+
+    def __exit__(self, *exc: object) -> None:
+        """Disconnect what ``__enter__`` connected."""
+
+
+class AdminSession(Session, Protocol):
+    """A session the contract opened itself and must close."""
+
+    def disconnect(self) -> None:
+        """Close it."""
+
+
+SessionOpener = Callable[[DatabaseURL], AdminSession]
+_opener: list[SessionOpener] = []
+
+
+def install_session_opener(opener: SessionOpener) -> None:
+    """Called once by :mod:`dbkeeper.engine.connection`: how to open a one-connection admin session."""
+    _opener[:] = [opener]
+
+
+def open_session(url: DatabaseURL) -> AdminSession:
+    """A connected one-connection session on ``url`` (the engine's ``DatabaseConnection``)."""
+    if not _opener:
+        from dbkeeper.errors import ConfigurationError
+
+        raise ConfigurationError("no engine is loaded to open a connection with: import dbkeeper.engine.connection "
+                                 "(or dbkeeper) first")
+    return _opener[0](url)

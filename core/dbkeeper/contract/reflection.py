@@ -7,16 +7,28 @@ queries per kind of object instead of one query per table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dbkeeper.contract.introspection import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
 from dbkeeper.errors import QueryError
 
 if TYPE_CHECKING:
-    from dbkeeper.contract.session import Session
+    from sqlalchemy.engine import Engine
 
 
-def reflect_tables(connection: Session, tables: Sequence[str] | None) -> list[TableInfo]:
+class Reflectable(Protocol):
+    """What reflection needs of a connection (a :class:`~dbkeeper.contract.session.Session` has it).
+
+    Its own small protocol so this module, which the dialect imports, does not import the dialect.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def sqlalchemy_engine(self) -> Engine: ...
+
+
+def reflect_tables(connection: Reflectable, tables: Sequence[str] | None) -> list[TableInfo]:
     """Reflect ``tables`` (every table when ``None``) of ``connection``'s database."""
     from sqlalchemy import inspect
 
