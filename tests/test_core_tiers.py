@@ -37,8 +37,6 @@ FACE_TIER = 9
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("dbkeeper.contract.dialect", "dbkeeper.schema.ddl"): "type of Dialect.ddl_renderer",
     ("dbkeeper.contract.dialect", "dbkeeper.schema.model"): "type of Dialect.introspect_schema",
-    ("dbkeeper.engine.connection", "dbkeeper.monitoring.recorder"):
-        "the recorder is looked up at connect (not yet a statement listener the connection is given)",
 }
 
 #: Import circles still open, as the sorted tuple of their modules; each may only shrink.

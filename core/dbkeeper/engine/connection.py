@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from dbkeeper.contract.introspection import TableInfo
     from dbkeeper.crud.methods import CrudState
     from dbkeeper.crud.read_cache import QueryCache
-    from dbkeeper.monitoring.recorder import QueryRecorder, RecordSink
+    from dbkeeper.engine.observers import StatementObserver, StatementSink
 
 logger = logging.getLogger("dbkeeper")
 _DEBUG = logging.DEBUG
@@ -155,10 +155,10 @@ class DatabaseConnection(CrudMethods):
     #: The read cache's namespace of this connection (``query_cache.namespace``), computed on first use.
     _cache_namespace: tuple[str, str | None, int | None, str | None] | None = field(init=False, default=None,
                                                                                   repr=False)
-    _recorder: QueryRecorder | None = field(init=False, default=None, repr=False)
+    _recorder: StatementObserver | None = field(init=False, default=None, repr=False)
     #: What statements are recorded into (its name's buffer in the recorder, or a filter in front of it); ``None``:
     #: not recorded.
-    _sink: RecordSink | None = field(init=False, default=None, repr=False)
+    _sink: StatementSink | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.db_type = DatabaseType.coerce(self.db_type)
@@ -280,9 +280,9 @@ class DatabaseConnection(CrudMethods):
         finally:
             entry.release()
         self._pool = pool
-        from dbkeeper.monitoring.recorder import recorder_for
+        from dbkeeper.engine.observers import observer_for
 
-        self._recorder = recorder_for(self) if self.record_queries else None
+        self._recorder = observer_for(self) if self.record_queries else None
         self._sink = self._recorder.buffer_for(self.name) if self._recorder is not None else None
         logger.debug("connected %s (%s, server %s)", self.name, self._url.render(), self._server_version)
         return self
