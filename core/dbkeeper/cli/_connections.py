@@ -1,4 +1,10 @@
-"""``--db URL_OR_NAME``: resolve it, build the connection, track it for closing.
+"""``--db URL_OR_NAME``: the one option, the one resolver, the connection built from it.
+
+Every command that names a database defines ``--db`` with :func:`db_option`
+and resolves it (or any other URL-or-name option, such as ``backup restore
+--to``) with :func:`resolve_db`, which records the secrets it sees for the
+error boundary's redaction; ``tests/test_cli_layout.py`` checks that no
+other module defines ``--db``.
 
 Resolution is :func:`dbkeeper.config.resolve_database`: a URL, else a named
 connection from ``dbkeeper.toml``; without ``--db``, ``DBKEEPER_URL``, then
@@ -10,9 +16,9 @@ plugin to install, never a connection failure.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -31,21 +37,48 @@ DB_HELP = (
 )
 
 
-def db_option(func: F) -> F:
-    """Add the ``--db URL_OR_NAME`` option every single-database command takes."""
-    return click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=DB_HELP)(func)
+@overload
+def db_option(func: F, /) -> F: ...
+
+
+@overload
+def db_option(*, help: str = DB_HELP) -> Callable[[F], F]: ...
+
+
+def db_option(func: F | None = None, /, *, help: str = DB_HELP) -> F | Callable[[F], F]:  # noqa: A002
+    """Add the ``--db URL_OR_NAME`` option: ``@db_option``, or ``@db_option(help=...)`` for another help text."""
+    option = click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=help)
+    return option(func) if func is not None else option
+
+
+def remember_raw_secrets(ctx: click.Context, db: str | None) -> None:
+    """Record the password in ``db`` (or ``$DBKEEPER_URL`` without it), even when it does not parse."""
+    from dbkeeper.config import URL_ENV
+
+    get_state(ctx).add_secrets_from_raw_url(db if db is not None else os.environ.get(URL_ENV))
+
+
+def resolve_db(ctx: click.Context, db: str | None) -> tuple[str, DatabaseURL, Mapping[str, Any]]:
+    """``--db`` (a URL, a connection name, or ``None``) as ``(name, url, options)``, its secrets recorded.
+
+    :func:`dbkeeper.config.resolve_database` does the resolving; the
+    passwords it meets go to the invocation's state, so the error boundary
+    redacts them from any message.
+    """
+    from dbkeeper.config import resolve_database
+
+    remember_raw_secrets(ctx, db)
+    name, url, options = resolve_database(db)
+    get_state(ctx).add_secret(url.password)
+    return name, url, options
 
 
 def build_connection(ctx: click.Context, db: str | None) -> DatabaseConnection:
     """Resolve ``--db`` into an unconnected, tracked connection whose dialect is known."""
-    from dbkeeper.config import URL_ENV, resolve_database
     from dbkeeper.engine.connection import DatabaseConnection
 
-    state = get_state(ctx)
-    state.add_secrets_from_raw_url(db if db is not None else os.environ.get(URL_ENV))
-    name, url, options = resolve_database(db)
-    state.add_secret(url.password)
-    connection = state.track(DatabaseConnection.from_url(url, name=name, **options))
+    name, url, options = resolve_db(ctx, db)
+    connection = get_state(ctx).track(DatabaseConnection.from_url(url, name=name, **options))
     connection.dialect  # noqa: B018 - an unknown scheme fails here, before any connection attempt
     return connection
 

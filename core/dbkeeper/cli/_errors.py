@@ -65,12 +65,17 @@ class CliUsageError(CliError):
     exit_code: ClassVar[int] = EXIT_USAGE
 
 
-def to_cli_error(exc: DbKeeperError, secrets: Iterable[str | None] = (), *, as_json: bool = False) -> CliError:
-    """Turn a dbkeeper error into the click exception that reports it, secrets redacted."""
+def to_cli_error(exc: DbKeeperError, secrets: Iterable[str | None] = (), *, as_json: bool = False,
+                 every_error_is_usage: bool = False) -> CliError:
+    """Turn a dbkeeper error into the click exception that reports it, secrets redacted.
+
+    ``every_error_is_usage`` is for command groups whose exit 1 means
+    something else (``schema diff``: drift), so every error exits 2.
+    """
     from dbkeeper.redaction import redact
 
     message = redact(str(exc), secrets) or type(exc).__name__
-    kind = CliUsageError if isinstance(exc, ConfigurationError) else CliError
+    kind = CliUsageError if every_error_is_usage or isinstance(exc, ConfigurationError) else CliError
     return kind(message, error_type=type(exc).__name__, as_json=as_json)
 
 

@@ -10,8 +10,9 @@ Three jobs sit here so that every command gets them without repeating code:
   for configuration errors, and never as a traceback; click's own usage
   errors are printed the same way (``error:``, exit 2), and an invocation
   with ``--json`` also gets one JSON document with the error on stdout.
-  :class:`CommandGroup` is that boundary alone, for the command groups
-  (``backup``, ``migrate``, ...) that also run standalone;
+  :class:`ErrorBoundary` is that boundary, the only one in dbkeeper;
+  :class:`CommandGroup` puts it on the command groups (``backup``,
+  ``migrate``, ...) that also run standalone;
 * Ctrl-C and SIGTERM - exit with 130 and 143 after click has closed the
   context, which closes every connection the command opened; SIGTERM (what
   ``timeout``, systemd and docker send) raises in the main thread like Ctrl-C,
@@ -45,20 +46,27 @@ def _secrets(ctx: click.Context) -> Iterable[str | None]:
     return state.secrets if isinstance(state, CliState) else ()
 
 
-class CommandGroup(click.Group):
-    """A click group that is dbkeeper's error boundary: one behaviour for every command group.
+class ErrorBoundary(click.Command):
+    """dbkeeper's one error boundary: one behaviour for every command and command group.
 
     * a :class:`~dbkeeper.errors.DbKeeperError` becomes ``error: <message>``
-      (redacted), exit 2 for configuration errors and 1 for the rest;
+      (redacted with every secret recorded in the invocation's
+      :class:`~dbkeeper.cli._state.CliState`), exit 2 for configuration
+      errors and 1 for the rest (2 for all when :attr:`every_error_is_usage`);
     * click's usage errors (unknown option, a value out of range) keep their
       usage line but say ``error:`` and exit 2; other click errors exit 1;
     * with ``--json`` anywhere in the invocation, stdout also gets one JSON
       document ``{"success": false, "error": ..., "error_type": ...}``;
     * Ctrl-C exits with 130 and SIGTERM with 143 after click has closed the context.
 
-    Nested groups share it: the innermost converts, the outer ones pass the
-    converted error through.
+    Commands never catch errors to report them; they raise, and this class
+    reports. Nested boundaries share it: the innermost converts, the outer
+    ones pass the converted error through. ``tests/test_cli_layout.py`` checks
+    that no other module reports errors.
     """
+
+    #: A group whose exit code 1 means something else (``schema diff``: drift) reports every error with 2.
+    every_error_is_usage: bool = False
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Remember the raw arguments (for ``--json``), then parse; a parse error is reported our way."""
@@ -74,7 +82,8 @@ class CommandGroup(click.Group):
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
         except DbKeeperError as exc:
-            raise to_cli_error(exc, _secrets(ctx), as_json=wants_json(ctx)) from None
+            raise to_cli_error(exc, _secrets(ctx), as_json=wants_json(ctx),
+                               every_error_is_usage=self.every_error_is_usage) from None
         except click.ClickException as exc:
             raise from_click_exception(exc, _secrets(ctx), as_json=wants_json(ctx)) from None
         except Terminated:
@@ -83,6 +92,21 @@ class CommandGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+class CommandGroup(ErrorBoundary, click.Group):
+    """A click group behind the error boundary: the command groups (``backup``, ``migrate``, ...) that
+    also run standalone."""
+
+
+class BoundaryCommand(ErrorBoundary):
+    """A single command behind the error boundary (``optimize``), for when it runs standalone."""
+
+
+class UsageErrorGroup(CommandGroup):
+    """A command group that reports every error with exit 2, because its exit 1 means something else."""
+
+    every_error_is_usage = True
 
 
 class DbKeeperGroup(LazyGroup, CommandGroup):

@@ -168,3 +168,94 @@ def run_chain_demo(directory: pathlib.Path, say: Callable[[str], None]) -> None:
         raise BackupError("demo: the re-keyed chain did not restore the database as it was")
     say(f"encrypted chain {' <- '.join(chain)} re-keyed (data not rewritten): the new key restores it, "
         "the old one is refused")
+
+
+#: The restore a killed child runs: slowed by its progress callback, so it is killed half-way.
+_SLOW_RESTORE = """
+import sys, time
+from dbkeeper.backup.manager import BackupManager
+def slow(done):
+    print("progress", flush=True)
+    time.sleep(0.05)
+BackupManager(sys.argv[1]).restore_backup(sys.argv[2], sys.argv[3], replace=True, progress=slow)
+"""
+
+
+def run_restore_demo(directory: pathlib.Path, database_url: str, say: Callable[[str], None]) -> None:
+    """Restores that never leave a target half-written: refusal, ``--replace``, a SIGKILL and its leftovers.
+
+    On databases of their own (``directory/restore-*.db``, rebuilt each run),
+    of the demo database's file dialect: a restore into a non-empty target is
+    refused and changes nothing; ``replace=True`` (``backup restore
+    --replace``) swaps the target for the restored copy; a restore killed
+    half-way (a child process, SIGKILL) leaves the target whole and its
+    scratch copy behind, which :mod:`dbkeeper.backup.leftovers` (``backup
+    leftovers [--remove]``) names and removes. Any other outcome raises
+    :class:`BackupError`.
+    """
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from dbkeeper.backup import leftovers
+    from dbkeeper.backup.errors import BackupError, RestoreTargetError
+    from dbkeeper.backup.manager import BackupManager
+    from dbkeeper.engine.connection import DatabaseConnection
+
+    scheme = DatabaseURL.parse(database_url).scheme
+    source, target = directory / "restore-source.db", directory / "restore-target.db"
+    workspace = directory / "restore-workspace"
+    for path in (*directory.glob("restore-*.db*"), *directory.glob(f".{target.name}.*")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(workspace, ignore_errors=True)
+    source_url = DatabaseURL(scheme=scheme, database=str(source))
+    target_url = DatabaseURL(scheme=scheme, database=str(target))
+
+    def rows(url: DatabaseURL) -> int:
+        with DatabaseConnection.from_url(url, record_queries=False) as c:
+            return int(c.execute("SELECT COUNT(*) AS n FROM t").rows[0]["n"])
+
+    for url, count in ((source_url, 6000), (target_url, 3)):
+        with DatabaseConnection.from_url(url, record_queries=False) as conn:
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB)")
+            conn.bulk_insert("t", [(i, os.urandom(512)) for i in range(count)], ["id", "data"])
+    manager = BackupManager(workspace_dir=workspace, database_url=source_url)
+    backup = manager.create_backup("restore-source", compression="zstd", chunk_size=64 << 10)
+    if not backup.success:
+        raise BackupError(f"demo: the backup failed: {backup.error_message}")
+
+    try:
+        manager.restore_backup(backup.backup_id, target_url)
+        raise BackupError("demo: a restore into a non-empty target was not refused")
+    except RestoreTargetError as exc:
+        say(f"restore into {target.name} (3 rows) refused: {str(exc).split(';')[0]}")
+    if rows(target_url) != 3:
+        raise BackupError("demo: the refused restore changed its target")
+    manager.restore_backup(backup.backup_id, target_url, replace=True)
+    say(f"restore --replace: {target.name} now holds the backup's {rows(target_url):,} rows")
+
+    with DatabaseConnection.from_url(target_url, record_queries=False) as conn:
+        conn.execute("DELETE FROM t WHERE id >= 3")  # the target's own data again, so a torn restore would show
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_RESTORE, str(workspace), backup.backup_id,
+                              target_url.render(hide_password=False)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    started = all(child.stdout.readline() for _ in range(3))
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    if not started:
+        raise BackupError("demo: the restore to kill ended before it was half-way")
+    found = leftovers.report(workspace)
+    if len(found) != 1 or not found[0].names or rows(target_url) != 3:
+        raise BackupError(f"demo: a killed restore left {found} and {rows(target_url)} rows in its target")
+    say(f"restore --replace SIGKILLed half-way: {target.name} still holds exactly its own {rows(target_url)} rows; "
+        f"backup list warns: {found[0].message()}")
+    for item in found:
+        leftovers.remove(item.target, item.names)
+        leftovers.forget(workspace, item.target)
+    if leftovers.report(workspace) or any(pathlib.Path(name).exists() for name in found[0].names):
+        raise BackupError("demo: the leftovers were not removed")
+    say(f"backup leftovers --remove: removed {', '.join(pathlib.Path(n).name for n in found[0].names)}; "
+        "nothing is left")

@@ -565,6 +565,13 @@ def step_backup_chains(ctx: DemoContext) -> None:
     run_chain_demo(ctx.directory, ctx.say)
 
 
+def step_restores(ctx: DemoContext) -> None:
+    """Restores: a non-empty target is refused, --replace swaps it, a killed restore's leftovers are removed."""
+    from dbkeeper.demo.backup import run_restore_demo
+
+    run_restore_demo(ctx.directory, ctx.url.render(hide_password=False), ctx.say)
+
+
 def step_monitoring(ctx: DemoContext) -> None:
     """Monitoring: record a workload, let optimize find the missing index, apply its fix, show the plan change."""
     from dbkeeper.demo.monitoring import run_monitoring_demo
@@ -600,6 +607,7 @@ STEPS: list[Step] = [
     Step("Schema: define, diff, migrate, re-diff", step_schema),
     Step("Backup, verify and restore", step_backup),
     Step("Backup chains: incremental, differential, prune, pin, rekey", step_backup_chains),
+    Step("Restores: refusal, --replace, a killed restore's leftovers", step_restores),
     Step("Monitoring and optimisation (find a missing index)", step_monitoring),
     Step("Versioned lifecycle (async, upgrade 1.0.0 -> 1.1.0)", step_versioned_lifecycle),
     Step("Health check", step_health),

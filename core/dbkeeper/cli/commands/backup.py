@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from dbkeeper.cli._errors import CliError, CliUsageError
+from dbkeeper.cli._connections import db_option
+from dbkeeper.cli._errors import CliUsageError
 from dbkeeper.cli._group import CommandGroup
 from dbkeeper.cli.commands.backup_leftovers import leftovers as leftovers_command
 from dbkeeper.cli.commands.backup_leftovers import warn_about_leftovers
@@ -79,15 +80,22 @@ def _manager(workspace: str | None, url: Any = None) -> BackupManager:
     return BackupManager(workspace_dir=workspace, database_url=url)
 
 
-def _fail(exc: Exception, secrets: list[str | None]) -> CliError:
-    """The error boundary's report of ``exc``, with the secrets this command saw redacted."""
-    from dbkeeper.cli._errors import to_cli_error
-    from dbkeeper.cli._group import wants_json
-    from dbkeeper.errors import DbKeeperError
+def _resolve(target: str | None) -> Any:
+    """The URL of a ``--db``/``--to`` value (its secrets recorded for the error boundary), or ``None``."""
+    if target is None:
+        return None
+    from dbkeeper.cli._connections import resolve_db
 
-    if not isinstance(exc, DbKeeperError):
-        exc = DbKeeperError(str(exc))
-    return to_cli_error(exc, secrets, as_json=wants_json(click.get_current_context()))
+    return resolve_db(click.get_current_context(), target)[1]
+
+
+def _remember(encryption: EncryptionSettings | None) -> None:
+    """Record the passphrase/key of ``encryption`` so the error boundary redacts it."""
+    from dbkeeper.cli._state import get_state
+
+    state = get_state(click.get_current_context())
+    for secret in encryption.secrets() if encryption else []:
+        state.add_secret(secret)
 
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
@@ -118,8 +126,7 @@ def backup() -> None:
 
 
 @backup.command()
-@click.option("--db", "db", metavar="URL_OR_NAME", default=None,
-              help="Database URL or connection name (default: $DBKEEPER_URL, then the config default).")
+@db_option
 @click.option("--name", "database_name", default=None, help="Backup set name (default: the connection name).")
 @click.option("--compression", type=click.Choice(["zstd", "gzip", "none"]), default="zstd", show_default=True)
 @click.option("--level", type=int, default=None, help="Compression level (zstd 1-22, gzip 0-9).")
@@ -144,24 +151,18 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
     """Create a full, incremental or differential backup of a database."""
     _require_env(passphrase_env, key_env)
     from dbkeeper.backup.progress import ProgressLine
-    from dbkeeper.config import resolve_database
-    from dbkeeper.errors import DbKeeperError
+    from dbkeeper.cli._connections import resolve_db
 
-    secrets: list[str | None] = []
-    try:
-        name, url, _ = resolve_database(db)
-        secrets.append(url.password)
-        enc = _encryption(passphrase_env, key_file, key_env, wanted=encrypt, kdf=kdf, confirm=True)
-        secrets += enc.secrets() if enc else []
-        progress = ProgressLine("backup", _estimated_size(url))
-        result = _manager(workspace, url).create_backup(
-            database_name or name, url, backup_type=backup_type, compression=compression, compression_level=level,
-            include_schema=not data_only, include_data=not schema_only, encryption=enc, progress=progress,
-            chainable=chainable, workers=workers,
-            key_source=lambda: _encryption(passphrase_env, key_file, key_env, wanted=True, kdf=kdf))
-        progress.close()
-    except DbKeeperError as exc:
-        raise _fail(exc, secrets) from None
+    name, url, _ = resolve_db(click.get_current_context(), db)
+    enc = _encryption(passphrase_env, key_file, key_env, wanted=encrypt, kdf=kdf, confirm=True)
+    _remember(enc)
+    progress = ProgressLine("backup", _estimated_size(url))
+    result = _manager(workspace, url).create_backup(
+        database_name or name, url, backup_type=backup_type, compression=compression, compression_level=level,
+        include_schema=not data_only, include_data=not schema_only, encryption=enc, progress=progress,
+        chainable=chainable, workers=workers,
+        key_source=lambda: _encryption(passphrase_env, key_file, key_env, wanted=True, kdf=kdf))
+    progress.close()
     if not as_json:  # in JSON they are the result's "warnings"
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -172,40 +173,26 @@ def create(*, db: str | None, database_name: str | None, compression: str, level
         raise SystemExit(1)
 
 
-def _set_option(help_text: str) -> Callable[[F], F]:
-    return click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=help_text)
-
-
 def _chosen_set(manager: BackupManager, database_name: str | None, db: str | None) -> Any:
     """The backup set ``--name`` (and ``--db``) designate, or ``None`` for "every set"."""
     if database_name is None:
         if db is not None:
             raise CliUsageError("--db picks the server of a backup set: give --name too")
         return None
-    url = None
-    if db is not None:
-        from dbkeeper.config import resolve_database
-
-        url = resolve_database(db)[1]
-    return manager.backup_set(database_name, url)
+    return manager.backup_set(database_name, _resolve(db))
 
 
 @backup.command(name="list")
 @click.option("--name", "database_name", default=None, help="Only backups of this set.")
-@_set_option("With --name: the server of the set, when databases of that name live on several servers.")
+@db_option(help="With --name: the server of the set, when databases of that name live on several servers.")
 @_workspace
 def list_(database_name: str | None, db: str | None, workspace: str | None, as_json: bool) -> None:
     """List finished backups, oldest first, set by set (a set is one database on one server)."""
-    from dbkeeper.errors import DbKeeperError
-
-    try:
-        manager = _manager(workspace)
-        backups = manager.get_backups(database_name)
-        if db is not None:
-            chosen = _chosen_set(manager, database_name, db)
-            backups = manager.catalog.list(backup_set=chosen) if chosen is not None else []
-    except DbKeeperError as exc:
-        raise _fail(exc, []) from None
+    manager = _manager(workspace)
+    backups = manager.get_backups(database_name)
+    if db is not None:
+        chosen = _chosen_set(manager, database_name, db)
+        backups = manager.catalog.list(backup_set=chosen) if chosen is not None else []
     warn_about_leftovers(manager.workspace)
     if as_json:
         _emit(True, [b.to_dict() for b in backups], "")
@@ -244,15 +231,10 @@ def verify(*, backup_id: str, level: str, scratch_url: str | None, passphrase_en
            key_env: str | None, workspace: str | None, as_json: bool) -> None:
     """Verify a backup: quick (stored bytes), full (decode everything) or deep (restore it)."""
     _require_env(passphrase_env, key_env)
-    from dbkeeper.errors import DbKeeperError
-
-    try:
-        manager = _manager(workspace)
-        backup_ = manager.get_backup(backup_id)
-        enc = _encryption(passphrase_env, key_file, key_env, wanted=backup_.encryption and level != "quick")
-        result = manager.verify_backup(backup_id, level, encryption=enc, scratch_url=scratch_url)
-    except DbKeeperError as exc:
-        raise _fail(exc, []) from None
+    manager = _manager(workspace)
+    backup_ = manager.get_backup(backup_id)
+    enc = _encryption(passphrase_env, key_file, key_env, wanted=backup_.encryption and level != "quick")
+    result = manager.verify_backup(backup_id, level, encryption=enc, scratch_url=scratch_url)
     _emit(as_json, _result_dict(result),
           f"backup {backup_id}: {level} verification passed" if result.success
           else f"backup {backup_id}: verification FAILED: {result.error_message}")
@@ -274,26 +256,16 @@ def restore(*, backup_id: str, target: str | None, replace: bool, portable: bool
     """Restore a backup into its original database or another one."""
     _require_env(passphrase_env, key_env)
     from dbkeeper.backup.progress import ProgressLine
-    from dbkeeper.errors import DbKeeperError
 
-    secrets: list[str | None] = []
-    try:
-        url = None
-        if target is not None:
-            from dbkeeper.config import resolve_database
-
-            url = resolve_database(target)[1]
-            secrets.append(url.password)
-        manager = _manager(workspace)
-        backup_ = manager.get_backup(backup_id)
-        enc = _encryption(passphrase_env, key_file, key_env, wanted=backup_.encryption)
-        secrets += enc.secrets() if enc else []
-        progress = ProgressLine("restore", int(backup_.metadata.get("plain_bytes") or 0) or None)
-        result = manager.restore_backup(backup_id, url, replace=replace, encryption=enc, progress=progress,
-                                        portable=portable)
-        progress.close()
-    except DbKeeperError as exc:
-        raise _fail(exc, secrets) from None
+    url = _resolve(target)
+    manager = _manager(workspace)
+    backup_ = manager.get_backup(backup_id)
+    enc = _encryption(passphrase_env, key_file, key_env, wanted=backup_.encryption)
+    _remember(enc)
+    progress = ProgressLine("restore", int(backup_.metadata.get("plain_bytes") or 0) or None)
+    result = manager.restore_backup(backup_id, url, replace=replace, encryption=enc, progress=progress,
+                                    portable=portable)
+    progress.close()
     if not as_json:  # in JSON they are the result's "warnings"
         for warning in result.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -306,12 +278,7 @@ def restore(*, backup_id: str, target: str | None, replace: bool, portable: bool
 @_workspace
 def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) -> None:
     """Delete a backup (its archive and its catalog entry); refused while others depend on it."""
-    from dbkeeper.errors import DbKeeperError
-
-    try:
-        deleted = _manager(workspace).delete_backup(backup_id, cascade=cascade)
-    except DbKeeperError as exc:
-        raise _fail(exc, []) from None
+    deleted = _manager(workspace).delete_backup(backup_id, cascade=cascade)
     _emit(as_json, {"backup_id": backup_id, "deleted": deleted},
           f"deleted {backup_id}" if deleted else f"no backup {backup_id}")
     if not deleted:
@@ -320,7 +287,7 @@ def delete(backup_id: str, cascade: bool, workspace: str | None, as_json: bool) 
 
 @backup.command()
 @click.option("--name", "database_name", required=True, help="Backup set to prune.")
-@_set_option("The server of the set, when databases of that name live on several servers.")
+@db_option(help="The server of the set, when databases of that name live on several servers.")
 @click.option("--keep-last", type=click.IntRange(min=0), default=None, help="Keep the newest N backups.")
 @click.option("--keep-daily", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N days.")
 @click.option("--keep-weekly", type=click.IntRange(min=0), default=None, help="Keep the newest backup of N weeks.")
@@ -332,25 +299,14 @@ def prune(*, database_name: str, db: str | None, keep_last: int | None, keep_dai
           keep_monthly: int | None, dry_run: bool, workspace: str | None, as_json: bool) -> None:
     """Delete old backups by a retention policy; pinned backups and the chains of kept ones survive."""
     from dbkeeper.backup.retention import check_policy
-    from dbkeeper.errors import DbKeeperError
 
     try:
         check_policy(keep_last=keep_last, keep_daily=keep_daily, keep_weekly=keep_weekly, keep_monthly=keep_monthly)
     except ValueError as exc:
         raise CliUsageError(str(exc).replace("keep_", "--keep-").replace("=0", " 0")) from None
-    secrets: list[str | None] = []
-    try:
-        url = None
-        if db is not None:
-            from dbkeeper.config import resolve_database
-
-            url = resolve_database(db)[1]
-            secrets.append(url.password)
-        result = _manager(workspace).prune(database_name, keep_last=keep_last, keep_daily=keep_daily,
-                                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run,
-                                           database_url=url)
-    except DbKeeperError as exc:
-        raise _fail(exc, secrets) from None
+    result = _manager(workspace).prune(database_name, keep_last=keep_last, keep_daily=keep_daily,
+                                       keep_weekly=keep_weekly, keep_monthly=keep_monthly, dry_run=dry_run,
+                                       database_url=_resolve(db))
     verb = "would delete" if dry_run else "deleted"
     lines = [f"{verb} {b}" for b in result.deleted]
     lines += [f"keep {b} ({', '.join(why)})" for b, why in result.kept.items()]
@@ -359,13 +315,8 @@ def prune(*, database_name: str, db: str | None, keep_last: int | None, keep_dai
 
 
 def _set_pin(backup_id: str, workspace: str | None, as_json: bool, pinned: bool) -> None:
-    from dbkeeper.errors import DbKeeperError
-
-    try:
-        manager = _manager(workspace)
-        manager.pin(backup_id) if pinned else manager.unpin(backup_id)
-    except DbKeeperError as exc:
-        raise _fail(exc, []) from None
+    manager = _manager(workspace)
+    manager.pin(backup_id) if pinned else manager.unpin(backup_id)
     _emit(as_json, {"backup_id": backup_id, "pinned": pinned}, f"{'pinned' if pinned else 'unpinned'} {backup_id}")
 
 
@@ -404,37 +355,32 @@ def rekey(*, backup_ids: tuple[str, ...], database_name: str | None, new_passphr
     """Re-wrap the data keys of backups under a new passphrase or key; no chunk is rewritten."""
     _require_env(passphrase_env, new_passphrase_env, key_env)
     from dbkeeper.backup.crypto import EncryptionSettings
-    from dbkeeper.errors import DbKeeperError
 
-    secrets: list[str | None] = []
-    try:
-        manager = _manager(workspace)
-        ids = list(backup_ids)
-        if database_name is not None:
-            ids += [b.backup_id for b in manager.get_backups(database_name) if b.encryption and b.backup_id not in ids]
-        if not ids:
-            raise click.UsageError("name the backups to re-key (BACKUP_ID ... or --name NAME)")
-        old = _encryption(passphrase_env, key_file, key_env, wanted=True)
-        assert old is not None
-        secrets += old.secrets()
-        new: EncryptionSettings | None
-        if new_key_file:
-            new = EncryptionSettings(key_file=new_key_file)
-        elif new_key_env:
-            new = EncryptionSettings(key_env=new_key_env)
-        else:
-            value = os.environ.get(new_passphrase_env) if new_passphrase_env else None
-            if new_passphrase_env and not value:
-                raise CliUsageError(f"environment variable {new_passphrase_env} is not set")
-            if not value:
-                from dbkeeper.cli.key_options import prompt_passphrase
+    manager = _manager(workspace)
+    ids = list(backup_ids)
+    if database_name is not None:
+        ids += [b.backup_id for b in manager.get_backups(database_name) if b.encryption and b.backup_id not in ids]
+    if not ids:
+        raise click.UsageError("name the backups to re-key (BACKUP_ID ... or --name NAME)")
+    old = _encryption(passphrase_env, key_file, key_env, wanted=True)
+    assert old is not None
+    _remember(old)
+    new: EncryptionSettings | None
+    if new_key_file:
+        new = EncryptionSettings(key_file=new_key_file)
+    elif new_key_env:
+        new = EncryptionSettings(key_env=new_key_env)
+    else:
+        value = os.environ.get(new_passphrase_env) if new_passphrase_env else None
+        if new_passphrase_env and not value:
+            raise CliUsageError(f"environment variable {new_passphrase_env} is not set")
+        if not value:
+            from dbkeeper.cli.key_options import prompt_passphrase
 
-                value = prompt_passphrase("New backup passphrase", confirm=True)
-            new = EncryptionSettings(passphrase=value, kdf=new_kdf)
-        secrets += new.secrets()
-        checksums = manager.rekey(ids, old, new, keep_old=keep_old)
-    except DbKeeperError as exc:
-        raise _fail(exc, secrets) from None
+            value = prompt_passphrase("New backup passphrase", confirm=True)
+        new = EncryptionSettings(passphrase=value, kdf=new_kdf)
+    _remember(new)
+    checksums = manager.rekey(ids, old, new, keep_old=keep_old)
     _emit(as_json, {"rekeyed": checksums, "old_slots_kept": keep_old},
           "\n".join(f"re-keyed {b} ({c})" for b, c in checksums.items()))
 

@@ -36,31 +36,23 @@ def leftovers(target: str | None, remove: bool, workspace: str | None, as_json: 
     the file) that no running restore uses are listed or removed.
     """
     from dbkeeper.backup import leftovers as found_leftovers
-    from dbkeeper.cli._errors import CliError
-    from dbkeeper.errors import DbKeeperError
+    from dbkeeper.cli._connections import resolve_db
+    from dbkeeper.cli._state import get_state
     from dbkeeper.redaction import redact
     from dbkeeper.workspace import resolve_workspace
 
+    ctx = click.get_current_context()
     root = resolve_workspace(workspace)
-    secrets: list[str | None] = []
-    try:
-        targets = None
-        if target is not None:
-            from dbkeeper.config import resolve_database
-
-            url = resolve_database(target)[1]
-            secrets.append(url.password)
-            targets = [url]
-        items = found_leftovers.report(root, targets)
-        removed: list[dict[str, Any]] = []
-        if remove:
-            for item in items:
-                if item.error is None:
-                    found_leftovers.remove(item.target, item.names)
-                    found_leftovers.forget(root, item.target)
-                    removed.append({"target": item.target.render(), "removed": item.names})
-    except DbKeeperError as exc:
-        raise CliError(redact(str(exc), secrets)) from None
+    targets = None if target is None else [resolve_db(ctx, target)[1]]
+    items = found_leftovers.report(root, targets)
+    removed: list[dict[str, Any]] = []
+    if remove:
+        for item in items:
+            if item.error is None:
+                found_leftovers.remove(item.target, item.names)
+                found_leftovers.forget(root, item.target)
+                removed.append({"target": item.target.render(), "removed": item.names})
+    secrets = get_state(ctx).secrets
     failed = [item for item in items if item.error is not None]
     if as_json:
         from dbkeeper.cli._output import echo_json

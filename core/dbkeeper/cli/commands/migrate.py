@@ -15,7 +15,6 @@ standalone with ``python -m dbkeeper.cli.commands.migrate``.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from dbkeeper.cli._connections import db_option
 from dbkeeper.cli._group import CommandGroup
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 DIR_ENV = "DBKEEPER_MIGRATIONS_DIR"
 F = TypeVar("F", bound=Callable[..., Any])
+#: ``ctx.meta`` key: the options given to the ``migrate`` group, which its subcommands inherit.
+_META = "dbkeeper.migrate"
 
 
 class _LockTimeout(click.ParamType[float]):
@@ -53,8 +55,7 @@ class _LockTimeout(click.ParamType[float]):
 def _common(func: F) -> F:
     """Options every subcommand (and the group) accepts."""
     options = [
-        click.option("--db", "db", metavar="URL_OR_NAME", default=None,
-                     help="Database URL or connection name (default: $DBKEEPER_URL, then the config default)."),
+        db_option,
         click.option("--dir", "directory", metavar="DIR", default=None, type=click.Path(file_okay=False),
                      help=f"Migrations directory (default: ${DIR_ENV} or ./migrations)."),
         click.option("--table", default=None, metavar="NAME", help="History table (default: dbkeeper_migrations)."),
@@ -69,9 +70,12 @@ def _common(func: F) -> F:
 
 class _Settings:
     def __init__(self, ctx: click.Context, **given: Any) -> None:
-        parent: dict[str, Any] = ctx.obj if isinstance(ctx.obj, dict) else {}
+        from dbkeeper.cli._connections import remember_raw_secrets
+
+        parent: dict[str, Any] = ctx.meta.get(_META, {})
         merged = {k: v if v is not None else parent.get(k) for k, v in given.items()}
         self.db: str | None = merged.get("db")
+        remember_raw_secrets(ctx, self.db)  # before anything can fail, so every error message is redacted
         self.directory = Path(merged.get("directory") or os.environ.get(DIR_ENV) or "migrations")
         self.table: str = merged.get("table") or "dbkeeper_migrations"
         timeout = merged.get("lock_timeout")
@@ -79,71 +83,31 @@ class _Settings:
         self.as_json: bool = bool(merged.get("as_json"))
 
 
-def _handle_errors(func: F) -> F:
-    """Turn dbkeeper errors into ``error: ...`` (or a JSON error document) and the CLI's exit codes.
-
-    As everywhere in ``dbkeeper``: 2 for configuration errors (bad URL, no
-    database, unknown connection name, invalid direction), 1 for everything
-    else; the message is redacted with the password of ``--db``.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from dbkeeper.errors import ConfigurationError, DbKeeperError
-
-        try:
-            return func(*args, **kwargs)
-        except DbKeeperError as exc:
-            ctx = click.get_current_context()
-            parent = ctx.obj if isinstance(ctx.obj, dict) else {}
-            as_json = kwargs.get("as_json") or parent.get("as_json")
-            message = _redacted(str(exc), kwargs.get("db") or parent.get("db"))
-            if as_json:
-                click.echo(json.dumps({"success": False, "error": message, "error_type": type(exc).__name__}))
-            else:
-                click.echo(f"error: {message}", err=True)
-            ctx.exit(2 if isinstance(exc, ConfigurationError) else 1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _redacted(message: str, db: str | None) -> str:
-    """``message`` without the password of ``--db`` or ``DBKEEPER_URL`` (in any spelling)."""
-    from dbkeeper.errors import DbKeeperError
-    from dbkeeper.redaction import redact
-    from dbkeeper.urls import DatabaseURL
-
-    secrets: list[str | None] = []
-    for candidate in (db, os.environ.get("DBKEEPER_URL")):
-        if candidate and "://" in candidate:
-            try:
-                secrets.append(DatabaseURL.parse(candidate).password)
-            except DbKeeperError:
-                continue
-    return redact(message, secrets)
-
-
 @click.group("migrate", cls=CommandGroup)
 @_common
 @click.pass_context
 def migrate(ctx: click.Context, /, **options: Any) -> None:
     """Apply, roll back and inspect schema migrations (SQL and JSON files)."""
-    ctx.obj = {**(ctx.obj if isinstance(ctx.obj, dict) else {}), **{k: v for k, v in options.items() if v is not None}}
+    ctx.meta[_META] = {**ctx.meta.get(_META, {}), **{k: v for k, v in options.items() if v is not None}}
 
 
 # -- helpers ------------------------------------------------------------------------------------------
 def _migrator(settings: _Settings, listener: Listener | None = None,
               allow_missing: bool = False) -> tuple[Migrator, Callable[[], None]]:
-    from dbkeeper.migrations.connect import open_connection
+    from dbkeeper.cli._connections import resolve_db
+    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper.migrations.connect import RUN_POOL, open_connection
     from dbkeeper.migrations.files import load_directory
     from dbkeeper.migrations.migrator import Migrator
     from dbkeeper.migrations.planner import build_graph
 
     graph = build_graph(load_directory(settings.directory))
-    connection, owned = open_connection(settings.db)
+    name, url, options = resolve_db(click.get_current_context(), settings.db)
+    built = DatabaseConnection.from_url(url, name=name, record_queries=False, **{**dict(options), **RUN_POOL})
+    connection, _ = open_connection(built)  # connected, with the pool a library-started run uses
     migrator = Migrator(connection, graph, table=settings.table, lock_timeout=settings.lock_timeout,
                         allow_missing=allow_missing, listener=listener)
-    return migrator, (connection.disconnect if owned else (lambda: None))
+    return migrator, connection.disconnect
 
 
 def _format_ms(seconds: float) -> str:
@@ -231,7 +195,6 @@ def _finish_run(report: Any, settings: _Settings) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the SQL that would run, in order; change nothing.")
 @click.option("--allow-missing", is_flag=True, help="Proceed although applied migrations have no file.")
 @click.pass_context
-@_handle_errors
 def up(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: bool, **options: Any) -> None:
     """Apply pending migrations, each in its own transaction, holding the migration lock."""
     settings = _Settings(ctx, **options)
@@ -249,7 +212,6 @@ def up(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: 
 @click.option("--dry-run", is_flag=True, help="Print the rollback SQL that would run; change nothing.")
 @click.option("--allow-missing", is_flag=True, help="Use the recorded rollback SQL of migrations without a file.")
 @click.pass_context
-@_handle_errors
 def down(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: bool, **options: Any) -> None:
     """Roll back the latest applied migration, or everything applied after --to ID."""
     settings = _Settings(ctx, **options)
@@ -265,7 +227,6 @@ def down(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing
 @_common
 @click.option("--all", "show_all", is_flag=True, help="List every applied migration instead of folding them.")
 @click.pass_context
-@_handle_errors
 def status(ctx: click.Context, /, show_all: bool, **options: Any) -> None:
     """Show every migration: applied, pending, failed, interrupted, drifted or missing."""
     from dbkeeper.migrations.status import render_table
@@ -290,7 +251,6 @@ def status(ctx: click.Context, /, show_all: bool, **options: Any) -> None:
 @click.option("--format", "file_format", type=click.Choice(["sql", "json"]), default="sql", show_default=True,
               help="An .up.sql/.down.sql pair or one JSON file.")
 @click.pass_context
-@_handle_errors
 def new(ctx: click.Context, /, name: str, description: str, depends: tuple[str, ...], file_format: str,
         **options: Any) -> None:
     """Scaffold a new migration with the next sequential id."""
@@ -328,7 +288,6 @@ def new(ctx: click.Context, /, name: str, description: str, depends: tuple[str, 
 @click.option("--from", "from_statement", type=click.IntRange(min=1), metavar="K",
               help="With --retry: start at statement K (an interrupted statement that did take effect).")
 @click.pass_context
-@_handle_errors
 def repair(ctx: click.Context, /, migration_id: str | None, action: str | None, from_statement: int | None,
            **options: Any) -> None:
     """Resolve a failed, interrupted or drifted migration; without arguments, list what needs it."""
@@ -363,7 +322,6 @@ def repair(ctx: click.Context, /, migration_id: str | None, action: str | None, 
 @click.option("--to", "target", metavar="ID", help="Mark migrations up to and including ID (default: all).")
 @click.option("--dry-run", is_flag=True, help="List what would be marked; change nothing.")
 @click.pass_context
-@_handle_errors
 def baseline(ctx: click.Context, /, target: str | None, dry_run: bool, **options: Any) -> None:
     """Mark migrations as applied without running them (adopt an existing database)."""
     settings = _Settings(ctx, **options)

@@ -16,13 +16,13 @@ imported inside the commands so ``dbkeeper --help`` stays fast.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from dbkeeper.cli._connections import DB_HELP
+from dbkeeper.cli._connections import db_option
+from dbkeeper.cli._group import BoundaryCommand, CommandGroup
 
 if TYPE_CHECKING:
     from dbkeeper.engine.connection import DatabaseConnection
@@ -36,24 +36,7 @@ def _common(func: F) -> F:
     """``--db`` and ``--workspace``: accepted by the group and by each subcommand."""
     func = click.option("--workspace", metavar="DIR", default=None, type=click.Path(file_okay=False),
                         help="Workspace holding the metrics store (default: $DBKEEPER_WORKSPACE).")(func)
-    return click.option("--db", "db", metavar="URL_OR_NAME", default=None, help=DB_HELP)(func)
-
-
-def _handle_errors(func: F) -> F:
-    """Report dbkeeper errors as ``error: ...`` with the CLI's exit codes, secrets redacted."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from dbkeeper.cli._errors import to_cli_error
-        from dbkeeper.cli._state import get_state
-        from dbkeeper.errors import DbKeeperError
-
-        try:
-            return func(*args, **kwargs)
-        except DbKeeperError as exc:
-            raise to_cli_error(exc, get_state(click.get_current_context()).secrets) from None
-
-    return wrapper  # type: ignore[return-value]
+    return db_option(func)
 
 
 def _settings(ctx: click.Context, db: str | None, workspace: str | None) -> tuple[str | None, str | None]:
@@ -83,7 +66,7 @@ def _monitor(workspace: str | None) -> DatabasePerformanceMonitor:
     return DatabasePerformanceMonitor(workspace)
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=CommandGroup, invoke_without_command=True)
 @_common
 @click.option("--interval", type=click.FloatRange(min=0.0), default=2.0, show_default=True, metavar="SECONDS",
               help="Seconds between two snapshots.")
@@ -94,7 +77,6 @@ def _monitor(workspace: str | None) -> DatabasePerformanceMonitor:
               help="Recorded statements of the last SECONDS feed the latency figures.")
 @click.option("--json", "as_json", is_flag=True, help="Print each snapshot as one line of JSON.")
 @click.pass_context
-@_handle_errors
 def monitor(ctx: click.Context, *, db: str | None, workspace: str | None, interval: float, count: int | None,
             once: bool, window: float, as_json: bool) -> None:
     """Watch a database live: statement rate and latency, sessions, cache, counters per second.
@@ -127,7 +109,6 @@ def monitor(ctx: click.Context, *, db: str | None, workspace: str | None, interv
 @click.option("--html", "html_file", metavar="FILE", default=None, type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report (charts as inline SVG) to FILE.")
 @click.pass_context
-@_handle_errors
 def report(ctx: click.Context, db: str | None, workspace: str | None, as_json: bool, html_file: str | None) -> None:
     """The full report: queries, database statistics, alerts, recommendations (text, --json, --html FILE).
 
@@ -152,11 +133,10 @@ def report(ctx: click.Context, db: str | None, workspace: str | None, as_json: b
         _print_report(data)
 
 
-@click.command()
+@click.command(cls=BoundaryCommand)
 @_common
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @click.pass_context
-@_handle_errors
 def optimize(ctx: click.Context, db: str | None, workspace: str | None, as_json: bool) -> None:
     """Recommendations with evidence, confidence and the exact fix (nothing is changed).
 

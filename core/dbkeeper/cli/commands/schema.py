@@ -3,51 +3,31 @@
 SOURCE and TARGET are each a database URL, a ``.json`` or ``.sql`` file, or
 a Python module with models (see :mod:`dbkeeper.schema.sources`). ``diff``
 exits 0 when there is no drift, 1 when there is, 2 on an error, so it can
-gate a CI job. Heavy imports happen inside the commands, so ``--help`` stays
+gate a CI job (so the group is a :class:`~dbkeeper.cli._group.UsageErrorGroup`:
+every error exits 2, JSON on ``--json`` as everywhere). Heavy imports happen inside the commands, so ``--help`` stays
 instant.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
+
+from dbkeeper.cli._group import UsageErrorGroup
 
 if TYPE_CHECKING:
     from dbkeeper.schema.model import SchemaDefinition
 
 
-def _secrets(*sources: str) -> list[str | None]:
-    from dbkeeper.schema.sources import is_url
-    from dbkeeper.urls import DatabaseURL
+def _remember_secrets(*sources: str) -> None:
+    """Record the passwords of the URLs among ``sources``, so the error boundary redacts them."""
+    from dbkeeper.cli._connections import remember_raw_secrets
 
-    found: list[str | None] = []
+    ctx = click.get_current_context()
     for source in sources:
-        if is_url(source):
-            with contextlib.suppress(Exception):
-                found.append(DatabaseURL.parse(source).password)
-    return found
-
-
-def _fail(exc: Exception, *sources: str) -> NoReturn:
-    from dbkeeper.redaction import redact
-
-    click.echo(f"error: {redact(str(exc), _secrets(*sources))}", err=True)
-    raise click.exceptions.Exit(2)
-
-
-@contextlib.contextmanager
-def _errors(*sources: str) -> Iterator[None]:
-    """Turn dbkeeper errors into ``error: ...`` on stderr and exit code 2."""
-    from dbkeeper.errors import DbKeeperError
-
-    try:
-        yield
-    except DbKeeperError as exc:
-        _fail(exc, *sources)
+        remember_raw_secrets(ctx, source)
 
 
 def _dialect_for(source: str, target: str, dialect: str | None) -> str:
@@ -67,7 +47,7 @@ def _load(source: str) -> SchemaDefinition:
     return load_schema(source)
 
 
-@click.group("schema")
+@click.group("schema", cls=UsageErrorGroup)
 def schema() -> None:
     """Dump, compare and generate schemas; turn differences into migrations.
 
@@ -86,12 +66,12 @@ def dump(url: str, fmt: str) -> None:
 
     from dbkeeper.schema.sources import url_dialect
 
-    with _errors(url):
-        definition = _load(url)
-        if fmt == "json":
-            click.echo(json.dumps(definition.to_dict(), indent=2, ensure_ascii=False))
-        else:
-            click.echo(definition.to_sql(url_dialect(url)), nl=False)
+    _remember_secrets(url)
+    definition = _load(url)
+    if fmt == "json":
+        click.echo(json.dumps(definition.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(definition.to_sql(url_dialect(url)), nl=False)
 
 
 @schema.command("diff")
@@ -105,9 +85,9 @@ def diff(source: str, target: str, dialect: str | None, as_json: bool, show_sql:
     from dbkeeper.schema.migration import compare
     from dbkeeper.schema.report import drift_dict, drift_report
 
-    with _errors(source, target):
-        current, wanted = _load(source), _load(target)
-        result = compare(current, wanted, _dialect_for(source, target, dialect))
+    _remember_secrets(source, target)
+    current, wanted = _load(source), _load(target)
+    result = compare(current, wanted, _dialect_for(source, target, dialect))
     if as_json:
         from dbkeeper.cli._output import echo_json
 
@@ -125,15 +105,15 @@ def diff(source: str, target: str, dialect: str | None, as_json: bool, show_sql:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to a file instead.")
 def generate(models: str, dialect: str, output: str | None) -> None:
     """Print the CREATE script of MODELS (a module, .json or .sql file, or URL) for --dialect."""
-    with _errors(models):
-        sql = _load(models).to_sql(dialect)
-        if output:
-            from dbkeeper.schema.files import write_text_atomically
+    _remember_secrets(models)
+    sql = _load(models).to_sql(dialect)
+    if output:
+        from dbkeeper.schema.files import write_text_atomically
 
-            write_text_atomically(Path(output), sql)
-            click.echo(f"wrote {output}")
-        else:
-            click.echo(sql, nl=False)
+        write_text_atomically(Path(output), sql)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(sql, nl=False)
 
 
 @schema.command("migration")
@@ -150,20 +130,20 @@ def migration(source: str, target: str, directory: str, name: str, dialect: str 
     from dbkeeper.migrations.manager import MigrationManager
     from dbkeeper.schema.migration import compare, migration_from_diff
 
-    with _errors(source, target):
-        result = compare(_load(source), _load(target), _dialect_for(source, target, dialect))
-        if result.is_empty:
-            click.echo("no drift: nothing to write")
-            return
-        for suggestion in result.suggestions:
-            click.echo(f"suggestion: {suggestion}", err=True)
-        draft = migration_from_diff(result, name=name, allow_destructive=allow_destructive)
-        path = Path(directory)
-        manager = MigrationManager()
-        if path.is_dir():
-            manager.load_migrations_from_directory(path)
-        else:
-            path.mkdir(parents=True)
-            manager.migrations_dir = path
-        created = manager.create_migration(name, draft.description, draft.sql, draft.rollback_sql)
+    _remember_secrets(source, target)
+    result = compare(_load(source), _load(target), _dialect_for(source, target, dialect))
+    if result.is_empty:
+        click.echo("no drift: nothing to write")
+        return
+    for suggestion in result.suggestions:
+        click.echo(f"suggestion: {suggestion}", err=True)
+    draft = migration_from_diff(result, name=name, allow_destructive=allow_destructive)
+    path = Path(directory)
+    manager = MigrationManager()
+    if path.is_dir():
+        manager.load_migrations_from_directory(path)
+    else:
+        path.mkdir(parents=True)
+        manager.migrations_dir = path
+    created = manager.create_migration(name, draft.description, draft.sql, draft.rollback_sql)
     click.echo(f"wrote migration {created.id} ({len(result.operations)} change(s)) to {path}")
