@@ -477,7 +477,7 @@ class BackupManager:
                        replace: bool = False, encryption: EncryptionSettings | None = None,
                        passphrase: str | None = None, key_file: str | os.PathLike[str] | None = None,
                        workers: int | None = None, progress: Progress | None = None,
-                       portable: bool = False) -> BackupResult:
+                       portable: bool = False, background_cleanup: bool = False) -> BackupResult:
         """Restore ``backup_id`` into its original database or into ``target_url``.
 
         The archive is scanned in full before the target is touched; a
@@ -490,6 +490,13 @@ class BackupManager:
         changes); ``portable`` drops them instead, for a server without those
         roles (see ``docs/restores.md``). Leftovers of interrupted restores
         into the target are named in the result's warnings.
+
+        ``background_cleanup`` lets a dialect that moved the old data aside
+        (PostgreSQL ``replace``) drop that copy in a detached child after this
+        call returns, instead of waiting for it (the CLI does this: the drop
+        is slow right after a load). The new data is committed before; a
+        failed drop leaves the copy as a leftover that the next restore and
+        ``dbkeeper backup leftovers`` name.
         """
         start = time.perf_counter()
         backup = self.catalog.get(backup_id)
@@ -514,7 +521,8 @@ class BackupManager:
             with restore_note(self.workspace, url):
                 left = connection.dialect.restore_leftovers(connection)
                 info = connection.dialect.restore(
-                    connection, source, {"manifest": manifest, "replace": replace, "portable": portable})
+                    connection, source, {"manifest": manifest, "replace": replace, "portable": portable,
+                                 "detach_drop": background_cleanup})
         except DbKeeperError as exc:
             raise type(exc)(redact(str(exc), [url.password])) from None
         finally:

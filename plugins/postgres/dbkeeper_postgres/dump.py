@@ -213,7 +213,7 @@ def restore(connection: DatabaseConnection, source: IO[bytes], options: Mapping[
             _restore_into_empty(url, argv, source)
             return {"target": target, "content": content}
         return _restore_swapped(admin, url, source, argv, exists=exists, ordered=ordered, content=content,
-                                dialect=connection.dialect)
+                                dialect=connection.dialect, detach_drop=bool(options.get("detach_drop")))
 
 
 @contextlib.contextmanager
@@ -232,7 +232,8 @@ def _scratch_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict
 
 
 def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[bytes], argv: list[str], *,
-                     exists: bool, ordered: bool, content: str, dialect: Any) -> dict[str, Any]:
+                     exists: bool, ordered: bool, content: str, dialect: Any, detach_drop: bool = False
+                     ) -> dict[str, Any]:
     target = url.database or ""
     scratch = new_name(target, "restore")
     hold(admin, scratch)
@@ -262,6 +263,12 @@ def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[byt
     finally:
         release(admin, scratch)
     warnings = []
+    if aside is not None and detach_drop:
+        from dbkeeper_postgres import _drop_aside
+
+        if _drop_aside.start(url, aside):  # waits for release() below, then drops (see its module doc)
+            release(admin, aside)
+            return {"target": target, "content": content, "swapped": True, "warnings": []}
     if aside is not None:
         try:
             drop(admin, aside)

@@ -290,7 +290,7 @@ def restore(*, backup_id: str, target: str | None, replace: bool, portable: bool
         secrets += enc.secrets() if enc else []
         progress = ProgressLine("restore", int(backup_.metadata.get("plain_bytes") or 0) or None)
         result = manager.restore_backup(backup_id, url, replace=replace, encryption=enc, progress=progress,
-                                        portable=portable)
+                                        portable=portable, background_cleanup=True)
         progress.close()
     except DbKeeperError as exc:
         raise _fail(exc, secrets) from None
