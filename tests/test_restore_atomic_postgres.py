@@ -293,7 +293,7 @@ def test_detached_drop_refuses_a_name_that_is_not_an_aside_copy(target: Database
     import subprocess
     import sys
 
-    request = json.dumps({"url": target.render(hide_password=False), "name": target.database})
+    request = json.dumps({"url": target.render(hide_password=False)}) + f"\n{target.database}\n"
     done = subprocess.run([sys.executable, "-m", "dbkeeper_postgres._drop_aside"], input=request, check=False,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
@@ -310,8 +310,8 @@ def test_a_failed_detached_drop_leaves_a_named_leftover(source: DatabaseURL, tar
 
     aside = f"{target.database}_dbk_aside_0badc0de"
     _run(server_url("postgres").with_database("postgres"), f'CREATE DATABASE "{aside}"')
-    request = json.dumps({"url": target.render(hide_password=False).replace(f":{target.port or 5432}/", ":1/"),
-                          "name": aside})
+    request = json.dumps({"url": target.render(hide_password=False).replace(f":{target.port or 5432}/", ":1/")})
+    request += f"\n{aside}\n"
     done = subprocess.run([sys.executable, "-m", "dbkeeper_postgres._drop_aside"], input=request, check=False,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
