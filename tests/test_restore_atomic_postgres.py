@@ -257,3 +257,65 @@ def test_a_failed_swap_puts_the_names_back_and_says_the_target_is_unchanged(
         for name in _databases_like(f"{target.database}_dbk_"):
             _run(admin, f'DROP DATABASE "{name}" WITH (FORCE)')
         _run(admin, f'DROP ROLE "{restorer}"')
+
+
+def _wait_for_no_copies(target: DatabaseURL, timeout: float = 60.0) -> list[str]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (left := _databases_like(f"{target.database}_dbk_")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_cli_replace_answers_with_the_new_data_and_drops_the_aside_copy_after(
+        source: DatabaseURL, target: DatabaseURL, tmp_path: Path) -> None:
+    """``backup restore --replace`` from the CLI: the new data is in place when it exits; the old copy goes after."""
+    import os
+    import subprocess
+    import sys
+
+    manager = BackupManager(tmp_path, source)
+    backup_id = manager.create_backup("atomic").backup_id
+    env = {**os.environ, "DBKEEPER_WORKSPACE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "dbkeeper.cli", "backup", "restore", backup_id,
+                           "--to", target.render(hide_password=False), "--replace", "--json"],
+                          check=False, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _value(target, "SELECT count(*) FROM t") == ROWS, "the new data is committed before the command exits"
+    assert _value(target, "SELECT to_regclass('old_rows') IS NULL") is True
+    assert _wait_for_no_copies(target) == [], "the detached child dropped the aside copy"
+
+
+def test_detached_drop_refuses_a_name_that_is_not_an_aside_copy(target: DatabaseURL) -> None:
+    """The child drops only ``<target>_dbk_(restore|aside)_<hex>``: given the target's own name it drops nothing."""
+    import json
+    import subprocess
+    import sys
+
+    request = json.dumps({"url": target.render(hide_password=False)}) + f"\n{target.database}\n"
+    done = subprocess.run([sys.executable, "-m", "dbkeeper_postgres._drop_aside"], input=request, check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "not an aside copy" in done.stderr
+    assert _value(target, "SELECT count(*) FROM old_rows") == 3
+
+
+def test_a_failed_detached_drop_leaves_a_named_leftover(source: DatabaseURL, target: DatabaseURL,
+                                                        tmp_path: Path) -> None:
+    """A child that cannot connect (wrong port) leaves the aside copy, which the next restore names."""
+    import json
+    import subprocess
+    import sys
+
+    aside = f"{target.database}_dbk_aside_0badc0de"
+    _run(server_url("postgres").with_database("postgres"), f'CREATE DATABASE "{aside}"')
+    request = json.dumps({"url": target.render(hide_password=False).replace(f":{target.port or 5432}/", ":1/")})
+    request += f"\n{aside}\n"
+    done = subprocess.run([sys.executable, "-m", "dbkeeper_postgres._drop_aside"], input=request, check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert _databases_like(f"{target.database}_dbk_") == [aside]
+    manager = BackupManager(tmp_path, source)
+    result = manager.restore_backup(manager.create_backup("atomic").backup_id, target, replace=True)
+    assert any(aside in w and "leftovers --remove" in w for w in result.warnings), result.warnings

@@ -82,15 +82,18 @@ def _tool_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[st
         yield env
 
 
-def admin_connection(url: DatabaseURL) -> DatabaseConnection:
+def admin_connection(url: DatabaseURL, restore_pid: int | None = None) -> DatabaseConnection:
     """A one-session connection to the server's ``postgres`` database (creating, renaming, dropping).
 
     Its ``application_name`` is ``dbkeeper-restore-<pid>``, so an operator
-    (or a test) can tell which process's session holds a restore's names.
+    (or a test) can tell which process's session holds a restore's names;
+    the detached drop of the aside copy passes its restore's ``restore_pid``,
+    so its session counts as that restore's until the copy is gone.
     """
     query = tuple((k, v) for k, v in url.query if k != "application_name")
+    pid = os.getpid() if restore_pid is None else restore_pid
     admin_url = dataclasses.replace(url.with_database("postgres"),
-                                    query=(*query, ("application_name", f"dbkeeper-restore-{os.getpid()}")))
+                                    query=(*query, ("application_name", f"dbkeeper-restore-{pid}")))
     return DatabaseConnection.from_url(admin_url, name="dbkeeper-admin",
                                        connection_pool_size=1, max_retries=0)
 
@@ -214,7 +217,7 @@ def restore(connection: Session, source: IO[bytes], options: Mapping[str, Any]) 
             _restore_into_empty(url, argv, source)
             return {"target": target, "content": content}
         return _restore_swapped(admin, url, source, argv, exists=exists, ordered=ordered, content=content,
-                                dialect=connection.dialect)
+                                dialect=connection.dialect, detach_drop=bool(options.get("detach_drop")))
 
 
 @contextlib.contextmanager
@@ -233,8 +236,15 @@ def _scratch_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict
 
 
 def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[bytes], argv: list[str], *,
-                     exists: bool, ordered: bool, content: str, dialect: Any) -> dict[str, Any]:
+                     exists: bool, ordered: bool, content: str, dialect: Any, detach_drop: bool = False
+                     ) -> dict[str, Any]:
     target = url.database or ""
+    dropper = None
+    if detach_drop and exists:
+        from dbkeeper_postgres._drop_aside import Dropper
+
+        dropper = Dropper()
+        dropper.start(url)
     scratch = new_name(target, "restore")
     hold(admin, scratch)
     admin.execute(f"CREATE DATABASE {dialect.quote_identifier(scratch)} TEMPLATE template0")
@@ -253,6 +263,8 @@ def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[byt
             copy_properties(admin, target, scratch)
         aside = swap_in(admin, target, scratch, target_exists=exists)
     except BaseException as exc:
+        if dropper is not None:
+            dropper.cancel()
         try:
             drop(admin, scratch)
         except Exception:
@@ -263,6 +275,11 @@ def _restore_swapped(admin: DatabaseConnection, url: DatabaseURL, source: IO[byt
     finally:
         release(admin, scratch)
     warnings = []
+    if aside is not None and dropper is not None and dropper.hand_over(aside):
+        release(admin, aside)  # the child waits for this, then drops the copy (see _drop_aside)
+        return {"target": target, "content": content, "swapped": True, "warnings": []}
+    if dropper is not None:
+        dropper.cancel()
     if aside is not None:
         try:
             drop(admin, aside)

@@ -264,7 +264,7 @@ def restore(*, backup_id: str, target: str | None, replace: bool, portable: bool
     _remember(enc)
     progress = ProgressLine("restore", int(backup_.metadata.get("plain_bytes") or 0) or None)
     result = manager.restore_backup(backup_id, url, replace=replace, encryption=enc, progress=progress,
-                                    portable=portable)
+                                    portable=portable, background_cleanup=True)
     progress.close()
     if not as_json:  # in JSON they are the result's "warnings"
         for warning in result.warnings:
