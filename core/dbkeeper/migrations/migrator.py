@@ -332,8 +332,8 @@ class Migrator:
                 raise MissingRollbackError(
                     f"migration {row.id}{where} has no rollback SQL, so the rollback stops before it"
                     + (f" (after {len(steps)} earlier step(s) were planned; nothing was run)" if steps else "")
-                    + ". Write its .down.sql (an empty file means: nothing to undo) or a rollback_sql field, or restore "
-                    "the schema by hand")
+                    + ". Write its .down.sql (an empty file means: nothing to undo) or a rollback_sql field, "
+                    "or restore the schema by hand")
             steps.append(plan_step(dialect, migration, DOWN))
         return steps
 
