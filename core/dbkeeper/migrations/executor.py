@@ -147,6 +147,13 @@ def _is_plain_ddl(statement: str) -> bool:
     return bool(words) and words[0] in _PLAIN_DDL
 
 
+def _script_file(step: Step) -> str:
+    """`` in <file>`` naming the script that failed, for rollbacks (the up file is the migration's location)."""
+    if step.direction != DOWN or step.migration.source is None:
+        return ""
+    return f" in {step.migration.rollback_location}"
+
+
 class _StatementFailed(Exception):
     """Carries the 1-based number of the statement that failed and the database's error."""
 
@@ -303,7 +310,7 @@ class Executor:
         except _StatementFailed as failure:
             elapsed = time.perf_counter() - start
             where = f"statement {failure.number} of {step.total}" if failure.number else "recording it"
-            message = f"{step.direction} failed at {where}: {failure.error}"
+            message = f"{step.direction} failed at {where}{_script_file(step)}: {failure.error}"
             if step.direction == UP:
                 self._record_failure(step, {
                     "name": migration.name[:255], "checksum": migration.checksum, "status": FAILED,
@@ -378,7 +385,7 @@ class Executor:
         except DbKeeperError as exc:
             elapsed = time.perf_counter() - start
             where = f"statement {current} of {step.total}" if current else f"recording progress after statement {done}"
-            message = (f"{step.direction} failed at {where} ({done} statement(s) committed, "
+            message = (f"{step.direction} failed at {where}{_script_file(step)} ({done} statement(s) committed, "
                        f"not undone): {exc}")
             self._record_failure(step, {"status": FAILED, "failed_statement": current or done + 1,
                                         "current_statement": None, "statements_executed": done,

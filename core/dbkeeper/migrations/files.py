@@ -10,7 +10,11 @@ files are ignored):
 - ``<id>_<name>.up.sql`` with an optional ``<id>_<name>.down.sql``: the id is
   the part before the first ``_``; leading ``-- key: value`` comment lines of
   the up file set ``description``, ``depends`` (ids separated by commas or
-  spaces) and ``name``.
+  spaces) and ``name``. golang-migrate folders (``000001_init.up.sql``) are
+  this layout; an empty down file is a deliberate no-op rollback.
+- Flyway's ``V<version>__<name>.sql`` with an optional undo file
+  ``U<version>__<name>.sql``: the id is the version (``V1_1__x`` is ``1.1``),
+  the down SQL the undo file's. Repeatable ``R__`` files are refused.
 
 Every problem (unreadable file, malformed JSON, a key given twice, unknown
 field, a number where an id or SQL text belongs, an up migration without a
@@ -39,6 +43,9 @@ _HEADER = re.compile(r"--\s*([A-Za-z_-]+)\s*:\s*(.*?)\s*$")
 _HEADER_KEYS = {"description": "description", "depends": "dependencies", "depends-on": "dependencies",
                 "depends_on": "dependencies", "dependencies": "dependencies", "name": "name", "created": "created"}
 _SLUG = re.compile(r"[^a-z0-9]+")
+#: Flyway's ``V1__name.sql`` (versioned), ``U1__name.sql`` (undo), ``R__name.sql`` (repeatable, refused);
+#: ``V1_1__x`` and ``V1.1__x`` are both version ``1.1``, as in Flyway.
+_FLYWAY = re.compile(r"^([VUR])(\d+(?:[._]\d+)*)?__(.+)\.sql$")
 MAX_ID_LENGTH = 255
 
 
@@ -50,6 +57,8 @@ def load_directory(directory: str | os.PathLike[str]) -> list[Migration]:
         raise MigrationFileError(f"migrations directory {path} {what}; create it or pass --dir")
     ups: dict[str, os.DirEntry[str]] = {}
     downs: dict[str, os.DirEntry[str]] = {}
+    flyway_ups: dict[str, os.DirEntry[str]] = {}
+    flyway_undos: dict[str, os.DirEntry[str]] = {}
     migrations: list[Migration] = []
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
@@ -64,6 +73,13 @@ def load_directory(directory: str | os.PathLike[str]) -> list[Migration]:
             ups[name[: -len(".up.sql")]] = entry
         elif lower.endswith(".down.sql"):
             downs[name[: -len(".down.sql")]] = entry
+        elif (flyway := _FLYWAY.match(name)) is not None:
+            kind, version, title = flyway.groups()
+            if kind == "R":
+                raise MigrationFileError(f"{entry.path}: Flyway repeatable migrations (R__) are not supported; "
+                                         "fold it into a versioned migration, or move it out of the directory")
+            stem = f"{version.replace('_', '.')}_{title}"
+            (flyway_ups if kind == "V" else flyway_undos)[stem] = entry
         elif lower.endswith(".sql"):
             raise MigrationFileError(
                 f"{entry.path}: a migration file must be named <id>_<name>.up.sql (with an optional "
@@ -71,6 +87,13 @@ def load_directory(directory: str | os.PathLike[str]) -> list[Migration]:
             )
         elif lower.endswith(".json"):
             migrations.append(load_json_file(Path(entry.path)))
+    for stem, undo_entry in flyway_undos.items():
+        if stem not in flyway_ups:
+            raise MigrationFileError(f"{undo_entry.path} has no matching V{stem.split('_', 1)[0]}__ file; add the "
+                                     "versioned file or remove this undo file")
+    for stem, up_entry in flyway_ups.items():
+        undo = flyway_undos.get(stem)
+        migrations.append(load_sql_pair(up_entry.path, undo.path if undo is not None else None, stem))
     for stem, down_entry in downs.items():
         if stem not in ups:
             raise MigrationFileError(f"{down_entry.path} has no matching {stem}.up.sql; add the up file or remove "

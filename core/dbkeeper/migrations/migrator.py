@@ -57,6 +57,8 @@ UP = "up"
 DOWN = "down"
 
 REPAIR_ACTIONS = ("resolve", "retry", "forget", "accept-checksum")
+#: The ``down`` target meaning "before the first migration" (golang-migrate's ``down``/``--to 0``).
+BASE_TARGET = "0"
 
 
 class Listener:
@@ -259,12 +261,22 @@ class Migrator:
             return report.results[0]
 
     # -- down ----------------------------------------------------------------------------------------
-    def down(self, *, target: str | None = None, dry_run: bool = False) -> RunReport:
-        """Roll back the latest applied migration, or every migration applied after ``target``."""
+    def down(self, *, target: str | None = None, dry_run: bool = False, everything: bool = False) -> RunReport:
+        """Roll back the latest applied migration, every migration applied after ``target``, or all of them.
+
+        ``everything`` (``migrate down --all``, alembic's ``downgrade base``)
+        rolls back every applied migration, newest first; so does the target
+        ``"0"`` unless a migration has that id (golang-migrate users write
+        ``--to 0`` for "before the first").
+        """
+        if everything and target is not None:
+            raise MigrationError("give either a target or 'everything' (--all), not both")
         with self.session(write=not dry_run) as (history, rows):
             self.validate(rows)
             applied = sorted((r for r in rows.values() if r.status == APPLIED), key=lambda r: r.applied_order)
-            if target is None:
+            if everything or (target == BASE_TARGET and target not in self.graph and target not in rows):
+                chosen = applied
+            elif target is None:
                 chosen = applied[-1:]
             else:
                 anchor = rows.get(target)
@@ -308,16 +320,20 @@ class Migrator:
                 recorded, _ = history.read_extra(row.id)
                 migration = Migration(id=row.id, name=row.name, sql="", rollback_sql=recorded)
                 migration.checksum = row.checksum
+            elif migration.rollback_is_noop:
+                steps.append(plan_step(dialect, migration, DOWN))  # deliberate: nothing to undo
+                continue
             elif migration.rollback_sql is None or not dialect.split_statements(migration.rollback_sql):
                 recorded, _ = history.read_extra(row.id)
                 if recorded and dialect.split_statements(recorded):
                     migration = _with_rollback(migration, recorded)
             if migration.rollback_sql is None or not dialect.split_statements(migration.rollback_sql):
-                where = f" ({migration.location})" if migration.source else ""
+                where = f" ({migration.rollback_location})" if migration.source else ""
                 raise MissingRollbackError(
                     f"migration {row.id}{where} has no rollback SQL, so the rollback stops before it"
                     + (f" (after {len(steps)} earlier step(s) were planned; nothing was run)" if steps else "")
-                    + ". Add a .down.sql file or a rollback_sql field, or restore the schema by hand")
+                    + ". Write its .down.sql (an empty file means: nothing to undo) or a rollback_sql field, "
+                    "or restore the schema by hand")
             steps.append(plan_step(dialect, migration, DOWN))
         return steps
 

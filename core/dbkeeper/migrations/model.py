@@ -110,6 +110,22 @@ class Migration:
         return value
 
     @property
+    def rollback_is_noop(self) -> bool:
+        """Whether rolling back deliberately does nothing: the rollback exists but is empty (whitespace only).
+
+        golang-migrate sets (Mattermost, ory/hydra) ship empty ``.down.sql``
+        files for changes with nothing to undo. A comment-only file is *not*
+        a no-op: ``migrate new`` writes a comment placeholder, and a
+        placeholder never filled in must keep stopping the rollback.
+        """
+        return self.rollback_sql is not None and not self.rollback_sql.strip()
+
+    @property
+    def rollback_location(self) -> str:
+        """The file the rollback SQL comes from (the ``.down.sql``, else the migration's own file)."""
+        return str(self.down_source) if self.down_source is not None else self.location
+
+    @property
     def location(self) -> str:
         """Where the migration comes from, for error messages: its file, or ``<code>``."""
         return str(self.source) if self.source is not None else "<code>"

@@ -8,6 +8,7 @@ prints 10,000 rows in milliseconds where a rich table would take seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from dbkeeper.migrations.history import MODE_STATEMENTS, MODE_TRANSACTION, RUNNING, HistoryRow
@@ -39,6 +40,9 @@ class MigrationState:
     error_message: str | None = None
     needs_repair: bool = False
     run_mode: str | None = None
+    #: ``sql`` (rolling back runs SQL), ``no-op`` (an empty rollback: deliberately nothing to undo), ``none``.
+    rollback: str | None = None
+    rollback_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -104,14 +108,23 @@ def build_report(graph: MigrationGraph, rows: dict[str, HistoryRow], *, database
     return report
 
 
+def _rollback_kind(migration: Migration) -> str:
+    """What rolling ``migration`` back does: runs SQL, deliberately nothing, or cannot (no rollback at all)."""
+    if migration.rollback_is_noop:
+        return "no-op"
+    return "none" if migration.rollback_sql is None else "sql"
+
+
 def _state(migration: Migration, row: HistoryRow | None) -> MigrationState:
+    rollback_file = str(migration.down_source) if migration.down_source is not None else None
     if row is not None and row.status == APPLIED and row.checksum == migration.checksum:  # the common case, fast
         return MigrationState(migration.id, migration.name, APPLIED, migration.location, row.applied_at,
                               f"{row.applied_by}@{row.applied_host}" if row.applied_by else None, migration.checksum,
                               row.checksum, row.statements_executed, row.statements_total, None, None, False,
-                              row.run_mode)
+                              row.run_mode, _rollback_kind(migration), rollback_file)
     entry = MigrationState(id=migration.id, name=migration.name, state=PENDING, file=migration.location,
-                           checksum=migration.checksum)
+                           checksum=migration.checksum, rollback=_rollback_kind(migration),
+                           rollback_file=rollback_file)
     if row is None:
         return entry
     entry.recorded_checksum = row.checksum
@@ -196,9 +209,13 @@ def _note(entry: MigrationState) -> str:
         return text
     if entry.state == MISSING:
         return "applied, but no file defines it"
+    notes = []
     if entry.run_mode == "baseline" and entry.state == APPLIED:
-        return "baseline"
-    return ""
+        notes.append("baseline")
+    if entry.rollback == "no-op":
+        name = PurePath(entry.rollback_file).name if entry.rollback_file else "rollback_sql"
+        notes.append(f"rollback is a no-op (empty {name})")
+    return "; ".join(notes)
 
 
 def _advice(entry: MigrationState) -> str:

@@ -34,3 +34,17 @@ class DestructiveChangeError(SchemaError):
 
 class UnsupportedSchemaFeatureError(SchemaError):
     """The target dialect cannot represent a part of the definition (a sequence on MySQL, say)."""
+
+
+class SchemaFragmentError(SchemaValidationError):
+    """A SQL fragment of a definition (check, SQL default, generated expression, view body) is not one expression.
+
+    Fragments are pasted into DDL, so a top-level ``;``, an unbalanced
+    parenthesis or quote, or an unclosed comment would end the statement
+    early and let the rest run as SQL of its own. ``location`` names the
+    fragment (``check constraint 'ck' of table 't'``, ``view 'v'``).
+    """
+
+    def __init__(self, message: str, location: str) -> None:
+        super().__init__(message)
+        self.location = location

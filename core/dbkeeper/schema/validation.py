@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from dbkeeper.schema.errors import SchemaValidationError
+from dbkeeper.schema.fragments import check_fragment
 from dbkeeper.schema.model import SchemaDefinition, SchemaTable
 from dbkeeper.schema.types import parse_type
 
@@ -45,6 +46,7 @@ def validate(schema: SchemaDefinition) -> SchemaDefinition:
     for view in schema.views:
         if not view.definition.strip():
             raise SchemaValidationError(f"view {view.name!r} has an empty definition")
+        check_fragment(view.definition.strip().rstrip(";"), f"view {view.name!r}")  # as ddl.py renders it
     return schema
 
 
@@ -79,6 +81,10 @@ def _validate_table(schema: SchemaDefinition, table: SchemaTable, tables: dict[s
             raise SchemaValidationError(f"{label} has both a literal default and a default expression")
         if column.default is not None and not isinstance(column.default, str | int | float | bool):
             raise SchemaValidationError(f"{label}: default {column.default!r} is not a str, int, float or bool")
+        if column.default_expression is not None:
+            check_fragment(column.default_expression, f"default of column {table.name}.{column.name}")
+        if column.generated is not None:
+            check_fragment(column.generated, f"generated expression of column {table.name}.{column.name}")
         if column.autoincrement and ctype.name not in ("SMALLINT", "INTEGER", "BIGINT"):
             raise SchemaValidationError(f"{label}: autoincrement needs an integer type, not {column.type}")
     for what, cols in (("primary key", table.primary_key),
@@ -106,3 +112,5 @@ def _validate_table(schema: SchemaDefinition, table: SchemaTable, tables: dict[s
     for check in table.checks:
         if not check.expression.strip():
             raise SchemaValidationError(f"{where}: a check constraint has an empty expression")
+        named = f"check constraint {check.name!r} of {where}" if check.name else f"a check constraint of {where}"
+        check_fragment(check.expression, named)

@@ -90,8 +90,8 @@ class Dropper:
 
 
 def _serve(stdin: IO[str], stdout: IO[str]) -> None:
+    from dbkeeper_postgres._admin import admin_connection
     from dbkeeper_postgres._swap import drop, hold, is_leftover_name
-    from dbkeeper_postgres.dump import admin_connection
 
     request: dict[str, Any] = json.loads(stdin.readline())
     url = DatabaseURL.parse(request["url"])

@@ -104,16 +104,16 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
 
     def restore_leftovers(self, connection: Session) -> list[str]:
         """``<target>_dbk_restore_<hex>`` / ``_dbk_aside_<hex>`` databases no running restore holds."""
+        from dbkeeper_postgres._admin import admin_connection
         from dbkeeper_postgres._swap import leftovers
-        from dbkeeper_postgres.dump import admin_connection
 
         with admin_connection(connection.url) as admin:
             return leftovers(admin, connection.url.database or "")
 
     def remove_restore_leftover(self, connection: Session, name: str) -> None:
         """Drop one of :meth:`restore_leftovers` (``WITH (FORCE)``); any other name is refused."""
+        from dbkeeper_postgres._admin import admin_connection
         from dbkeeper_postgres._swap import remove_leftover
-        from dbkeeper_postgres.dump import admin_connection
 
         with admin_connection(connection.url) as admin:
             remove_leftover(admin, connection.url.database or "", name)

@@ -29,8 +29,6 @@ name are checked first (:mod:`dbkeeper_postgres._roles`), and
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import os
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
@@ -48,6 +46,7 @@ from dbkeeper.contract.session import Session
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.urls import DatabaseURL
+from dbkeeper_postgres._admin import admin_connection
 from dbkeeper_postgres._client_tools import client_tool
 from dbkeeper_postgres._dbprops import copy_properties
 from dbkeeper_postgres._roles import Replay, check_roles, read_needed_roles
@@ -80,22 +79,6 @@ def _tool_env(url: DatabaseURL, database: str | None = None) -> Iterator[dict[st
             line = f"*:*:*:*:{_passfile_escape(url.password)}\n"
             env["PGPASSFILE"] = str(write_private(tmp / "pgpass", line))
         yield env
-
-
-def admin_connection(url: DatabaseURL, restore_pid: int | None = None) -> DatabaseConnection:
-    """A one-session connection to the server's ``postgres`` database (creating, renaming, dropping).
-
-    Its ``application_name`` is ``dbkeeper-restore-<pid>``, so an operator
-    (or a test) can tell which process's session holds a restore's names;
-    the detached drop of the aside copy passes its restore's ``restore_pid``,
-    so its session counts as that restore's until the copy is gone.
-    """
-    query = tuple((k, v) for k, v in url.query if k != "application_name")
-    pid = os.getpid() if restore_pid is None else restore_pid
-    admin_url = dataclasses.replace(url.with_database("postgres"),
-                                    query=(*query, ("application_name", f"dbkeeper-restore-{pid}")))
-    return DatabaseConnection.from_url(admin_url, name="dbkeeper-admin",
-                                       connection_pool_size=1, max_retries=0)
 
 
 def _server_major(conn: Session) -> tuple[int, str]:

@@ -42,7 +42,7 @@ def _print_info(console: Console, info: dict[str, Any]) -> None:
                                 f"  ({rows} row{'' if rows == 1 else 's'})"))
     columns = new_table("column", "type", "nullable", "default", "primary key", title="Columns")
     for column in info["columns"]:
-        add_row(columns, [column["name"], column["type"], _yes(column["nullable"]), column["default"],
+        add_row(columns, [column["name"], column["type"], _yes(column["nullable"]), _absent(column["default"]),
                           _yes(column["primary_key"])])
     show(console, columns)
     primary_key = ", ".join(info["primary_key"]) or "none"
@@ -58,10 +58,21 @@ def _print_info(console: Console, info: dict[str, Any]) -> None:
         keys = new_table("columns", "references", "on delete", "on update", title="Foreign keys")
         for key in info["foreign_keys"]:
             target = f"{key['referred_table']}({', '.join(key['referred_columns'])})"
-            add_row(keys, [", ".join(key["columns"]), target, key["on_delete"], key["on_update"]])
+            add_row(keys, [", ".join(key["columns"]), target, _absent(key["on_delete"]), _absent(key["on_update"])])
         show(console, keys)
     else:
         show(console, Text.assemble(("Foreign keys: ", "bold"), "none"))
+
+
+def _absent(value: Any) -> Any:
+    """An absent default or foreign-key action prints as nothing.
+
+    ``add_row`` shows ``None`` as a dimmed ``NULL``, right for data but wrong
+    here: ``default NULL`` or ``on delete NULL`` read as settings that were
+    never made. A column whose default really is NULL reports the text
+    ``NULL`` from the database and still prints it.
+    """
+    return "" if value is None else value
 
 
 def _yes(flag: Any) -> str:

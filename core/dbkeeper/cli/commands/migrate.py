@@ -208,16 +208,22 @@ def up(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: 
 
 @migrate.command("down")
 @_common
-@click.option("--to", "target", metavar="ID", help="Roll back every migration applied after ID (ID stays).")
+@click.option("--to", "target", metavar="ID",
+              help="Roll back every migration applied after ID (ID stays); --to 0 rolls back all.")
+@click.option("--all", "everything", is_flag=True, help="Roll back every applied migration, newest first.")
 @click.option("--dry-run", is_flag=True, help="Print the rollback SQL that would run; change nothing.")
 @click.option("--allow-missing", is_flag=True, help="Use the recorded rollback SQL of migrations without a file.")
 @click.pass_context
-def down(ctx: click.Context, /, target: str | None, dry_run: bool, allow_missing: bool, **options: Any) -> None:
-    """Roll back the latest applied migration, or everything applied after --to ID."""
+def down(ctx: click.Context, /, target: str | None, everything: bool, dry_run: bool, allow_missing: bool,
+         **options: Any) -> None:
+    """Roll back the latest applied migration, everything applied after --to ID, or everything (--all)."""
+    if everything and target is not None:
+        raise click.UsageError("--all and --to exclude each other: --all rolls back everything, --to ID what "
+                               "was applied after ID")
     settings = _Settings(ctx, **options)
     migrator, close = _migrator(settings, _console_listener(settings.as_json), allow_missing)
     try:
-        report = migrator.down(target=target, dry_run=dry_run)
+        report = migrator.down(target=target, dry_run=dry_run, everything=everything)
     finally:
         close()
     _finish_run(report, settings)
