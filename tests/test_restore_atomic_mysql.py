@@ -21,7 +21,8 @@ import pytest
 
 from dbkeeper.backup import BackupError, BackupManager, RestoreTargetError
 from dbkeeper.engine.connection import DatabaseConnection
-from dbkeeper.testing.servers import check_server, scratch_database, server_url
+from dbkeeper.testing.pytest_plugin import require_server
+from dbkeeper.testing.servers import scratch_database
 from dbkeeper.urls import DatabaseURL
 
 OLD = [
@@ -50,10 +51,7 @@ NEW = [
 
 @pytest.fixture
 def admin_url() -> DatabaseURL:
-    url = server_url("mysql")
-    reason = check_server(url)
-    if reason is not None:
-        pytest.skip(f"mysql server unavailable: {reason}")
+    url = require_server("mysql")
     return url
 
 

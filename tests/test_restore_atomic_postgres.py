@@ -19,7 +19,8 @@ import pytest
 from dbkeeper.backup import BackupManager
 from dbkeeper.backup.errors import RestoreTargetError
 from dbkeeper.engine.connection import DatabaseConnection
-from dbkeeper.testing.servers import check_server, scratch_database, server_url
+from dbkeeper.testing.pytest_plugin import require_server
+from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 
 ROWS = 60_000
@@ -27,9 +28,7 @@ ROWS = 60_000
 
 @pytest.fixture(scope="module", autouse=True)
 def _server() -> None:
-    reason = check_server(server_url("postgres"))
-    if reason is not None:
-        pytest.skip(f"postgres server unavailable: {reason}")
+    require_server("postgres")
 
 
 def _conninfo(url: DatabaseURL, database: str | None = None) -> str:

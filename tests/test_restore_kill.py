@@ -29,7 +29,8 @@ import pytest
 
 from dbkeeper.backup import BackupManager
 from dbkeeper.engine.connection import DatabaseConnection
-from dbkeeper.testing.servers import check_server, scratch_database, server_url
+from dbkeeper.testing.pytest_plugin import require_server
+from dbkeeper.testing.servers import scratch_database
 from dbkeeper.urls import DatabaseURL
 
 ROWS = 150_000
@@ -151,10 +152,7 @@ def waiting(url: DatabaseURL, statement: str) -> bool:
 
 @pytest.fixture
 def mysql_admin() -> DatabaseURL:
-    url = server_url("mysql")
-    reason = check_server(url)
-    if reason is not None:
-        pytest.skip(f"mysql server unavailable: {reason}")
+    url = require_server("mysql")
     return url
 
 

@@ -21,7 +21,8 @@ import pytest
 
 from dbkeeper.backup import BackupManager
 from dbkeeper.engine.connection import DatabaseConnection
-from dbkeeper.testing.servers import check_server, scratch_database, server_url
+from dbkeeper.testing.pytest_plugin import require_server
+from dbkeeper.testing.servers import scratch_database, server_url
 from dbkeeper.urls import DatabaseURL
 
 ROWS = 400_000
@@ -38,9 +39,7 @@ FILL = {
 
 @pytest.fixture(params=["postgres", "mysql"])
 def kind(request: pytest.FixtureRequest) -> str:
-    reason = check_server(server_url(request.param))
-    if reason is not None:
-        pytest.skip(f"{request.param} server unavailable: {reason}")
+    require_server(request.param)
     return str(request.param)
 
 

@@ -66,6 +66,21 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def require_server(kind: str) -> DatabaseURL:
+    """The admin URL of the ``kind`` test server; skips (or, under ``DBKEEPER_REQUIRE_SERVERS=1``, fails) without it.
+
+    The one check a test module needs before it talks to a shared server, so
+    that no module skips where CI requires the server.
+    """
+    from dbkeeper.testing import servers
+
+    url = servers.server_url(kind)
+    reason = servers.check_server(url)
+    if reason is not None:
+        unavailable(f"{kind} server unavailable: {reason}")
+    return url
+
+
 def _server_database(kind: str) -> Iterator[DatabaseURL]:
     from dbkeeper.engine.plugins import get_registry
     from dbkeeper.errors import UnsupportedDatabaseError
