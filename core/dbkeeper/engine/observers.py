@@ -8,7 +8,10 @@ a third party can add its own). At ``connect()`` the connection asks
 :func:`observer_for` once; per statement it then calls only
 ``sink.record(entry)`` on the sink it was given, so the hot path costs what it
 did when the recorder was imported directly (one attribute test and one
-call).
+call). The entry-point scan runs once per process, at the first connect:
+2.3 ms measured here (``importlib.metadata.entry_points(group=...)``, with
+the five dbkeeper distributions and the test tools installed), beside the
+2.7 ms of the plugin registry's own scan.
 """
 
 from __future__ import annotations
