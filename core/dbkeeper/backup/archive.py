@@ -23,7 +23,7 @@ import json
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from dbkeeper.backup.errors import CorruptBackupError
@@ -62,6 +62,82 @@ def frame_digest(digest: bytes, kind: bytes, index: int, payload: bytes) -> byte
     h.update(_FRAME_HEAD.pack(kind, index, len(payload)))
     h.update(payload)
     return h.digest()
+
+
+def new_core(*, backup_id: str, created_at: str, backup_type: str, parent_id: str | None, database_type: str,
+             dialect: str, chunk_size: int, compression: dict[str, Any], encrypted: bool,
+             cipher: str) -> dict[str, Any]:
+    """The header's ``core``: what identifies the backup and how its frames are encoded.
+
+    Its canonical JSON's digest is bound into every frame (:func:`core_digest`),
+    so the fields here are exactly those a frame must not be moved across.
+    A chained archive (``parent_id``) gets :data:`CHAINED_VERSION`, which 1.x
+    readers refuse, since its chunks alone are not the dump.
+    """
+    return {
+        "format": FORMAT_NAME, "version": FORMAT_VERSION if parent_id is None else CHAINED_VERSION,
+        "backup_id": backup_id, "created_at": created_at, "backup_type": backup_type, "parent_id": parent_id,
+        "minor": FORMAT_MINOR, "database_type": database_type, "dialect": dialect, "chunk_size": chunk_size,
+        "compression": compression, "encryption": {"cipher": cipher} if encrypted else None,
+    }
+
+
+def public_kdf(header: dict[str, Any], cipher: str) -> dict[str, Any] | None:
+    """The manifest's ``encryption``: the cipher and the first key slot's KDF parameters (no key material)."""
+    keys = header.get("keys")
+    if not keys:
+        return None
+    return {"cipher": cipher, "kdf": keys[0]["kdf"]}
+
+
+@dataclass
+class ManifestBuilder:
+    """Collects what the manifest frame says of a backup, from its header to its last chunk.
+
+    The manager fills it in named steps (where the dump came from, what the
+    dump said, what the sink stored) and :meth:`build` returns the dict that
+    :func:`end_marker` follows; it holds no secret (the location has no
+    password, the encryption section only KDF parameters).
+    """
+
+    core: dict[str, Any]
+    database_name: str
+    location: dict[str, Any]
+    include_schema: bool
+    include_data: bool
+    encryption: dict[str, Any] | None
+    data_offset: int
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def dumped(self, dump_meta: dict[str, Any]) -> None:
+        """What the dialect returned from ``Dialect.dump``."""
+        self.fields["dump"] = dump_meta
+
+    def stored(self, *, chunks: list[dict[str, Any]], chunking: dict[str, Any], chunk_key: str, chunk_id: str,
+               sequence: list[list[Any]], reused_bytes: int, plain_size: int, plain_sha256: str | None,
+               sequence_sha256: str | None) -> None:
+        """What the sink stored: the chunk records, the chain's sequence and the stream's digests."""
+        self.fields.update(chunks=chunks, chunking=chunking, chunk_key=chunk_key, chunk_id=chunk_id,
+                           sequence=sequence, reused_bytes=reused_bytes, plain_size=plain_size,
+                           plain_sha256=plain_sha256, sequence_sha256=sequence_sha256)
+
+    def build(self, finished_at: str) -> dict[str, Any]:
+        """The manifest: core fields repeated, the sections above, and ``finished_at``."""
+        core = self.core
+        return {
+            "format": FORMAT_NAME, "version": core["version"], "minor": FORMAT_MINOR, "backup_id": core["backup_id"],
+            "backup_type": core["backup_type"], "parent_id": core["parent_id"], "database_name": self.database_name,
+            "database_type": core["database_type"], "dialect": core["dialect"], "location": self.location,
+            "include_schema": self.include_schema, "include_data": self.include_data,
+            "compression": core["compression"], "encryption": self.encryption, "chunk_size": core["chunk_size"],
+            "data_offset": self.data_offset, "created_at": core["created_at"], "finished_at": finished_at,
+            **self.fields,
+        }
+
+
+def end_marker(chunks: int) -> dict[str, Any]:
+    """The completion marker's body: the chunk count, checked against the frames and the manifest."""
+    return {"complete": True, "chunks": chunks, "manifest_chunks": chunks}
 
 
 class ArchiveWriter:

@@ -10,80 +10,45 @@ target is touched, then stream verified chunks into ``Dialect.restore``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
-import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dbkeeper.backup import files
-from dbkeeper.backup.archive import (
-    CHAINED_VERSION,
-    FORMAT_MINOR,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    KIND_END,
-    KIND_MANIFEST,
-    ArchiveWriter,
-    core_digest,
-)
 from dbkeeper.backup.catalog import BackupSet, Catalog
 from dbkeeper.backup.chain import resolve, sequence_chunks
-from dbkeeper.backup.chunking import make_chunker
-from dbkeeper.backup.codecs import get_codec
-from dbkeeper.backup.crypto import (
-    CIPHER,
-    EncryptionSettings,
-    FrameCipher,
-    derive_kek,
-    new_data_key,
-    new_kdf_section,
-    validate,
-    wrap_key,
+from dbkeeper.backup.create import (
+    BACKUP_TYPES,
+    Plan,
+    Written,
+    catalog_entry,
+    check_settings,
+    encryption_from,
+    new_backup_id,
+    plan_backup,
+    references,
+    seal_header,
+    write_archive,
 )
+from dbkeeper.backup.crypto import EncryptionSettings
 from dbkeeper.backup.errors import BackupError, BackupSetError, DependentBackupsError, RestoreTargetError
-from dbkeeper.backup.incremental import Base, NoUsableBaseError, base_is_encrypted, chain_base
 from dbkeeper.backup.models import Backup, BackupResult, PruneResult
-from dbkeeper.backup.pipeline import (
-    DEFAULT_CHUNK_SIZE,
-    ChunkIndex,
-    ChunkSink,
-    PlainStream,
-    open_archive,
-    plain_chunks,
-    seal_json,
-)
+from dbkeeper.backup.pipeline import ChunkSink, PlainStream, open_archive, plain_chunks
 from dbkeeper.backup.retention import BackupNode, check_policy, dependents_first, plan_retention
 from dbkeeper.errors import DbKeeperError
 from dbkeeper.redaction import redact
 from dbkeeper.urls import DatabaseURL
 
 Progress = Callable[[int], None]
-BACKUP_TYPES = ("full", "incremental", "differential")
+__all__ = ["BACKUP_TYPES", "VERIFY_LEVELS", "BackupManager", "encryption_from", "new_backup_id"]
 VERIFY_LEVELS = ("quick", "full", "deep")
 
 
 def _mb(n: int) -> float:
     return round(n / (1 << 20), 3)
-
-
-def new_backup_id() -> str:
-    """Sortable, unique, filename-safe: ``20260101T120000Z-1a2b3c4d``."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-
-
-def encryption_from(encryption: EncryptionSettings | None, passphrase: str | None,
-                    key_file: str | os.PathLike[str] | None) -> EncryptionSettings | None:
-    """Combine the convenience arguments into one :class:`EncryptionSettings` (or ``None``)."""
-    if encryption is not None:
-        return encryption
-    if passphrase is not None or key_file is not None:
-        return EncryptionSettings(passphrase=passphrase, key_file=key_file)
-    return None
 
 
 def _warnings(dump_meta: dict[str, Any]) -> list[str]:
@@ -178,156 +143,58 @@ class BackupManager:
         no file and no catalog entry.
         """
         start = time.perf_counter()
-        if backup_type not in BACKUP_TYPES:
-            raise BackupError(f"unknown backup_type {backup_type!r}; use one of {', '.join(BACKUP_TYPES)}")
-        if not (include_schema or include_data):
-            raise BackupError("include_schema and include_data are both false: nothing to back up")
-        codec = get_codec(compression, compression_level)
-        enc = encryption_from(encryption, passphrase, key_file)
-        if enc is not None:
-            validate(enc)
+        settings = check_settings(backup_type, compression, compression_level=compression_level,
+                                  include_schema=include_schema, include_data=include_data,
+                                  encryption=encryption_from(encryption, passphrase, key_file))
         url = self._resolve_url(database_name, database_url)
-        connection = self._connection(url)
-        dialect = connection.dialect
-        if not dialect.capabilities.dump:
-            raise BackupError(f"dialect {dialect.name!r} cannot dump databases; check `dbkeeper plugins`")
-        supports_chains = bool(getattr(dialect.capabilities, "incremental", False))
-        if chainable and not supports_chains:
-            raise BackupError(f"dialect {dialect.name!r} cannot make chainable backups (its plugin does not declare "
-                              "the 'incremental' capability)")
-        if backup_type != "full":
-            chainable = True
-        elif chainable is None:
-            chainable = supports_chains and bool(getattr(dialect, "chainable_fulls_by_default", False))
-        if backup_type != "full" and not supports_chains:
-            raise BackupError(f"dialect {dialect.name!r} does not support {backup_type} backups (its plugin does not "
-                              "declare the 'incremental' capability); take a full backup instead")
-        backup_id = new_backup_id()
-        backup_set = BackupSet.of(url, dialect.name, database_name, dialect.default_port)
-        if enc is None and key_source is not None and backup_type != "full" and \
-                base_is_encrypted(self.catalog, database_name, backup_type, dialect.name, backup_set):
-            enc = key_source()
-            if enc is not None:
-                validate(enc)
-        requested = backup_type
-        base, no_base = self._base(database_name, backup_type, dialect.name, enc, backup_id, backup_set=backup_set)
-        if no_base is not None:
-            backup_type = "full"
-        if base is not None:
-            chunking, index = base.chunking, base.index
-        else:
-            chunking = _chunking(dialect, chainable, chunk_size)
-            index = ChunkIndex(backup_id, secrets.token_bytes(32))
-        chunker = make_chunker(chunking)
+        plan = plan_backup(self.catalog, settings, database_name, url, self._connection(url), chainable=chainable,
+                           chunk_size=chunk_size, key_source=key_source)
+        header, cipher = seal_header(plan)
         files.remove_stale_partials(self.workspace)
         directory = files.backup_dir(self.workspace, database_name)
-        final = directory / f"{backup_id}{files.SUFFIX}"
-        partial = files.partial_path(directory, backup_id)
-        created = datetime.now(UTC)
-        core: dict[str, Any] = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION if base is None else CHAINED_VERSION,
-            "backup_id": backup_id, "created_at": created.isoformat(), "backup_type": backup_type,
-            "parent_id": base.backup_id if base else None, "minor": FORMAT_MINOR,
-            "database_type": dialect.db_type, "dialect": dialect.name,
-            "chunk_size": int(chunking.get("size") or chunking.get("maximum") or DEFAULT_CHUNK_SIZE),
-            "compression": {"codec": codec.name, "level": codec.level},
-            "encryption": {"cipher": CIPHER} if enc is not None else None,
-        }
-        header: dict[str, Any] = {"core": core, "keys": None}
-        cipher = None
-        if enc is not None:
-            kdf = new_kdf_section(enc)
-            data_key = new_data_key()
-            digest = core_digest(core)
-            header["keys"] = [{"kdf": kdf, "wrap": wrap_key(derive_kek(enc, kdf), data_key, digest)}]
-            cipher = FrameCipher(data_key, digest)
-        secrets_ = [url.password, *(enc.secrets() if enc else [])]
+        final = directory / f"{plan.backup_id}{files.SUFFIX}"
+        partial = files.partial_path(directory, plan.backup_id)
+        sinks: list[ChunkSink] = []
         fd = files.create_private(partial)
-        sink: ChunkSink | None = None
         try:
             with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-                writer = ArchiveWriter(f, header)
-                data_offset = writer.offset
-                sink = ChunkSink(writer, codec, cipher, workers=workers, progress=progress, chunker=chunker,
-                                 index=index)
-                dump_meta = self._dump(connection, sink, {
-                    "include_schema": include_schema, "include_data": include_data, "backup_type": backup_type,
-                    "chainable": chainable, "workers": workers, "base_dump": base.dump if base else None})
-                sink.finish()
-                plain_sha256 = sink.plain_sha256 if sink.hash_complete else None
-                manifest = {
-                    "format": FORMAT_NAME, "version": core["version"], "minor": FORMAT_MINOR, "backup_id": backup_id,
-                    "backup_type": backup_type, "parent_id": core["parent_id"], "database_name": database_name,
-                    "database_type": dialect.db_type, "dialect": dialect.name,
-                    "location": {"scheme": url.scheme, "host": url.host, "port": url.port,
-                                 "database": url.database, "username": url.username},
-                    "include_schema": include_schema, "include_data": include_data, "dump": dump_meta,
-                    "compression": core["compression"], "encryption": _public_kdf(header),
-                    "chunk_size": core["chunk_size"], "chunks": [c.to_dict() for c in sink.chunks],
-                    "chunking": chunker.spec, "chunk_key": base64.b64encode(index.key).decode(),
-                    "chunk_id": index.id_scheme,
-                    "sequence": index.sequence, "reused_bytes": index.reused_bytes, "data_offset": data_offset,
-                    "plain_size": sink.plain_size, "plain_sha256": plain_sha256,
-                    "sequence_sha256": sink.sequence_sha256(),
-                    "created_at": created.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
-                }
-                n = len(sink.chunks)
-                seal_json(writer, cipher, KIND_MANIFEST, n, manifest)
-                seal_json(writer, cipher, KIND_END, n + 1, {"complete": True, "chunks": n, "manifest_chunks": n})
-                f.flush()
+                written = write_archive(plan, f, header, cipher, workers=workers, progress=progress,
+                                        on_sink=sinks.append)
                 os.fsync(f.fileno())
             os.replace(partial, final)
             files.fsync_dir(directory)
-            checksum = f"sha256:{writer.sha256}"
-            size = final.stat().st_size
-            backup = Backup(
-                backup_id=backup_id, database_name=database_name, database_type=dialect.db_type,
-                backup_type=backup_type, file_path=str(final), size_mb=_mb(size), created_at=created,
-                compression=codec.name, encryption=enc is not None, checksum=checksum,
-                metadata={"dialect": dialect.name, "plain_sha256": plain_sha256,
-                          "server_version": dump_meta.get("server_version"), "tool": dump_meta.get("tool"),
-                          "tool_version": dump_meta.get("tool_version"), "include_schema": include_schema,
-                          "include_data": include_data, "compression_level": codec.level,
-                          "reused_bytes": index.reused_bytes, "chunks": len(index.sequence),
-                          "stored_chunks": len(sink.chunks), "chainable": bool(dump_meta.get("chainable", False)),
-                          "dump_format": dump_meta.get("format")},
-            )
-            refs = {entry[0] for entry in index.sequence} - {backup_id}
-            self.catalog.add(backup, parent_id=core["parent_id"], size_bytes=size, plain_bytes=sink.plain_size,
-                             depends_on=refs, server=backup_set.server)
+            self._record(plan, written, str(final))
         except (DbKeeperError, OSError) as exc:
-            if sink is not None:
+            for sink in sinks:
                 sink.abort()
             for path in (partial, final):
-                if path.exists() and (path == partial or not self._listed(backup_id)):
+                if path.exists() and (path == partial or not self._listed(plan.backup_id)):
                     path.unlink()
-            message = redact(str(exc), secrets_)
-            return BackupResult(backup_id, False, time.perf_counter() - start, 0.0, message, [], None)
+            message = redact(str(exc), plan.secrets)
+            return BackupResult(plan.backup_id, False, time.perf_counter() - start, 0.0, message, [], None)
         except BaseException:
-            if sink is not None:
+            for sink in sinks:
                 sink.abort()
             partial.unlink(missing_ok=True)
             raise
-        told = [_fallback_warning(no_base, requested, dump_meta)] if no_base is not None else []
-        warnings = [redact(str(w), secrets_) for w in [*told, *_warnings(dump_meta)]]
-        return BackupResult(backup_id, True, time.perf_counter() - start, _mb(size), None, warnings, checksum)
+        return self._created(plan, written, time.perf_counter() - start)
 
-    def _base(self, database_name: str, backup_type: str, dialect: str, enc: EncryptionSettings | None,
-              backup_id: str, *, backup_set: BackupSet) -> tuple[Base | None, str | None]:
-        """The base of a new ``backup_type`` backup, or why there is none to use.
+    def _record(self, plan: Plan, written: Written, file_path: str) -> Backup:
+        """Insert the finished archive at ``file_path`` into the catalog (the backup exists from here on)."""
+        backup = catalog_entry(plan, written, file_path)
+        self.catalog.add(backup, parent_id=plan.base.backup_id if plan.base else None, size_bytes=written.size,
+                         plain_bytes=int(written.manifest["plain_size"]), depends_on=references(plan),
+                         server=plan.backup_set.server)
+        return backup
 
-        With no usable base (none yet, or not chainable: see
-        :class:`~dbkeeper.backup.incremental.NoUsableBaseError`) the backup
-        becomes a chainable full, as pgBackRest does, instead of an error:
-        that full is what the user would have been told to take.
-        """
-        if backup_type == "full":
-            return None, None
-        try:
-            return chain_base(self.catalog, database_name, backup_type, dialect, encryption=enc,
-                              new_id=backup_id, backup_set=backup_set), None
-        except NoUsableBaseError as exc:
-            return None, str(exc)
+    @staticmethod
+    def _created(plan: Plan, written: Written, duration: float) -> BackupResult:
+        """The successful result: what the user is told (the fallback to a full, the dump's warnings)."""
+        dump_meta = written.dump_meta
+        told = [_fallback_warning(plan.no_base, plan.requested, dump_meta)] if plan.no_base is not None else []
+        warnings = [redact(str(w), plan.secrets) for w in [*told, *_warnings(dump_meta)]]
+        return BackupResult(plan.backup_id, True, duration, _mb(written.size), None, warnings,
+                            f"sha256:{written.sha256}")
 
     def _listed(self, backup_id: str) -> bool:
         try:
@@ -335,11 +202,6 @@ class BackupManager:
         except BackupError:
             return False
         return True
-
-    @staticmethod
-    def _dump(connection: Any, sink: ChunkSink, options: dict[str, Any]) -> dict[str, Any]:
-        result = connection.dialect.dump(connection, sink, options)
-        return dict(result or {})
 
     # -- list / delete --------------------------------------------------------------------------
     def list_backups(self, database_name: str | None = None) -> list[dict[str, Any]]:
@@ -610,26 +472,6 @@ class BackupManager:
             self.catalog.set_status(backup_id, "complete")
         return BackupResult(backup_id, True, time.perf_counter() - start, backup.size_mb, None, warnings,
                             backup.checksum)
-
-
-def _chunking(dialect: Any, chainable: bool, chunk_size: int | None) -> dict[str, Any]:
-    """The chunking of a new full backup: the dialect's (``chunk_size`` as its size or average), else fixed."""
-    if not chainable:
-        return {"kind": "fixed", "size": chunk_size or DEFAULT_CHUNK_SIZE}
-    spec = dict(dialect.incremental_chunking())
-    if chunk_size is not None:
-        if spec.get("kind") == "lines":
-            spec = {"kind": "lines", "average": chunk_size}
-        else:
-            spec = {"kind": "fixed", "size": chunk_size}
-    return spec
-
-
-def _public_kdf(header: dict[str, Any]) -> dict[str, Any] | None:
-    keys = header.get("keys")
-    if not keys:
-        return None
-    return {"cipher": CIPHER, "kdf": keys[0]["kdf"]}
 
 
 def _check_catalog_checksum(backup: Backup, sha256: str) -> None:
