@@ -116,8 +116,9 @@ def start_galera(*, nodes: int = 3, options: Sequence[str] = GALERA_NODE_OPTIONS
     cluster = PrivateCluster(started, directory, name)
     try:
         for index in range(nodes):
-            started.append(_start_node(index, server_binary, install, provider, run_as, directory, name,
-                                       address, group_ports[index], options, timeout))
+            spec = _Node(index, server_binary, install, provider, run_as, directory, name, address,
+                         group_ports[index], tuple(options))
+            started.append(_start_node(spec, timeout))
         _wait_for_size(started[0].url, nodes, timeout)
         execute(started[0].url.with_database("mysql"), ["CREATE DATABASE IF NOT EXISTS test"])
     except BaseException:
@@ -127,9 +128,28 @@ def start_galera(*, nodes: int = 3, options: Sequence[str] = GALERA_NODE_OPTIONS
     return cluster
 
 
-def _start_node(index: int, server_binary: Path, install: Path, provider: Path, run_as: RunAs, root: Path,
-                name: str, address: str, group_port: int, options: Sequence[str], timeout: float) -> PrivateServer:
+@dataclass(frozen=True)
+class _Node:
+    """Everything one node's command line is made of."""
+
+    index: int
+    server_binary: Path
+    install: Path
+    provider: Path
+    run_as: RunAs
+    root: Path
+    cluster_name: str
+    address: str
+    group_port: int
+    options: tuple[str, ...]
+
+
+def _start_node(node: _Node, timeout: float) -> PrivateServer:
     began = time.monotonic()
+    index, server_binary, install, provider, run_as = (node.index, node.server_binary, node.install, node.provider,
+                                                       node.run_as)
+    root, name, address, group_port, options = (node.root, node.cluster_name, node.address, node.group_port,
+                                                 node.options)
     directory = root / f"node{index + 1}"
     directory.mkdir()
     run_as.own(directory)
