@@ -10,11 +10,13 @@
   history before it runs and recorded after; consecutive DML statements
   share one transaction with their progress update. A failure at statement
   *k* is recorded and blocks the next run until ``repair``.
-- The lock is ``GET_LOCK(name, 0)`` tried with backoff on a dedicated
+- On a single server the lock is ``GET_LOCK(name, 0)`` tried with backoff on a dedicated
   connection, the name scoped by ``DATABASE()`` (named locks are server-wide).
   The server releases it when the session ends, so a killed migrator never
   leaves it stale; waiters name the holder via ``IS_USED_LOCK`` and the
-  process list.
+  process list. On a Galera node ``GET_LOCK`` is node-local, so the lock is a
+  replicated lease row instead (:mod:`dbkeeper_mysql.lease_lock`), and a
+  node where neither is safe is refused (:mod:`dbkeeper_mysql.galera`).
 """
 
 from __future__ import annotations
@@ -74,7 +76,17 @@ class MySQLMigrationSupport:
         return row is not None
 
     def migration_lock(self, connection: Session, name: str, timeout: float) -> AbstractContextManager[Any]:
-        """``GET_LOCK`` on a dedicated connection, scoped to the current database."""
+        """``GET_LOCK`` on a single server; a replicated lease row on a Galera node; refused where neither is safe.
+
+        ``GET_LOCK`` is node-local on Galera (see :mod:`dbkeeper_mysql.galera`).
+        """
+        from dbkeeper_mysql.galera import CLUSTER, cluster_state, toi_warning
+
+        state = cluster_state(connection)
+        if state.kind == CLUSTER:
+            from dbkeeper_mysql.lease_lock import GaleraLeaseLock
+
+            return GaleraLeaseLock(connection, name, timeout, notice=toi_warning(connection, state))
         return MySQLNamedLock(connection, name, timeout)
 
 
@@ -110,7 +122,7 @@ class MySQLNamedLock(MigrationLock):
 
     def try_acquire(self) -> bool:
         session = self.session()
-        return session.execute("SELECT GET_LOCK(?, 0) AS ok", (self.lock_name,)).scalar() == 1
+        return bool(session.execute("SELECT GET_LOCK(?, 0) AS ok", (self.lock_name,)).scalar() == 1)
 
     def release(self) -> None:
         session = self._session
