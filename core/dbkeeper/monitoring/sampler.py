@@ -74,8 +74,9 @@ def server_section(connection: DatabaseConnection, store: MetricsStore, *, sampl
     recent = sampler.history(since=now - FRESH_SECONDS, limit=1)
     if recent:
         reading = store.last_server_reading(connection.name)
-        span: dict[str, Any] | None = recent[-1]
-        how = f"the newest stored window ({span['seconds']:.1f} s, ended {now - span['end']:.0f} s ago)"
+        newest = recent[-1]
+        span: dict[str, Any] | None = newest
+        how = f"the newest stored window ({newest['seconds']:.1f} s, ended {now - newest['end']:.0f} s ago)"
         if reading is None:  # pragma: no cover - a window is stored with its reading
             reading, span = sampler.sample()
     else:
