@@ -60,6 +60,8 @@ class DatabaseMetrics:
     cache_hit_ratio: float | None
     disk_io_mb: float | None
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: Where ``queries_per_second`` and ``average_query_time_ms`` come from: the server's source or "recorder".
+    source: str = "recorder"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (timestamp as ISO 8601)."""
@@ -75,9 +77,14 @@ class DatabasePerformanceMonitor:
     (default: :func:`dbkeeper.workspace.resolve_workspace`).
     """
 
-    def __init__(self, workspace_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, workspace_dir: str | os.PathLike[str] | None = None, *,
+                 sample_seconds: float | None = None) -> None:
+        from dbkeeper.monitoring.sampler import ONE_SHOT_SECONDS
+
         self.workspace_dir = workspace_dir
         self.store = MetricsStore.in_workspace(workspace_dir)
+        #: Seconds a report samples the server when the workspace has no fresh window of it (0: one reading).
+        self.sample_seconds = ONE_SHOT_SECONDS if sample_seconds is None else float(sample_seconds)
 
     def record_query(self, database_name: str, query: str, duration_ms: float, *, rows: int = 0,
                      error: bool = False, timestamp: float | None = None) -> None:
@@ -135,7 +142,9 @@ class DatabasePerformanceMonitor:
                  top: int = 10) -> tuple[dict[str, Any], QueryAnalysis]:
         analysis = self.query_analysis(database_name, top=max(top, 25))
         native = self.collect_native_metrics(connection) if connection is not None else {}
-        metrics = _metrics(database_name, analysis, native, connection) if analysis.samples or native else None
+        server = self.server_statistics(connection) if connection is not None else None
+        metrics = _metrics(database_name, analysis, native, connection, server) \
+            if analysis.samples or native else None
         shown = analysis.to_dict()
         shown["top_by_total_time"] = shown["top_by_total_time"][:top]
         return {
@@ -143,7 +152,18 @@ class DatabasePerformanceMonitor:
             "metrics": metrics.to_dict() if metrics is not None else None,
             "query_analysis": shown,
             "native": native,
+            "server": server,
         }, analysis
+
+    def server_statistics(self, connection: DatabaseConnection) -> dict[str, Any] | None:
+        """The server's own statistics (:func:`dbkeeper.monitoring.sampler.server_section`), ``None`` for none.
+
+        A fresh stored window (``monitor``/``monitor serve`` sampling) is used
+        as it is; else the server is read twice :attr:`sample_seconds` apart.
+        """
+        from dbkeeper.monitoring.sampler import server_section
+
+        return server_section(connection, self.store, sample_seconds=self.sample_seconds)
 
     def get_performance_report(self, database_name: str, *, connection: DatabaseConnection | None = None,
                                thresholds: Thresholds | None = None) -> dict[str, Any]:
@@ -168,9 +188,12 @@ class DatabasePerformanceMonitor:
             unavailable = advice.unavailable
         elif why is not None:
             unavailable["recommendations"] = why
+        server = analysis["server"]
         return {
             "database_name": database_name,
             "generated_at": datetime.now(UTC).isoformat(),
+            "notices": (server or {}).get("notices") or [],
+            "server": server,
             "query_performance": query if query["samples"] else {},
             "database_performance": {"metrics": analysis["metrics"], "native": analysis["native"],
                                      "connection_use": _connection_use(analysis["native"])}
@@ -248,7 +271,8 @@ def _flush_process_recorder(workspace_dir: str | os.PathLike[str] | None) -> Non
 
 
 def _metrics(database_name: str, analysis: QueryAnalysis, native: dict[str, Any],
-             connection: DatabaseConnection | None) -> DatabaseMetrics:
+             connection: DatabaseConnection | None, server: dict[str, Any] | None = None) -> DatabaseMetrics:
+    """The metrics: the server's rates when it has them (the whole server's work), else the recorder's."""
     unavailable: dict[str, str] = {}
     reasons = native.get("unavailable", {}) if native else {}
     values: dict[str, Any] = {}
@@ -258,12 +282,26 @@ def _metrics(database_name: str, analysis: QueryAnalysis, native: dict[str, Any]
             unavailable[name] = reasons.get(name) or ("needs a live connection" if connection is None
                                                       else "not reported by this dialect")
         values[name] = value
+    qps, avg_ms = analysis.queries_per_second, analysis.avg_ms
+    source = "recorder"
+    rates = (server or {}).get("rates") or {}
+    if rates.get("queries_per_second") is not None and (server or {}).get("window"):
+        qps, source = float(rates["queries_per_second"]), str(server["source"])  # type: ignore[index]
+        if rates.get("mean_latency_ms") is not None:
+            avg_ms = float(rates["mean_latency_ms"])
+        else:
+            unavailable["average_query_time_ms"] = ("from the recorder: the server's source "
+                                                    f"({server['source']}) has no statement timings")  # type: ignore[index]
+    elif server is not None:
+        unavailable["queries_per_second"] = (server.get("unavailable") or {}).get(
+            "queries_per_second", "the server gave no statement rate") + "; the figure is the recorder's"
     return DatabaseMetrics(
         database_name=database_name,
         timestamp=datetime.now(UTC),
-        queries_per_second=analysis.queries_per_second,
-        average_query_time_ms=analysis.avg_ms,
+        queries_per_second=qps,
+        average_query_time_ms=avg_ms,
         unavailable=unavailable,
+        source=source,
         **values,
     )
 

@@ -145,6 +145,9 @@ class AdvisorRules:
     idle_transaction_hint: ClassVar[str] = ""
     #: Said after "raise the limit" when raising it needs more than the fix statement.
     connection_limit_note: ClassVar[str] = ""
+    #: ``"module:Class"`` of the dialect's :class:`~dbkeeper.monitoring.server_stats.ServerStats` reader, imported
+    #: on first use; empty: the server's own statistics are not read (the recorder is the only source).
+    server_stats: ClassVar[str] = ""
 
     # -- what the fixes look like on this database -------------------------------------------------------
     def create_index_sql(self, dialect: Dialect, table: str, name: str, columns: list[str] | tuple[str, ...]) -> str:

@@ -67,6 +67,19 @@ CREATE TABLE IF NOT EXISTS native_snapshots (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS native_snapshots_conn_ts ON native_snapshots (connection, ts);
+CREATE TABLE IF NOT EXISTS server_readings (
+    connection TEXT NOT NULL,
+    ts REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_readings_conn_ts ON server_readings (connection, ts);
+CREATE TABLE IF NOT EXISTS server_windows (
+    connection TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    end_ts REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_windows_conn_end ON server_windows (connection, end_ts);
 """
 #: Environment variables overriding the store's retention.
 MAX_AGE_ENV = "DBKEEPER_MONITORING_STORE_MAX_AGE"
@@ -383,6 +396,50 @@ class MetricsStore:
             conn.execute(
                 "DELETE FROM native_snapshots WHERE connection = ? AND ts < (SELECT ts FROM native_snapshots "
                 "WHERE connection = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)", (connection, connection, SNAPSHOTS_KEPT - 1))
+
+    def save_server_reading(self, connection: str, reading: dict[str, Any],
+                            window: dict[str, Any] | None) -> None:
+        """Keep the newest server reading (the next window's start) and append ``window`` to the history.
+
+        Only the last :data:`SNAPSHOTS_KEPT` readings stay (a reading holds every
+        statement's counters); windows (rates and the top statements) follow
+        the store's ``max_age`` retention.
+        """
+        with self._open(create=True) as conn:
+            conn.execute("INSERT INTO server_readings VALUES (?, ?, ?)",
+                         (connection, float(reading["ts"]), json.dumps(reading, default=str)))
+            conn.execute(
+                "DELETE FROM server_readings WHERE connection = ? AND ts < (SELECT ts FROM server_readings "
+                "WHERE connection = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)", (connection, connection, SNAPSHOTS_KEPT - 1))
+            if window is not None:
+                conn.execute("INSERT INTO server_windows VALUES (?, ?, ?, ?)",
+                             (connection, float(window["start"]), float(window["end"]),
+                              json.dumps(window, default=str)))
+                conn.execute("DELETE FROM server_windows WHERE end_ts < ?", (float(reading["ts"]) - self.max_age,))
+
+    def last_server_reading(self, connection: str) -> dict[str, Any] | None:
+        """The newest server reading of ``connection``, or ``None``."""
+        if not self.path.exists():
+            return None
+        with self._open(create=False) as conn:
+            row = conn.execute("SELECT data FROM server_readings WHERE connection = ? ORDER BY ts DESC LIMIT 1",
+                               (connection,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
+    def server_windows(self, connection: str, *, since: float | None = None,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+        """The stored windows of ``connection`` (oldest first), those ending after ``since``; the newest ``limit``."""
+        if not self.path.exists():
+            return []
+        with self._open(create=False) as conn:
+            rows = conn.execute(
+                "SELECT data FROM (SELECT data, end_ts FROM server_windows WHERE connection = ? AND end_ts > ? "
+                "ORDER BY end_ts DESC LIMIT ?) ORDER BY end_ts",
+                (connection, -1.0 if since is None else since, -1 if limit is None else limit)).fetchall()
+        return [json.loads(row[0]) for row in rows]
 
     def last_snapshot(self, connection: str) -> tuple[float, dict[str, Any]] | None:
         """The newest snapshot of ``connection`` as ``(ts, data)``, or ``None``."""

@@ -19,6 +19,7 @@ class MySQLAdvisorRules(AdvisorRules):
     """``ALGORITHM=INPLACE, LOCK=NONE`` index DDL, tablespace free space, ``KILL``, ``SET GLOBAL`` fixes."""
 
     dialect_name: ClassVar[str] = "mysql"
+    server_stats: ClassVar[str] = "dbkeeper_mysql.server_stats:MySQLServerStats"
 
     def create_index_sql(self, dialect: Dialect, table: str, name: str, columns: list[str] | tuple[str, ...]) -> str:
         """An online ``ADD INDEX``: writers go on while it builds."""

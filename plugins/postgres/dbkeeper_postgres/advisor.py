@@ -21,6 +21,7 @@ class PostgresAdvisorRules(AdvisorRules):
     dialect_name: ClassVar[str] = "postgres"
     idle_transaction_hint: ClassVar[str] = "; idle_in_transaction_session_timeout ends such sessions"
     connection_limit_note: ClassVar[str] = " (needs a restart)"
+    server_stats: ClassVar[str] = "dbkeeper_postgres.server_stats:PostgresServerStats"
 
     def create_index_sql(self, dialect: Dialect, table: str, name: str, columns: list[str] | tuple[str, ...]) -> str:
         """``CREATE INDEX CONCURRENTLY``: writers go on while it builds."""

@@ -60,10 +60,17 @@ def _connect(ctx: click.Context, db: str | None) -> DatabaseConnection:
     return connection
 
 
-def _monitor(workspace: str | None) -> DatabasePerformanceMonitor:
+def _monitor(workspace: str | None, sample_seconds: float | None = None) -> DatabasePerformanceMonitor:
     from dbkeeper.monitoring.api import DatabasePerformanceMonitor
 
-    return DatabasePerformanceMonitor(workspace)
+    return DatabasePerformanceMonitor(workspace, sample_seconds=sample_seconds)
+
+
+def _sample_option(func: F) -> F:
+    """``--sample-seconds``: the one-shot window when the workspace holds no fresh server history."""
+    return click.option("--sample-seconds", type=click.FloatRange(min=0.0), default=None, metavar="SECONDS",
+                        help="Without fresh stored history, read the server's statistics twice this many seconds "
+                             "apart so rates are real (default 3).")(func)
 
 
 @click.group(cls=CommandGroup, invoke_without_command=True)
@@ -105,11 +112,13 @@ def monitor(ctx: click.Context, *, db: str | None, workspace: str | None, interv
 
 @monitor.command()
 @_common
+@_sample_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_file", metavar="FILE", default=None, type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report (charts as inline SVG) to FILE.")
 @click.pass_context
-def report(ctx: click.Context, db: str | None, workspace: str | None, as_json: bool, html_file: str | None) -> None:
+def report(ctx: click.Context, *, db: str | None, workspace: str | None, sample_seconds: float | None,
+           as_json: bool, html_file: str | None) -> None:
     """The full report: queries, database statistics, alerts, recommendations (text, --json, --html FILE).
 
     Sections: query performance (rate, latency percentiles, top statements,
@@ -118,7 +127,7 @@ def report(ctx: click.Context, db: str | None, workspace: str | None, as_json: b
     """
     db, workspace = _settings(ctx, db, workspace)
     connection = _connect(ctx, db)
-    monitor_ = _monitor(workspace)
+    monitor_ = _monitor(workspace, sample_seconds)
     data = monitor_.get_performance_report(connection.name, connection=connection)
     if html_file is not None:
         from dbkeeper.monitoring.html_report import write_html
@@ -135,30 +144,95 @@ def report(ctx: click.Context, db: str | None, workspace: str | None, as_json: b
 
 @click.command(cls=BoundaryCommand)
 @_common
+@_sample_option
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @click.pass_context
-def optimize(ctx: click.Context, db: str | None, workspace: str | None, as_json: bool) -> None:
+def optimize(ctx: click.Context, db: str | None, workspace: str | None, sample_seconds: float | None,
+             as_json: bool) -> None:
     """Recommendations with evidence, confidence and the exact fix (nothing is changed).
 
     Checks: missing, unused and duplicate indexes, foreign keys without an
     index, cache hit ratio, planner statistics, bloat, long-running and
     idle-in-transaction sessions, connection saturation.
     """
-    from dbkeeper.monitoring.api import optimize_database
-
     connection = _connect(ctx, db)
-    report = optimize_database(connection.name, workspace, connection=connection)
-    result = {key: report[key] for key in ("database_name", "alerts", "recommendations")}
+    report = _monitor(workspace, sample_seconds).get_performance_report(connection.name, connection=connection)
+    result = {key: report[key] for key in ("database_name", "notices", "alerts", "recommendations")}
     result["unavailable"] = report.get("unavailable") or {}
+    server = report.get("server") or {}
+    result["server_window"] = server.get("window")
+    result["server_rates"] = server.get("rates") or {}
     if as_json:
         from dbkeeper.cli._output import echo_json
 
         echo_json(result)
         return
+    _print_notices(result["notices"])
+    if result["server_window"]:
+        from rich.text import Text
+
+        from dbkeeper.cli._output import make_console, show
+
+        rates = ", ".join(f"{k} {v:,.2f}" for k, v in result["server_rates"].items() if v is not None)
+        show(make_console(), Text(f"server window: {result['server_window']['how']}: {rates}", style="dim"))
     _print_recommendations(result)
 
 
 # -- text output ---------------------------------------------------------------------------------------------
+def _print_notices(notices: list[dict[str, Any]]) -> None:
+    """What the report cannot see, at the top, with the exact steps to enable it."""
+    from rich.text import Text
+
+    from dbkeeper.cli._output import make_console, show
+
+    console = make_console()
+    for notice in notices:
+        show(console, Text(f"NOTE: {notice['message']}", style="bold yellow"))
+        for number, step in enumerate(notice.get("steps") or [], start=1):
+            show(console, Text(f"  {number}. {step}", style="yellow"))
+
+
+def _print_server(server: dict[str, Any] | None) -> None:
+    """The server's own statistics: sources, the window, rates, top statements, sessions, lock waits."""
+    from rich.text import Text
+
+    from dbkeeper.cli._output import add_row, make_console, new_table, show
+
+    console = make_console()
+    if server is None:
+        show(console, Text("server statistics: none for this database (the recorder is the source)", style="dim"))
+        return
+    show(console, Text(f"server sources: {', '.join(server['sources']) or 'none'} (statements from "
+                       f"{server['source']})"))
+    span = server.get("window")
+    if span is not None:
+        show(console, Text(f"window: {span['how']}" + (" -- statistics were reset inside it" if span["reset"] else "")))
+    rates = new_table("server rate", "value", right=(1,))
+    for key, value in (server.get("rates") or {}).items():
+        add_row(rates, (key, "unavailable" if value is None else f"{value:,.3f}"))
+    gauges = server.get("gauges") or {}
+    for key in ("connections", "max_connections", "xid_wraparound_age"):
+        if key in gauges:
+            add_row(rates, (key, f"{gauges[key]:,}"))
+    sessions = server.get("sessions") or {}
+    for key in ("active", "idle_in_transaction", "waiting", "longest_running_seconds"):
+        if key in sessions:
+            add_row(rates, (f"sessions {key}", f"{sessions[key]:,}"))
+    show(console, rates)
+    if server.get("statements"):
+        top = new_table("statement (server)", "calls", "total ms", "mean ms", "rows",
+                        title="top statements in the window", right=(1, 2, 3, 4))
+        for item in server["statements"][:10]:
+            add_row(top, (item["query"][:120], f"{item['calls']:,.0f}", f"{item['total_ms']:,.3f}",
+                          f"{item['mean_ms']:.3f}", f"{item['rows']:,.0f}"))
+        show(console, top)
+    for wait in server.get("lock_waits") or []:
+        show(console, Text(f"lock wait: session {wait['pid']} waits {wait['seconds']:.1f} s for "
+                           f"{', '.join(str(p) for p in wait['blocking'])}: {wait['query'][:120]}", style="yellow"))
+    for key, reason in sorted((server.get("unavailable") or {}).items()):
+        show(console, Text(f"server unavailable: {key}: {reason}", style="dim"))
+
+
 def _print_recommendations(result: dict[str, Any]) -> None:
     from rich.text import Text
 
@@ -186,6 +260,8 @@ def _print_report(data: dict[str, Any]) -> None:
 
     console = make_console()
     show(console, Text(f"Performance report: {data['database_name']} ({data['generated_at']})", style="bold"))
+    _print_notices(data.get("notices") or [])
+    _print_server(data.get("server"))
     query = data["query_performance"]
     if query:
         summary = new_table("query performance", "value", right=(1,))
@@ -203,7 +279,7 @@ def _print_report(data: dict[str, Any]) -> None:
                           f"{item['p95_ms']:.3f}", item["errors"]))
         show(console, top)
     else:
-        show(console, Text("no statements recorded for this database yet", style="dim"))
+        show(console, Text("recorder: no statements recorded through dbkeeper for this database yet", style="dim"))
     metrics = (data["database_performance"] or {}).get("metrics")
     if metrics:
         table = new_table("database performance", "value", right=(1,))
