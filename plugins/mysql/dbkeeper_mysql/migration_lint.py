@@ -182,12 +182,12 @@ class MySQLLintRules(LintRules):
 
     # -- the server -----------------------------------------------------------------------------------
     def read_server(self, session: Session) -> None:
-        text = str(session.execute("SELECT VERSION()").rows[0][0])
+        text = str(next(iter(session.execute("SELECT VERSION()").rows[0].values())))
         self._parse(text)
         self.target = f"{'MariaDB' if self.mariadb else 'MySQL'} {'.'.join(map(str, self.version))} (asked the server)"
-        self.database = str(session.execute("SELECT DATABASE()").rows[0][0])
-        settings = {str(r[0]).lower(): str(r[1]) for r in session.execute(
-            "SHOW VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_OSU_method')").rows}
+        self.database = str(next(iter(session.execute("SELECT DATABASE()").rows[0].values())))
+        settings = {str(k).lower(): str(v) for k, v in (list(r.values())[:2] for r in session.execute(
+            "SHOW VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_OSU_method')").rows)}
         self.galera_toi = settings.get("wsrep_on", "OFF").upper() == "ON" and \
             settings.get("wsrep_osu_method", "TOI").upper() == "TOI"
 
@@ -212,7 +212,8 @@ class MySQLLintRules(LintRules):
                 "SELECT COALESCE(TABLE_ROWS, 0), COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) FROM "
                 "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? "
                 "AND TABLE_TYPE = 'BASE TABLE'", (table,)).rows
-            self._tables[table] = (int(rows[0][0]), int(rows[0][1])) if rows else None
+            values = list(rows[0].values()) if rows else []
+            self._tables[table] = (int(values[0]), int(values[1])) if rows else None
         return self._tables[table]
 
     # -- the rules ------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ class PostgresLintRules(LintRules):
 
     # -- the server -----------------------------------------------------------------------------------
     def read_server(self, session: Session) -> None:
-        number = int(session.execute("SHOW server_version_num").rows[0][0])
+        number = int(next(iter(session.execute("SHOW server_version_num").rows[0].values())))
         self.version = (number // 10000, number % 10000) if number >= 100000 else (number // 10000,
                                                                                  number // 100 % 100)
         self.target = f"PostgreSQL {self.version[0]}.{self.version[1]} (asked the server)"
@@ -135,7 +135,7 @@ class PostgresLintRules(LintRules):
             rows = self.session.execute(
                 "SELECT c.oid::int8 FROM pg_class c WHERE c.relname = ? AND c.relkind IN ('r', 'p', 'm') "
                 "AND pg_table_is_visible(c.oid)", (table,)).rows
-            self._tables[table] = int(rows[0][0]) if rows else None
+            self._tables[table] = int(next(iter(rows[0].values()))) if rows else None
         return self._tables[table]
 
     def existing(self, table: str, state: MigrationState) -> bool:
@@ -292,7 +292,7 @@ class PostgresLintRules(LintRules):
         if self.session is None:
             return None
         rows = self.session.execute("SELECT provolatile::text FROM pg_proc WHERE proname = ?", (name,)).rows
-        kinds = {str(row[0]) for row in rows}
+        kinds = {str(next(iter(row.values()))) for row in rows}
         return "v" if "v" in kinds else ("s" if "s" in kinds else ("i" if kinds else None))
 
     def _alter_column(self, table: str, action: list[Token]) -> list[Hit]:
@@ -337,7 +337,7 @@ class PostgresLintRules(LintRules):
         rows = self.session.execute(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = ?::oid AND attname = ? "
             "AND NOT attisdropped", (oid, column)).rows
-        return str(rows[0][0]) if rows else None
+        return str(next(iter(rows[0].values()))) if rows else None
 
 
 def _default_expression(tokens: list[Token]) -> list[Token]:

@@ -71,7 +71,7 @@ class SQLiteLintRules(LintRules):
             self.target = "SQLite 3.50 (newest known; give --target-version)"
 
     def read_server(self, session: Session) -> None:
-        text = str(session.execute("SELECT sqlite_version()").rows[0][0])
+        text = str(next(iter(session.execute("SELECT sqlite_version()").rows[0].values())))
         self.version = tuple(int(n) for n in text.split(".")[:3])
         self.target = f"SQLite {text} (asked the library)"
 
@@ -152,7 +152,8 @@ class SQLiteLintRules(LintRules):
             rows = self.session.execute(
                 "SELECT type, name FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
                 "AND sql IS NOT NULL", (table,)).rows
-            lost = [f"{kind} {name}" for kind, name in rows if str(name).lower() not in recreated]
+            pairs = [list(r.values())[:2] for r in rows]
+            lost = [f"{kind} {name}" for kind, name in pairs if str(name).lower() not in recreated]
             if lost:
                 found.append((statement, Hit("rebuild-drops-objects", f"table {table}: {', '.join(lost)}")))
         return found
