@@ -64,6 +64,7 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
     """MySQL 5.7+/8.x and MariaDB 10.x+ servers."""
 
     name = "mysql"
+    migration_lint_rules = "dbkeeper_mysql.migration_lint:MySQLLintRules"  # dbkeeper migrate lint
     schemes = ("mysql", "mariadb")
     db_type = "mysql"
     upsert_style = "on_duplicate_key"

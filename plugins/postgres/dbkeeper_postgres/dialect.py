@@ -74,6 +74,7 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
     """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
 
     name = "postgres"
+    migration_lint_rules = "dbkeeper_postgres.migration_lint:PostgresLintRules"  # dbkeeper migrate lint
     schemes = ("postgresql", "postgres")
     db_type = "postgresql"
     upsert_style = "on_conflict"

@@ -35,6 +35,7 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     """SQLite files and in-memory databases."""
 
     name = "sqlite"
+    migration_lint_rules = "dbkeeper_sqlite.migration_lint:SQLiteLintRules"  # dbkeeper migrate lint
     schemes = ("sqlite",)
     db_type = "sqlite"
     upsert_style = "on_conflict"

@@ -1,4 +1,4 @@
-"""``dbkeeper migrate``: the click group ``migrate`` with up, down, status, new, repair, baseline.
+"""``dbkeeper migrate``: the click group ``migrate`` with up, down, status, new, repair, baseline, lint.
 
 Options may follow the subcommand or precede it (``dbkeeper migrate --db app
 up``). ``--db`` takes a URL or a connection name (``DBKEEPER_URL`` and the
@@ -348,6 +348,66 @@ def baseline(ctx: click.Context, /, target: str | None, dry_run: bool, **options
         verb = "would mark" if dry_run else "marked"
         click.echo(f"{verb} {len(ids)} migration(s) as applied without running them"
                    + (f": {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}" if ids else ""))
+
+
+@migrate.command("lint")
+@_common
+@click.option("--dialect", metavar="NAME", help="Lint offline for this dialect (postgres, mysql, sqlite, ...); "
+              "without it the --db server answers the rules' questions.")
+@click.option("--target-version", metavar="VERSION", help="Offline: the server version to judge for "
+              "(e.g. 11, mysql-8.0.28, mariadb-10.6, 3.35).")
+@click.option("--all", "everything", is_flag=True, help="With a database: lint applied migrations too.")
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error", "never"]), default="warning",
+              show_default=True, help="Exit 1 when a finding of this severity or worse exists.")
+@click.pass_context
+def lint(ctx: click.Context, /, dialect: str | None, target_version: str | None, everything: bool, fail_on: str,
+         **options: Any) -> None:
+    """Check migrations for statements that lock or rewrite live tables, with the reason and the safe rewrite.
+
+    Disable a rule for one file with a comment: ``-- dbkeeper:lint-disable rule-id``
+    (``-- dbkeeper:lint-disable-next rule-id`` for the statement after it).
+    """
+    from dbkeeper.migrations.lint.api import lint_directory
+
+    settings = _Settings(ctx, **options)
+    database: Any = None
+    if dialect is None:
+        from dbkeeper.cli._connections import resolve_db
+        from dbkeeper.engine.connection import DatabaseConnection
+        from dbkeeper.migrations.connect import RUN_POOL
+
+        name, url, db_options = resolve_db(ctx, settings.db)
+        database = DatabaseConnection.from_url(url, name=name, record_queries=False,
+                                               **{**dict(db_options), **RUN_POOL})
+    elif settings.db is not None:
+        raise click.UsageError("--dialect lints offline: drop --db, or drop --dialect to ask the server")
+    try:
+        report = lint_directory(settings.directory, database=database, dialect=dialect,
+                                target_version=target_version, everything=everything, table=settings.table)
+    finally:
+        if database is not None:
+            database.disconnect()
+    if settings.as_json:
+        click.echo(json.dumps(report.to_dict(), default=str))
+    else:
+        _print_lint(report)
+    if report.fails(None if fail_on == "never" else fail_on):
+        ctx.exit(1)
+
+
+def _print_lint(report: Any) -> None:
+    for finding in report.findings:
+        click.echo(f"{finding.file}:{finding.line}  {finding.severity}  {finding.rule}  {finding.summary}")
+        click.echo(f"    {finding.statement}")
+        if finding.detail:
+            click.echo(f"    {finding.detail}")
+        click.echo(f"    why: {finding.reason}")
+        click.echo(f"    fix: {finding.rewrite}")
+    counts = report.counts()
+    summary = ", ".join(f"{n} {severity}" for severity, n in counts.items() if n) or "no findings"
+    click.echo(f"{len(report.linted)} migration(s) linted for {report.target}: {summary}")
+    for migration_id, rules in report.disabled.items():
+        click.echo(f"    {migration_id}: disabled {', '.join(rules)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

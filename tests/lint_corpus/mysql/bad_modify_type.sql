@@ -1,0 +1,2 @@
+-- expect: alter-table-copy@1
+ALTER TABLE orders MODIFY total BIGINT;

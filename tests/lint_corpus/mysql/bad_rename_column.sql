@@ -1,0 +1,2 @@
+-- expect: renaming-column@1
+ALTER TABLE orders RENAME COLUMN total TO amount, ALGORITHM=INSTANT;

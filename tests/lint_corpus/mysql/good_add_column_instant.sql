@@ -1,0 +1,2 @@
+-- expect:
+ALTER TABLE orders ADD COLUMN note TEXT, ALGORITHM=INSTANT;

@@ -1,0 +1,3 @@
+-- expect:
+SET lock_timeout = '2s';
+ALTER TABLE orders VALIDATE CONSTRAINT orders_total_check;

@@ -1,0 +1,2 @@
+-- expect: drop-column-rewrite@1
+ALTER TABLE users DROP COLUMN legacy;
