@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
     from dbkeeper.contract.introspection import TableInfo
     from dbkeeper.result import QueryResult
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
 
 from dbkeeper.urls import DatabaseURL
 
@@ -442,17 +441,36 @@ class Dialect:
         return reflect_tables(connection, tables)
 
     # -- the schema toolkit (dbkeeper.schema) ----------------------------------------------------------
-    def ddl_renderer(self) -> DDLRenderer:
+    def schema_support(self) -> SchemaSupport:
+        """Override point: this dialect's :class:`SchemaSupport`, built once, on first use (:attr:`schema`).
+
+        Return an instance of your subclass of
+        :class:`dbkeeper.schema.support.BaseSchemaSupport`, importing its
+        module inside this method so loading the dialect does not load the
+        schema toolkit. The default has none: every schema operation raises
+        :class:`~dbkeeper.errors.UnsupportedOperationError`.
+        """
+        return _NoSchemaSupport(self)
+
+    @cached_property
+    def schema(self) -> SchemaSupport:
+        """The dialect's schema support (:meth:`schema_support`'s result, kept for the instance's life)."""
+        return self.schema_support()
+
+    def ddl_renderer(self) -> Any:
         """The :class:`~dbkeeper.schema.ddl.DDLRenderer` that spells schema objects in this dialect's SQL.
 
-        Dialects that support the schema toolkit return their subclass; their
-        :meth:`render_ddl` delegates to it.
+        Delegates to :attr:`schema`; typed ``Any`` because the contract sits
+        below the schema toolkit (``dbkeeper.schema.dialects.renderer_for`` is the typed way in).
         """
-        raise self._unsupported("schema DDL rendering")
+        return self.schema.ddl_renderer()
 
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The whole schema of the connected database (tables, views, enums, sequences) in one batched pass."""
-        raise self._unsupported("schema introspection")
+    def introspect_schema(self, connection: Session) -> Any:
+        """The whole schema of the connected database (a ``SchemaDefinition``: tables, views, enums, sequences).
+
+        Delegates to :attr:`schema`; ``dbkeeper.schema.introspect`` is the typed way in.
+        """
+        return self.schema.introspect_schema(connection)
 
     # -- operations implemented by later capabilities -------------------------------
     def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
@@ -493,8 +511,8 @@ class Dialect:
         return {"kind": "lines", "average": 256 << 10}
 
     def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Render DDL statements for a schema object in this dialect."""
-        raise self._unsupported("render_ddl")
+        """Render DDL statements for a schema object in this dialect (delegates to :attr:`schema`)."""
+        return self.schema.render_ddl(obj, options)
 
     def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Read the database's native statistics into a flat dict."""
@@ -642,6 +660,42 @@ class Dialect:
 
     def __repr__(self) -> str:
         return f"<Dialect {self.name} schemes={list(self.schemes)}>"
+
+
+class SchemaSupport(Protocol):
+    """What the schema toolkit needs of a dialect: its DDL renderer, its renderer entry point, its catalog reader.
+
+    A collaborator of :class:`Dialect` (its :attr:`Dialect.schema`) rather
+    than methods on it, so the contract names nothing of the toolkit, which
+    sits above it: the return values are the toolkit's ``DDLRenderer`` and
+    ``SchemaDefinition``, typed there. Subclass
+    :class:`dbkeeper.schema.support.BaseSchemaSupport` to implement it.
+    """
+
+    def ddl_renderer(self) -> Any:
+        """A ``DDLRenderer`` for this dialect."""
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """Statements for a definition, table, index, view, enum, sequence, operation or a list of them."""
+
+    def introspect_schema(self, connection: Session) -> Any:
+        """The ``SchemaDefinition`` of ``connection``'s database, read in one batched pass."""
+
+
+class _NoSchemaSupport:
+    """A dialect without the schema toolkit: each operation says so, naming the dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def ddl_renderer(self) -> Any:
+        raise self.dialect._unsupported("schema DDL rendering")
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        raise self.dialect._unsupported("render_ddl")
+
+    def introspect_schema(self, connection: Session) -> Any:
+        raise self.dialect._unsupported("schema introspection")
 
 
 def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list[Sequence[Any]]]:

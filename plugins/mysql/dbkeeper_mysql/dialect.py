@@ -29,7 +29,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan, SchemaSupport
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_mysql.migration_support import MySQLMigrationSupport
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from typing import IO
 
     from dbkeeper.contract.session import Session
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 # Client (CR_*) and server (ER_*) error codes that mean the connection is gone.
@@ -278,22 +276,12 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         return QueryPlan(dialect=self.name, query=query, text=plan_text(document), raw=document)
 
 
-    # -- the schema toolkit (implemented in dbkeeper_mysql.schema_support) ----------------------------------
-    def ddl_renderer(self) -> DDLRenderer:
-        """MySQL's and MariaDB's DDL spelling (see :mod:`dbkeeper_mysql.schema_support`)."""
-        from dbkeeper_mysql.schema_support import MySQLRenderer
+    # -- the schema toolkit (implemented in dbkeeper_mysql.schema_support) ----------------------------
+    def schema_support(self) -> SchemaSupport:
+        """MySQL's and MariaDB's DDL spelling and catalog reader (:mod:`dbkeeper_mysql.schema_support`)."""
+        from dbkeeper_mysql.schema_support import MySQLSchemaSupport
 
-        return MySQLRenderer(self)
-
-    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Schema objects and diff operations as MySQL statements."""
-        return self.ddl_renderer().render(obj, options)
-
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The current database in six ``information_schema`` queries (see :mod:`dbkeeper_mysql.schema_support`)."""
-        from dbkeeper_mysql.schema_support import introspect
-
-        return introspect(connection, self.ddl_renderer())
+        return MySQLSchemaSupport(self)
 
 def _encrypted(conn: Any) -> bool:
     import ssl

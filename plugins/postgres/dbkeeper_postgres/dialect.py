@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan, SchemaSupport
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_postgres.migration_support import PostgresMigrationSupport
 from dbkeeper_postgres.prepared import PreparedRunner, column_names, python_encoding
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from typing import IO
 
     from dbkeeper.contract.session import Session
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 #: SQLSTATEs with which the server ends a session: the connection is gone.
@@ -291,18 +289,8 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         return QueryPlan(dialect=self.name, query=query, text=render_plan(plan), raw=plan)
 
     # -- the schema toolkit (implemented in dbkeeper_postgres.schema_support) ----------------------------
-    def ddl_renderer(self) -> DDLRenderer:
-        """PostgreSQL's DDL spelling (see :mod:`dbkeeper_postgres.schema_support`)."""
-        from dbkeeper_postgres.schema_support import PostgresRenderer
+    def schema_support(self) -> SchemaSupport:
+        """PostgreSQL's DDL spelling and catalog reader (:mod:`dbkeeper_postgres.schema_support`)."""
+        from dbkeeper_postgres.schema_support import PostgresSchemaSupport
 
-        return PostgresRenderer(self)
-
-    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Schema objects and diff operations as PostgreSQL statements."""
-        return self.ddl_renderer().render(obj, options)
-
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The current schema in six catalog queries (see :mod:`dbkeeper_postgres.schema_support`)."""
-        from dbkeeper_postgres.schema_support import introspect
-
-        return introspect(connection, self.ddl_renderer())
+        return PostgresSchemaSupport(self)

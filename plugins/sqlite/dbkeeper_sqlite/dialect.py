@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan, SchemaSupport
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite._params import CheckedConnection
@@ -23,8 +23,6 @@ from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
 if TYPE_CHECKING:
     from dbkeeper.contract.session import Session
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
 
 _DISCONNECT_MESSAGES = ("cannot operate on a closed database", "closed database")
 #: Bound values per multi-row INSERT in ``bulk_insert`` (fastest measured: 800-1,000; SQLite allows 32,766).
@@ -212,18 +210,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
         return {"kind": "fixed", "size": 256 << 10}
 
     # -- the schema toolkit (implemented in dbkeeper_sqlite.schema_support) ----------------------------
-    def ddl_renderer(self) -> DDLRenderer:
-        """SQLite's DDL spelling and table rebuild (see :mod:`dbkeeper_sqlite.schema_support`)."""
-        from dbkeeper_sqlite.schema_support import SQLiteRenderer
+    def schema_support(self) -> SchemaSupport:
+        """SQLite's DDL spelling, table rebuild and catalog reader (:mod:`dbkeeper_sqlite.schema_support`)."""
+        from dbkeeper_sqlite.schema_support import SQLiteSchemaSupport
 
-        return SQLiteRenderer(self)
-
-    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Schema objects and diff operations as SQLite statements."""
-        return self.ddl_renderer().render(obj, options)
-
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The whole schema in four batched queries (see :mod:`dbkeeper_sqlite.schema_support`)."""
-        from dbkeeper_sqlite.schema_support import introspect
-
-        return introspect(connection, self.ddl_renderer())
+        return SQLiteSchemaSupport(self)
