@@ -110,6 +110,52 @@ class QueryPlan:
     raw: Any = field(default=None, repr=False)
 
 
+class ErrorClassifier:
+    """How a dialect reads its driver's exceptions: dead connection, permanent refusal, constraint, code.
+
+    A collaborator of :class:`Dialect` (its :attr:`Dialect.errors`): the pool
+    and ``execute`` ask it what a failure means. Subclass it and set
+    ``Dialect.errors_class``; decide by the driver's exception classes,
+    SQLSTATEs or error numbers, not by message text, where the driver has them.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the connection is dead and must be discarded (the pool drops it)."""
+        return False
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """True when opening a connection failed in a way no retry fixes: wrong credentials, no such database.
+
+        The pool retries every other failure (refused, timed out, the server
+        starting up) with backoff, up to ``max_retries``. Decide by the
+        driver's exception class, SQLSTATE or error number where it has
+        one. The default says no: a dialect that cannot tell retries.
+        """
+        return False
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """The dbkeeper error a failed statement becomes: ``IntegrityError`` (a broken constraint) or ``QueryError``.
+
+        The default goes by the PEP 249 exception classes, which every DBAPI
+        module names alike (``IntegrityError``); a dialect maps its driver's
+        classes, SQLSTATEs or error numbers instead.
+        """
+        if any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__):
+            return IntegrityError
+        return QueryError
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True when ``exc`` proves the server never ran the statement (safe to retry)."""
+        return False
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """SQLSTATE or driver error code of ``exc`` as text, when the driver has one."""
+        return None
+
+
 class Dialect:
     """Base class for database backends. Subclass it; override what your database needs.
 
@@ -160,6 +206,8 @@ class Dialect:
     #: ``LIMIT`` clause that means "no limit", for an ``OFFSET`` without a limit where the database needs
     #: one (MySQL's largest count, SQLite's ``LIMIT -1``); ``None`` writes ``OFFSET`` alone.
     no_limit_sql: ClassVar[str | None] = None
+    #: Override point: the :class:`ErrorClassifier` subclass that reads this driver's exceptions.
+    errors_class: ClassVar[type[ErrorClassifier]] = ErrorClassifier
 
     # -- connecting -----------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -198,37 +246,24 @@ class Dialect:
         return self.backslash_escapes
 
     def is_disconnect(self, exc: BaseException) -> bool:
-        """True when ``exc`` means the connection is dead and must be discarded."""
-        return False
+        """True when ``exc`` means the connection is dead and must be discarded (delegates to :attr:`errors`)."""
+        return self.errors.is_disconnect(exc)
 
     def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """True when opening a connection failed in a way no retry fixes: wrong credentials, no such database.
-
-        The pool retries every other failure (refused, timed out, the server
-        starting up) with backoff, up to ``max_retries``. Decide by the
-        driver's exception class, SQLSTATE or error number where it has
-        one. The default says no: a dialect that cannot tell retries.
-        """
-        return False
+        """True when a failed connect is one no retry fixes (delegates to :attr:`errors`)."""
+        return self.errors.is_permanent_connect_error(exc)
 
     def query_error_class(self, exc: BaseException) -> type[QueryError]:
-        """The dbkeeper error a failed statement becomes: ``IntegrityError`` (a broken constraint) or ``QueryError``.
-
-        The default goes by the PEP 249 exception classes, which every DBAPI
-        module names alike (``IntegrityError``); a dialect maps its driver's
-        classes, SQLSTATEs or error numbers instead.
-        """
-        if any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__):
-            return IntegrityError
-        return QueryError
+        """The dbkeeper error a failed statement becomes (delegates to :attr:`errors`)."""
+        return self.errors.query_error_class(exc)
 
     def statement_not_executed(self, exc: BaseException) -> bool:
-        """True when ``exc`` proves the server never ran the statement (safe to retry)."""
-        return False
+        """True when ``exc`` proves the server never ran the statement (delegates to :attr:`errors`)."""
+        return self.errors.statement_not_executed(exc)
 
     def error_code(self, exc: BaseException) -> str | None:
-        """SQLSTATE or driver error code of ``exc`` as text, when the driver has one."""
-        return None
+        """SQLSTATE or driver error code of ``exc`` as text (delegates to :attr:`errors`)."""
+        return self.errors.error_code(exc)
 
     def server_version(self, conn: DBAPIConnection) -> str:
         """Server version string as the database reports it."""
@@ -439,6 +474,11 @@ class Dialect:
         from dbkeeper.contract.reflection import reflect_tables
 
         return reflect_tables(connection, tables)
+
+    @cached_property
+    def errors(self) -> ErrorClassifier:
+        """The dialect's :attr:`errors_class`, built once, on first use."""
+        return self.errors_class(self)
 
     # -- the schema toolkit (dbkeeper.schema) ----------------------------------------------------------
     def schema_support(self) -> SchemaSupport:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan, SchemaSupport
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite._params import CheckedConnection
@@ -29,10 +29,36 @@ _DISCONNECT_MESSAGES = ("cannot operate on a closed database", "closed database"
 BULK_VARIABLES = 800
 
 
+class SQLiteErrors(ErrorClassifier):
+    """``sqlite3``'s exceptions: its result codes (``sqlite_errorcode``) and classes."""
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """``SQLITE_CANTOPEN``: the file or its directory cannot be opened; retrying does not make it."""
+        return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """``sqlite3.IntegrityError`` (constraint failures) is an ``IntegrityError``."""
+        return IntegrityError if isinstance(exc, sqlite3.IntegrityError) else QueryError
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        if isinstance(exc, sqlite3.ProgrammingError):
+            return any(m in str(exc).lower() for m in _DISCONNECT_MESSAGES)
+        return False
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        return self.is_disconnect(exc)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        name = getattr(exc, "sqlite_errorname", None)
+        return str(name) if name else None
+
+
 class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     """SQLite files and in-memory databases."""
 
     name = "sqlite"
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    errors_class = SQLiteErrors
     schemes = ("sqlite",)
     db_type = "sqlite"
     upsert_style = "on_conflict"
@@ -85,26 +111,6 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
     def single_connection(self, url: DatabaseURL) -> bool:
         return url.is_memory
-
-    def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """``SQLITE_CANTOPEN``: the file or its directory cannot be opened; retrying does not make it."""
-        return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN
-
-    def query_error_class(self, exc: BaseException) -> type[QueryError]:
-        """``sqlite3.IntegrityError`` (constraint failures) is an ``IntegrityError``."""
-        return IntegrityError if isinstance(exc, sqlite3.IntegrityError) else QueryError
-
-    def is_disconnect(self, exc: BaseException) -> bool:
-        if isinstance(exc, sqlite3.ProgrammingError):
-            return any(m in str(exc).lower() for m in _DISCONNECT_MESSAGES)
-        return False
-
-    def statement_not_executed(self, exc: BaseException) -> bool:
-        return self.is_disconnect(exc)
-
-    def error_code(self, exc: BaseException) -> str | None:
-        name = getattr(exc, "sqlite_errorname", None)
-        return str(name) if name else None
 
     def server_version(self, conn: DBAPIConnection) -> str:
         return str(conn.execute("SELECT sqlite_version()").fetchone()[0])
