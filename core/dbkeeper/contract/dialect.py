@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
     from dbkeeper.contract.introspection import TableInfo
     from dbkeeper.result import QueryResult
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
 
 from dbkeeper.urls import DatabaseURL
 
@@ -111,6 +110,52 @@ class QueryPlan:
     raw: Any = field(default=None, repr=False)
 
 
+class ErrorClassifier:
+    """How a dialect reads its driver's exceptions: dead connection, permanent refusal, constraint, code.
+
+    A collaborator of :class:`Dialect` (its :attr:`Dialect.errors`): the pool
+    and ``execute`` ask it what a failure means. Subclass it and set
+    ``Dialect.errors_class``; decide by the driver's exception classes,
+    SQLSTATEs or error numbers, not by message text, where the driver has them.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the connection is dead and must be discarded (the pool drops it)."""
+        return False
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """True when opening a connection failed in a way no retry fixes: wrong credentials, no such database.
+
+        The pool retries every other failure (refused, timed out, the server
+        starting up) with backoff, up to ``max_retries``. Decide by the
+        driver's exception class, SQLSTATE or error number where it has
+        one. The default says no: a dialect that cannot tell retries.
+        """
+        return False
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """The dbkeeper error a failed statement becomes: ``IntegrityError`` (a broken constraint) or ``QueryError``.
+
+        The default goes by the PEP 249 exception classes, which every DBAPI
+        module names alike (``IntegrityError``); a dialect maps its driver's
+        classes, SQLSTATEs or error numbers instead.
+        """
+        if any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__):
+            return IntegrityError
+        return QueryError
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True when ``exc`` proves the server never ran the statement (safe to retry)."""
+        return False
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """SQLSTATE or driver error code of ``exc`` as text, when the driver has one."""
+        return None
+
+
 class Dialect:
     """Base class for database backends. Subclass it; override what your database needs.
 
@@ -161,6 +206,8 @@ class Dialect:
     #: ``LIMIT`` clause that means "no limit", for an ``OFFSET`` without a limit where the database needs
     #: one (MySQL's largest count, SQLite's ``LIMIT -1``); ``None`` writes ``OFFSET`` alone.
     no_limit_sql: ClassVar[str | None] = None
+    #: Override point: the :class:`ErrorClassifier` subclass that reads this driver's exceptions.
+    errors_class: ClassVar[type[ErrorClassifier]] = ErrorClassifier
 
     # -- connecting -----------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -199,37 +246,24 @@ class Dialect:
         return self.backslash_escapes
 
     def is_disconnect(self, exc: BaseException) -> bool:
-        """True when ``exc`` means the connection is dead and must be discarded."""
-        return False
+        """True when ``exc`` means the connection is dead and must be discarded (delegates to :attr:`errors`)."""
+        return self.errors.is_disconnect(exc)
 
     def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """True when opening a connection failed in a way no retry fixes: wrong credentials, no such database.
-
-        The pool retries every other failure (refused, timed out, the server
-        starting up) with backoff, up to ``max_retries``. Decide by the
-        driver's exception class, SQLSTATE or error number where it has
-        one. The default says no: a dialect that cannot tell retries.
-        """
-        return False
+        """True when a failed connect is one no retry fixes (delegates to :attr:`errors`)."""
+        return self.errors.is_permanent_connect_error(exc)
 
     def query_error_class(self, exc: BaseException) -> type[QueryError]:
-        """The dbkeeper error a failed statement becomes: ``IntegrityError`` (a broken constraint) or ``QueryError``.
-
-        The default goes by the PEP 249 exception classes, which every DBAPI
-        module names alike (``IntegrityError``); a dialect maps its driver's
-        classes, SQLSTATEs or error numbers instead.
-        """
-        if any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__):
-            return IntegrityError
-        return QueryError
+        """The dbkeeper error a failed statement becomes (delegates to :attr:`errors`)."""
+        return self.errors.query_error_class(exc)
 
     def statement_not_executed(self, exc: BaseException) -> bool:
-        """True when ``exc`` proves the server never ran the statement (safe to retry)."""
-        return False
+        """True when ``exc`` proves the server never ran the statement (delegates to :attr:`errors`)."""
+        return self.errors.statement_not_executed(exc)
 
     def error_code(self, exc: BaseException) -> str | None:
-        """SQLSTATE or driver error code of ``exc`` as text, when the driver has one."""
-        return None
+        """SQLSTATE or driver error code of ``exc`` as text (delegates to :attr:`errors`)."""
+        return self.errors.error_code(exc)
 
     def server_version(self, conn: DBAPIConnection) -> str:
         """Server version string as the database reports it."""
@@ -441,18 +475,42 @@ class Dialect:
 
         return reflect_tables(connection, tables)
 
+    @cached_property
+    def errors(self) -> ErrorClassifier:
+        """The dialect's :attr:`errors_class`, built once, on first use."""
+        return self.errors_class(self)
+
     # -- the schema toolkit (dbkeeper.schema) ----------------------------------------------------------
-    def ddl_renderer(self) -> DDLRenderer:
+    def schema_support(self) -> SchemaSupport:
+        """Override point: this dialect's :class:`SchemaSupport`, built once, on first use (:attr:`schema`).
+
+        Return an instance of your subclass of
+        :class:`dbkeeper.schema.support.BaseSchemaSupport`, importing its
+        module inside this method so loading the dialect does not load the
+        schema toolkit. The default has none: every schema operation raises
+        :class:`~dbkeeper.errors.UnsupportedOperationError`.
+        """
+        return _NoSchemaSupport(self)
+
+    @cached_property
+    def schema(self) -> SchemaSupport:
+        """The dialect's schema support (:meth:`schema_support`'s result, kept for the instance's life)."""
+        return self.schema_support()
+
+    def ddl_renderer(self) -> Any:
         """The :class:`~dbkeeper.schema.ddl.DDLRenderer` that spells schema objects in this dialect's SQL.
 
-        Dialects that support the schema toolkit return their subclass; their
-        :meth:`render_ddl` delegates to it.
+        Delegates to :attr:`schema`; typed ``Any`` because the contract sits
+        below the schema toolkit (``dbkeeper.schema.dialects.renderer_for`` is the typed way in).
         """
-        raise self._unsupported("schema DDL rendering")
+        return self.schema.ddl_renderer()
 
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The whole schema of the connected database (tables, views, enums, sequences) in one batched pass."""
-        raise self._unsupported("schema introspection")
+    def introspect_schema(self, connection: Session) -> Any:
+        """The whole schema of the connected database (a ``SchemaDefinition``: tables, views, enums, sequences).
+
+        Delegates to :attr:`schema`; ``dbkeeper.schema.introspect`` is the typed way in.
+        """
+        return self.schema.introspect_schema(connection)
 
     # -- operations implemented by later capabilities -------------------------------
     def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
@@ -493,8 +551,8 @@ class Dialect:
         return {"kind": "lines", "average": 256 << 10}
 
     def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Render DDL statements for a schema object in this dialect."""
-        raise self._unsupported("render_ddl")
+        """Render DDL statements for a schema object in this dialect (delegates to :attr:`schema`)."""
+        return self.schema.render_ddl(obj, options)
 
     def collect_metrics(self, connection: Session) -> dict[str, Any]:
         """Read the database's native statistics into a flat dict."""
@@ -642,6 +700,42 @@ class Dialect:
 
     def __repr__(self) -> str:
         return f"<Dialect {self.name} schemes={list(self.schemes)}>"
+
+
+class SchemaSupport(Protocol):
+    """What the schema toolkit needs of a dialect: its DDL renderer, its renderer entry point, its catalog reader.
+
+    A collaborator of :class:`Dialect` (its :attr:`Dialect.schema`) rather
+    than methods on it, so the contract names nothing of the toolkit, which
+    sits above it: the return values are the toolkit's ``DDLRenderer`` and
+    ``SchemaDefinition``, typed there. Subclass
+    :class:`dbkeeper.schema.support.BaseSchemaSupport` to implement it.
+    """
+
+    def ddl_renderer(self) -> Any:
+        """A ``DDLRenderer`` for this dialect."""
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """Statements for a definition, table, index, view, enum, sequence, operation or a list of them."""
+
+    def introspect_schema(self, connection: Session) -> Any:
+        """The ``SchemaDefinition`` of ``connection``'s database, read in one batched pass."""
+
+
+class _NoSchemaSupport:
+    """A dialect without the schema toolkit: each operation says so, naming the dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def ddl_renderer(self) -> Any:
+        raise self.dialect._unsupported("schema DDL rendering")
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        raise self.dialect._unsupported("render_ddl")
+
+    def introspect_schema(self, connection: Session) -> Any:
+        raise self.dialect._unsupported("schema introspection")
 
 
 def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list[Sequence[Any]]]:

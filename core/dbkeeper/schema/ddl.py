@@ -26,7 +26,6 @@ from dbkeeper.schema import operations as ops
 from dbkeeper.schema.errors import SchemaError
 from dbkeeper.schema.model import (
     SchemaColumn,
-    SchemaDefinition,
     SchemaEnum,
     SchemaForeignKey,
     SchemaIndex,
@@ -438,34 +437,3 @@ class DDLRenderer:
             case ops.RebuildTable():
                 return self.rebuild_table(op)
         raise SchemaError(f"cannot render {type(op).__name__}")
-
-    def render(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """The ``render_ddl`` hook's entry point: a definition, table, index, view, operation or list of them."""
-        if_not_exists = bool(options.get("if_not_exists", False))
-        if isinstance(obj, SchemaDefinition):
-            from dbkeeper.schema.render import schema_statements
-
-            return schema_statements(self, obj, if_not_exists=if_not_exists)
-        if isinstance(obj, SchemaTable):
-            from dbkeeper.schema.normalize import normalize
-
-            alone = normalize(SchemaDefinition(name=obj.name, tables=[obj]), self)
-            types = [s for enum in alone.enums for s in self.create_enum(enum)]  # inline enums need their type
-            return types + self.create_table(alone.tables[0], if_not_exists=if_not_exists)
-        if isinstance(obj, SchemaIndex):
-            table = options.get("table")
-            if not table:
-                raise SchemaError("rendering an index needs options={'table': name}")
-            return [self.create_index(str(table), obj, if_not_exists=if_not_exists)]
-        if isinstance(obj, SchemaView):
-            return self.create_view(obj)
-        if isinstance(obj, SchemaEnum):
-            return self.create_enum(obj)
-        if isinstance(obj, SchemaSequence):
-            return self.create_sequence(obj)
-        if isinstance(obj, ops.Operation):
-            return self.render_operation(obj)
-        if isinstance(obj, list | tuple):
-            return [s for item in obj for s in self.render(item, options)]
-        raise SchemaError(f"render_ddl cannot render a {type(obj).__name__}; pass a SchemaDefinition, SchemaTable, "
-                          "SchemaIndex, SchemaView, SchemaEnum, SchemaSequence or a diff operation")

@@ -45,5 +45,6 @@ def introspect(connection: DatabaseConnection, *, exclude: Iterable[str] = (),
 
 
 def _read(connection: DatabaseConnection) -> SchemaDefinition:
-    """The dialect's catalog reader (``Dialect.introspect_schema``)."""
-    return connection.dialect.introspect_schema(connection)
+    """The dialect's catalog reader (``Dialect.introspect_schema``, typed loosely by the contract below us)."""
+    schema: SchemaDefinition = connection.dialect.introspect_schema(connection)
+    return schema

@@ -29,7 +29,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_mysql.migration_support import MySQLMigrationSupport
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from typing import IO
 
     from dbkeeper.contract.session import Session
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 # Client (CR_*) and server (ER_*) error codes that mean the connection is gone.
@@ -60,11 +58,69 @@ DISCONNECT_CODES = frozenset({CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_COMMANDS_
 SERVER_STATUS_NO_BACKSLASH_ESCAPES = 512
 
 
+class MySQLErrors(ErrorClassifier):
+    """PyMySQL's exceptions: the server's and the client's error numbers."""
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        from pymysql import err
+
+        if isinstance(exc, err.OperationalError | err.InterfaceError | err.InternalError | err.ProgrammingError):
+            code = _code(exc)
+            if code in DISCONNECT_CODES:
+                return True
+            if isinstance(exc, err.InterfaceError) and code == 0:
+                return True  # PyMySQL's "(0, '')": the socket is already closed
+        if isinstance(exc, err.Error):
+            text = str(exc).lower()
+            return "already closed" in text or "connection was killed" in text
+        return False
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """The server refused these credentials or this database (:data:`PERMANENT_CONNECT_CODES`)."""
+        from pymysql import err
+
+        return isinstance(exc, err.MySQLError) and _code(exc) in PERMANENT_CONNECT_CODES
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """PyMySQL's ``IntegrityError`` (duplicate keys, foreign keys, NOT NULL) is an ``IntegrityError``."""
+        from pymysql import err
+
+        return IntegrityError if isinstance(exc, err.IntegrityError) else QueryError
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True only when the statement provably never reached the server.
+
+        PyMySQL raises 2006 only when *sending* fails, and an incomplete
+        packet is never executed; ``InterfaceError(0)`` means the socket was
+        closed before anything was sent; 4031 is the server's notice that it
+        closed the session for inactivity before the statement arrived.
+        2013 (lost while reading the answer) and 1927 (killed, possibly
+        mid-statement) prove nothing.
+        """
+        from pymysql import err
+
+        if isinstance(exc, err.InterfaceError) and _code(exc) == 0:
+            return True
+        if isinstance(exc, err.OperationalError):
+            return _code(exc) in (CR_SERVER_GONE_ERROR, ER_CLIENT_INTERACTION_TIMEOUT)
+        return False
+
+    def error_code(self, exc: BaseException) -> str | None:
+        from pymysql import err
+
+        if isinstance(exc, err.MySQLError):
+            code = _code(exc)
+            return str(code) if code is not None else None
+        return None
+
+
 class MySQLDialect(MySQLMigrationSupport, Dialect):
     """MySQL 5.7+/8.x and MariaDB 10.x+ servers."""
 
     name = "mysql"
     migration_lint_rules = "dbkeeper_mysql.migration_lint:MySQLLintRules"  # dbkeeper migrate lint
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    errors_class = MySQLErrors
     schemes = ("mysql", "mariadb")
     db_type = "mysql"
     upsert_style = "on_duplicate_key"
@@ -160,58 +216,6 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         """``COM_PING``: one round trip, no statement parsed, no result set."""
         conn.ping(reconnect=False)
 
-    def is_disconnect(self, exc: BaseException) -> bool:
-        from pymysql import err
-
-        if isinstance(exc, err.OperationalError | err.InterfaceError | err.InternalError | err.ProgrammingError):
-            code = _code(exc)
-            if code in DISCONNECT_CODES:
-                return True
-            if isinstance(exc, err.InterfaceError) and code == 0:
-                return True  # PyMySQL's "(0, '')": the socket is already closed
-        if isinstance(exc, err.Error):
-            text = str(exc).lower()
-            return "already closed" in text or "connection was killed" in text
-        return False
-
-    def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """The server refused these credentials or this database (:data:`PERMANENT_CONNECT_CODES`)."""
-        from pymysql import err
-
-        return isinstance(exc, err.MySQLError) and _code(exc) in PERMANENT_CONNECT_CODES
-
-    def query_error_class(self, exc: BaseException) -> type[QueryError]:
-        """PyMySQL's ``IntegrityError`` (duplicate keys, foreign keys, NOT NULL) is an ``IntegrityError``."""
-        from pymysql import err
-
-        return IntegrityError if isinstance(exc, err.IntegrityError) else QueryError
-
-    def statement_not_executed(self, exc: BaseException) -> bool:
-        """True only when the statement provably never reached the server.
-
-        PyMySQL raises 2006 only when *sending* fails, and an incomplete
-        packet is never executed; ``InterfaceError(0)`` means the socket was
-        closed before anything was sent; 4031 is the server's notice that it
-        closed the session for inactivity before the statement arrived.
-        2013 (lost while reading the answer) and 1927 (killed, possibly
-        mid-statement) prove nothing.
-        """
-        from pymysql import err
-
-        if isinstance(exc, err.InterfaceError) and _code(exc) == 0:
-            return True
-        if isinstance(exc, err.OperationalError):
-            return _code(exc) in (CR_SERVER_GONE_ERROR, ER_CLIENT_INTERACTION_TIMEOUT)
-        return False
-
-    def error_code(self, exc: BaseException) -> str | None:
-        from pymysql import err
-
-        if isinstance(exc, err.MySQLError):
-            code = _code(exc)
-            return str(code) if code is not None else None
-        return None
-
     def server_version(self, conn: DBAPIConnection) -> str:
         cursor = conn.cursor()
         try:
@@ -279,22 +283,12 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
         return QueryPlan(dialect=self.name, query=query, text=plan_text(document), raw=document)
 
 
-    # -- the schema toolkit (implemented in dbkeeper_mysql.schema_support) ----------------------------------
-    def ddl_renderer(self) -> DDLRenderer:
-        """MySQL's and MariaDB's DDL spelling (see :mod:`dbkeeper_mysql.schema_support`)."""
-        from dbkeeper_mysql.schema_support import MySQLRenderer
+    # -- the schema toolkit (implemented in dbkeeper_mysql.schema_support) ----------------------------
+    def schema_support(self) -> SchemaSupport:
+        """MySQL's and MariaDB's DDL spelling and catalog reader (:mod:`dbkeeper_mysql.schema_support`)."""
+        from dbkeeper_mysql.schema_support import MySQLSchemaSupport
 
-        return MySQLRenderer(self)
-
-    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Schema objects and diff operations as MySQL statements."""
-        return self.ddl_renderer().render(obj, options)
-
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The current database in six ``information_schema`` queries (see :mod:`dbkeeper_mysql.schema_support`)."""
-        from dbkeeper_mysql.schema_support import introspect
-
-        return introspect(connection, self.ddl_renderer())
+        return MySQLSchemaSupport(self)
 
 def _encrypted(conn: Any) -> bool:
     import ssl

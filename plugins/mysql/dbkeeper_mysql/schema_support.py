@@ -33,6 +33,7 @@ from dbkeeper.schema.model import (
     SchemaUniqueConstraint,
     SchemaView,
 )
+from dbkeeper.schema.support import BaseSchemaSupport
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
@@ -280,3 +281,13 @@ def _read_checks(connection: Session, tables: dict[str, SchemaTable], mariadb: b
                 column.type = "JSON"
                 continue
         table.checks.append(SchemaCheck(clause, name))
+
+
+class MySQLSchemaSupport(BaseSchemaSupport):
+    """The dialect's part of the schema toolkit: :class:`MySQLRenderer` and :func:`introspect`."""
+
+    renderer_class = MySQLRenderer
+
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
+        """The whole schema of ``connection``'s database (:func:`introspect`)."""
+        return introspect(connection, self.ddl_renderer())

@@ -8,7 +8,7 @@ loading the plugin (which every ``dbkeeper`` command does) costs nothing.
 Disconnect detection follows the SQLSTATEs PostgreSQL sends when it ends a
 session (class ``08``, ``57P01``-``57P05``, ``25P03``) plus the messages
 libpq and psycopg produce when the socket is already gone; see
-:meth:`PostgresDialect.is_disconnect`.
+:meth:`PostgresErrors.is_disconnect`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_postgres.migration_support import PostgresMigrationSupport
 from dbkeeper_postgres.prepared import PreparedRunner, column_names, python_encoding
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from typing import IO
 
     from dbkeeper.contract.session import Session
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
     from dbkeeper.urls import DatabaseURL
 
 #: SQLSTATEs with which the server ends a session: the connection is gone.
@@ -70,11 +68,84 @@ _CLOSED_BEFORE_SENDING = ("the connection is closed", "the connection is lost")
 
 
 
+class PostgresErrors(ErrorClassifier):
+    """psycopg's exceptions: SQLSTATEs, the libpq connection status and, where libpq gives no code, its messages."""
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """True for psycopg errors that mean the session is over and the connection must be discarded.
+
+        A terminating SQLSTATE (class ``08`` or ``57P01``-``57P05``,
+        ``25P03``), a libpq connection in status ``BAD``, or one of the
+        messages libpq and psycopg use when the socket is closed.
+        """
+        import psycopg
+
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        code = getattr(exc, "sqlstate", None)
+        if code and (code.startswith("08") or code in _DISCONNECT_SQLSTATES):
+            return True
+        pgconn = getattr(exc, "pgconn", None)
+        if pgconn is not None and pgconn.status == psycopg.pq.ConnStatus.BAD:
+            return True
+        message = str(exc).lower()
+        return any(fragment in message for fragment in _DISCONNECT_MESSAGES)
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """The server refused these credentials, this role or this database.
+
+        libpq reports a refused start-up without a SQLSTATE (psycopg's
+        ``sqlstate`` and ``diag`` are empty), so the server's ``FATAL``
+        reasons are matched (:data:`_PERMANENT_CONNECT_MESSAGES`); refusals
+        such as "the database system is starting up" or "too many clients"
+        stay retryable.
+        """
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            text = str(exc).lower()
+            return any(reason in text for reason in _PERMANENT_CONNECT_MESSAGES)
+        return False
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """SQLSTATE class ``23`` (integrity constraint violation) is an ``IntegrityError``."""
+        code = getattr(exc, "sqlstate", None)
+        return IntegrityError if code and str(code).startswith("23") else QueryError
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True when the server ended the session before the statement ran, or psycopg never sent it.
+
+        ``57P01``-``57P03``/``57P05`` arrive when the server ended an idle
+        session: the next statement reads that notice instead of running. (A
+        statement already running when the session is terminated is rolled
+        back, so outside a transaction repeating it is still safe.) psycopg
+        raises "the connection is closed" before sending anything on a
+        connection it already knows to be dead. Errors such as "server closed
+        the connection unexpectedly" carry no such proof and return False.
+        """
+        import psycopg
+
+        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        code = getattr(exc, "sqlstate", None)
+        if code:
+            return code in _NOT_EXECUTED_SQLSTATES
+        message = str(exc).lower()
+        return message.startswith(_CLOSED_BEFORE_SENDING)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """The SQLSTATE psycopg attached to ``exc`` (``None`` for client-side errors)."""
+        code = getattr(exc, "sqlstate", None)
+        return str(code) if code else None
+
+
 class PostgresDialect(PostgresMigrationSupport, Dialect):
     """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
 
     name = "postgres"
     migration_lint_rules = "dbkeeper_postgres.migration_lint:PostgresLintRules"  # dbkeeper migrate lint
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    errors_class = PostgresErrors
     schemes = ("postgresql", "postgres")
     db_type = "postgresql"
     upsert_style = "on_conflict"
@@ -166,74 +237,6 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
             return None
         return column_names(result, python_encoding(cursor.connection))
 
-    # -- errors -----------------------------------------------------------------------
-    def is_disconnect(self, exc: BaseException) -> bool:
-        """True for psycopg errors that mean the session is over and the connection must be discarded.
-
-        A terminating SQLSTATE (class ``08`` or ``57P01``-``57P05``,
-        ``25P03``), a libpq connection in status ``BAD``, or one of the
-        messages libpq and psycopg use when the socket is closed.
-        """
-        import psycopg
-
-        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            return False
-        code = getattr(exc, "sqlstate", None)
-        if code and (code.startswith("08") or code in _DISCONNECT_SQLSTATES):
-            return True
-        pgconn = getattr(exc, "pgconn", None)
-        if pgconn is not None and pgconn.status == psycopg.pq.ConnStatus.BAD:
-            return True
-        message = str(exc).lower()
-        return any(fragment in message for fragment in _DISCONNECT_MESSAGES)
-
-    def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """The server refused these credentials, this role or this database.
-
-        libpq reports a refused start-up without a SQLSTATE (psycopg's
-        ``sqlstate`` and ``diag`` are empty), so the server's ``FATAL``
-        reasons are matched (:data:`_PERMANENT_CONNECT_MESSAGES`); refusals
-        such as "the database system is starting up" or "too many clients"
-        stay retryable.
-        """
-        import psycopg
-
-        if isinstance(exc, psycopg.OperationalError):
-            text = str(exc).lower()
-            return any(reason in text for reason in _PERMANENT_CONNECT_MESSAGES)
-        return False
-
-    def query_error_class(self, exc: BaseException) -> type[QueryError]:
-        """SQLSTATE class ``23`` (integrity constraint violation) is an ``IntegrityError``."""
-        code = getattr(exc, "sqlstate", None)
-        return IntegrityError if code and str(code).startswith("23") else QueryError
-
-    def statement_not_executed(self, exc: BaseException) -> bool:
-        """True when the server ended the session before the statement ran, or psycopg never sent it.
-
-        ``57P01``-``57P03``/``57P05`` arrive when the server ended an idle
-        session: the next statement reads that notice instead of running. (A
-        statement already running when the session is terminated is rolled
-        back, so outside a transaction repeating it is still safe.) psycopg
-        raises "the connection is closed" before sending anything on a
-        connection it already knows to be dead. Errors such as "server closed
-        the connection unexpectedly" carry no such proof and return False.
-        """
-        import psycopg
-
-        if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            return False
-        code = getattr(exc, "sqlstate", None)
-        if code:
-            return code in _NOT_EXECUTED_SQLSTATES
-        message = str(exc).lower()
-        return message.startswith(_CLOSED_BEFORE_SENDING)
-
-    def error_code(self, exc: BaseException) -> str | None:
-        """The SQLSTATE psycopg attached to ``exc`` (``None`` for client-side errors)."""
-        code = getattr(exc, "sqlstate", None)
-        return str(code) if code else None
-
     def server_version(self, conn: DBAPIConnection) -> str:
         """The server's ``server_version`` (reported at connection start: no round trip)."""
         version = conn.info.parameter_status("server_version")
@@ -292,18 +295,8 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
         return QueryPlan(dialect=self.name, query=query, text=render_plan(plan), raw=plan)
 
     # -- the schema toolkit (implemented in dbkeeper_postgres.schema_support) ----------------------------
-    def ddl_renderer(self) -> DDLRenderer:
-        """PostgreSQL's DDL spelling (see :mod:`dbkeeper_postgres.schema_support`)."""
-        from dbkeeper_postgres.schema_support import PostgresRenderer
+    def schema_support(self) -> SchemaSupport:
+        """PostgreSQL's DDL spelling and catalog reader (:mod:`dbkeeper_postgres.schema_support`)."""
+        from dbkeeper_postgres.schema_support import PostgresSchemaSupport
 
-        return PostgresRenderer(self)
-
-    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Schema objects and diff operations as PostgreSQL statements."""
-        return self.ddl_renderer().render(obj, options)
-
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The current schema in six catalog queries (see :mod:`dbkeeper_postgres.schema_support`)."""
-        from dbkeeper_postgres.schema_support import introspect
-
-        return introspect(connection, self.ddl_renderer())
+        return PostgresSchemaSupport(self)

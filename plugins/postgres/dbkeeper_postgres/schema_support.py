@@ -35,6 +35,7 @@ from dbkeeper.schema.model import (
     SchemaUniqueConstraint,
     SchemaView,
 )
+from dbkeeper.schema.support import BaseSchemaSupport
 from dbkeeper.schema.types import ColumnType, parse_type
 
 if TYPE_CHECKING:
@@ -200,3 +201,13 @@ def _check_expression(definition: str) -> str:
     if text.upper().startswith("CHECK"):
         text = text[5:]
     return strip_outer_parens(text)
+
+
+class PostgresSchemaSupport(BaseSchemaSupport):
+    """The dialect's part of the schema toolkit: :class:`PostgresRenderer` and :func:`introspect`."""
+
+    renderer_class = PostgresRenderer
+
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
+        """The whole schema of ``connection``'s database (:func:`introspect`)."""
+        return introspect(connection, self.ddl_renderer())

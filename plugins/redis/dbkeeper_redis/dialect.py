@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier
 from dbkeeper_redis._conninfo import DEFAULT_PORT, connect_kwargs, database_number, is_number
 
 if TYPE_CHECKING:
@@ -36,10 +36,53 @@ if TYPE_CHECKING:
     from dbkeeper.urls import DatabaseURL
 
 
+class RedisErrors(ErrorClassifier):
+    """redis-py's exceptions and the error prefix Redis sends."""
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """redis-py's ``AuthenticationError`` (``NOAUTH``, ``WRONGPASS``): the credentials are wrong."""
+        import redis
+
+        return isinstance(exc, redis.AuthenticationError)
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """redis-py connection and timeout errors: the connection's state is unknown, discard it.
+
+        Authentication errors are connection errors in redis-py too, but
+        they mean the credentials are wrong, not that a session died.
+        """
+        import redis
+
+        from dbkeeper_redis.command import ConnectionGoneError
+
+        if isinstance(exc, ConnectionGoneError):
+            return True
+        if isinstance(exc, redis.AuthenticationError):
+            return False
+        return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        """True when the server had closed the socket before the command was sent (checked before sending)."""
+        from dbkeeper_redis.command import ConnectionGoneError
+
+        return isinstance(exc, ConnectionGoneError)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """The error prefix Redis sends (``ERR``, ``WRONGTYPE``, ``NOPERM``, ``OOM``...)."""
+        import redis
+
+        if isinstance(exc, redis.ResponseError):
+            first = str(exc).split(" ", 1)[0]
+            return first if first.isupper() else "ERR"
+        return None
+
+
 class RedisDialect(Dialect):
     """Redis servers (``redis://`` and ``rediss://`` URLs) through redis-py."""
 
     name = "redis"
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    errors_class = RedisErrors
     schemes = ("redis", "rediss")
     db_type = "redis"
     default_port = DEFAULT_PORT
@@ -111,44 +154,6 @@ class RedisDialect(Dialect):
             role_text = None
         details = ", ".join(str(part) for part in (mode, role_text) if part)
         return f"{version} ({details})" if details else version
-
-    # -- errors -----------------------------------------------------------------------
-    def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """redis-py's ``AuthenticationError`` (``NOAUTH``, ``WRONGPASS``): the credentials are wrong."""
-        import redis
-
-        return isinstance(exc, redis.AuthenticationError)
-
-    def is_disconnect(self, exc: BaseException) -> bool:
-        """redis-py connection and timeout errors: the connection's state is unknown, discard it.
-
-        Authentication errors are connection errors in redis-py too, but
-        they mean the credentials are wrong, not that a session died.
-        """
-        import redis
-
-        from dbkeeper_redis.command import ConnectionGoneError
-
-        if isinstance(exc, ConnectionGoneError):
-            return True
-        if isinstance(exc, redis.AuthenticationError):
-            return False
-        return isinstance(exc, redis.ConnectionError | redis.TimeoutError)
-
-    def statement_not_executed(self, exc: BaseException) -> bool:
-        """True when the server had closed the socket before the command was sent (checked before sending)."""
-        from dbkeeper_redis.command import ConnectionGoneError
-
-        return isinstance(exc, ConnectionGoneError)
-
-    def error_code(self, exc: BaseException) -> str | None:
-        """The error prefix Redis sends (``ERR``, ``WRONGTYPE``, ``NOPERM``, ``OOM``...)."""
-        import redis
-
-        if isinstance(exc, redis.ResponseError):
-            first = str(exc).split(" ", 1)[0]
-            return first if first.isupper() else "ERR"
-        return None
 
     # -- "SQL" text: identifiers are key patterns --------------------------------------------------
     def create_database_sql(self, name: str) -> str:

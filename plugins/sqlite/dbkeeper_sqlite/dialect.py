@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite._params import CheckedConnection
@@ -23,12 +23,34 @@ from dbkeeper_sqlite.migration_support import SQLiteMigrationSupport
 
 if TYPE_CHECKING:
     from dbkeeper.contract.session import Session
-    from dbkeeper.schema.ddl import DDLRenderer
-    from dbkeeper.schema.model import SchemaDefinition
 
 _DISCONNECT_MESSAGES = ("cannot operate on a closed database", "closed database")
 #: Bound values per multi-row INSERT in ``bulk_insert`` (fastest measured: 800-1,000; SQLite allows 32,766).
 BULK_VARIABLES = 800
+
+
+class SQLiteErrors(ErrorClassifier):
+    """``sqlite3``'s exceptions: its result codes (``sqlite_errorcode``) and classes."""
+
+    def is_permanent_connect_error(self, exc: BaseException) -> bool:
+        """``SQLITE_CANTOPEN``: the file or its directory cannot be opened; retrying does not make it."""
+        return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN
+
+    def query_error_class(self, exc: BaseException) -> type[QueryError]:
+        """``sqlite3.IntegrityError`` (constraint failures) is an ``IntegrityError``."""
+        return IntegrityError if isinstance(exc, sqlite3.IntegrityError) else QueryError
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        if isinstance(exc, sqlite3.ProgrammingError):
+            return any(m in str(exc).lower() for m in _DISCONNECT_MESSAGES)
+        return False
+
+    def statement_not_executed(self, exc: BaseException) -> bool:
+        return self.is_disconnect(exc)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        name = getattr(exc, "sqlite_errorname", None)
+        return str(name) if name else None
 
 
 class SQLiteDialect(SQLiteMigrationSupport, Dialect):
@@ -36,6 +58,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
     name = "sqlite"
     migration_lint_rules = "dbkeeper_sqlite.migration_lint:SQLiteLintRules"  # dbkeeper migrate lint
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    errors_class = SQLiteErrors
     schemes = ("sqlite",)
     db_type = "sqlite"
     upsert_style = "on_conflict"
@@ -88,26 +112,6 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
     def single_connection(self, url: DatabaseURL) -> bool:
         return url.is_memory
-
-    def is_permanent_connect_error(self, exc: BaseException) -> bool:
-        """``SQLITE_CANTOPEN``: the file or its directory cannot be opened; retrying does not make it."""
-        return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN
-
-    def query_error_class(self, exc: BaseException) -> type[QueryError]:
-        """``sqlite3.IntegrityError`` (constraint failures) is an ``IntegrityError``."""
-        return IntegrityError if isinstance(exc, sqlite3.IntegrityError) else QueryError
-
-    def is_disconnect(self, exc: BaseException) -> bool:
-        if isinstance(exc, sqlite3.ProgrammingError):
-            return any(m in str(exc).lower() for m in _DISCONNECT_MESSAGES)
-        return False
-
-    def statement_not_executed(self, exc: BaseException) -> bool:
-        return self.is_disconnect(exc)
-
-    def error_code(self, exc: BaseException) -> str | None:
-        name = getattr(exc, "sqlite_errorname", None)
-        return str(name) if name else None
 
     def server_version(self, conn: DBAPIConnection) -> str:
         return str(conn.execute("SELECT sqlite_version()").fetchone()[0])
@@ -213,18 +217,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
         return {"kind": "fixed", "size": 256 << 10}
 
     # -- the schema toolkit (implemented in dbkeeper_sqlite.schema_support) ----------------------------
-    def ddl_renderer(self) -> DDLRenderer:
-        """SQLite's DDL spelling and table rebuild (see :mod:`dbkeeper_sqlite.schema_support`)."""
-        from dbkeeper_sqlite.schema_support import SQLiteRenderer
+    def schema_support(self) -> SchemaSupport:
+        """SQLite's DDL spelling, table rebuild and catalog reader (:mod:`dbkeeper_sqlite.schema_support`)."""
+        from dbkeeper_sqlite.schema_support import SQLiteSchemaSupport
 
-        return SQLiteRenderer(self)
-
-    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """Schema objects and diff operations as SQLite statements."""
-        return self.ddl_renderer().render(obj, options)
-
-    def introspect_schema(self, connection: Session) -> SchemaDefinition:
-        """The whole schema in four batched queries (see :mod:`dbkeeper_sqlite.schema_support`)."""
-        from dbkeeper_sqlite.schema_support import introspect
-
-        return introspect(connection, self.ddl_renderer())
+        return SQLiteSchemaSupport(self)

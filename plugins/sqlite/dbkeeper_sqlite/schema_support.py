@@ -25,6 +25,7 @@ from dbkeeper.schema import operations as ops
 from dbkeeper.schema.ddl import DDLRenderer
 from dbkeeper.schema.expressions import expression_key
 from dbkeeper.schema.model import SchemaColumn, SchemaDefinition, SchemaTable
+from dbkeeper.schema.support import BaseSchemaSupport
 
 if TYPE_CHECKING:
     from dbkeeper.contract.session import Session
@@ -79,14 +80,6 @@ class SQLiteRenderer(DDLRenderer):
         statements.append(f"DROP TABLE {self.q(new.name)}")
         statements.append(f"ALTER TABLE {self.q(temp)} RENAME TO {self.q(new.name)}")
         statements.extend(self.create_index(new.name, index) for index in new.indexes)
-        return statements
-
-    def render(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
-        """As the base, but a script containing a rebuild runs with foreign keys off (step 1 and 12)."""
-        statements = super().render(obj, options)
-        items = obj if isinstance(obj, list | tuple) else [obj]
-        if any(isinstance(item, ops.RebuildTable) for item in items):
-            return ["PRAGMA foreign_keys = OFF", *statements, "PRAGMA foreign_keys = ON"]
         return statements
 
 
@@ -199,3 +192,20 @@ def _read_sql_details(table: SchemaTable, sql: str, check_cls: Any, generated_co
             if contains_keyword(rest, "AUTOINCREMENT"):
                 column.autoincrement = True
 
+
+class SQLiteSchemaSupport(BaseSchemaSupport):
+    """The dialect's part of the schema toolkit: :class:`SQLiteRenderer` and :func:`introspect`."""
+
+    renderer_class = SQLiteRenderer
+
+    def introspect_schema(self, connection: Session) -> SchemaDefinition:
+        """The whole schema of ``connection``'s database (:func:`introspect`)."""
+        return introspect(connection, self.ddl_renderer())
+
+    def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
+        """As the base, but a script containing a rebuild runs with foreign keys off (step 1 and 12)."""
+        statements = super().render_ddl(obj, options)
+        items = obj if isinstance(obj, list | tuple) else [obj]
+        if any(isinstance(item, ops.RebuildTable) for item in items):
+            return ["PRAGMA foreign_keys = OFF", *statements, "PRAGMA foreign_keys = ON"]
+        return statements

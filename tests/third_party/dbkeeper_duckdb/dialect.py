@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from dbkeeper.contract.dialect import Capabilities, Dialect, QueryPlan
+from dbkeeper.contract.dialect import Capabilities, Dialect, ErrorClassifier, QueryPlan
 from dbkeeper.contract.introspection import IndexInfo, TableInfo
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConfigurationError
@@ -18,8 +18,19 @@ from dbkeeper_duckdb.session import DuckDBSession
 ALLOWED_OPTIONS = ("threads", "memory_limit")
 
 
+class DuckDBErrors(ErrorClassifier):
+    """The duckdb driver's exceptions."""
+
+    def is_disconnect(self, exc: BaseException) -> bool:
+        import duckdb
+
+        return isinstance(exc, duckdb.ConnectionException)
+
+
 class DuckDBDialect(Dialect):
     name = "duckdb"
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    errors_class = DuckDBErrors
     schemes = ("duckdb",)
     db_type = "custom"
     default_port = None
@@ -55,11 +66,6 @@ class DuckDBDialect(Dialect):
     def server_version(self, conn: DuckDBSession) -> str:
         row = conn.raw.execute("SELECT version()").fetchone()
         return f"DuckDB {row[0]}" if row else "unknown"
-
-    def is_disconnect(self, exc: BaseException) -> bool:
-        import duckdb
-
-        return isinstance(exc, duckdb.ConnectionException)
 
     # -- introspection ----------------------------------------------------------------------------
     def introspect(self, connection: DatabaseConnection, tables: Sequence[str] | None = None) -> list[TableInfo]:

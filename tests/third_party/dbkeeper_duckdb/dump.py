@@ -31,8 +31,8 @@ from typing import IO, TYPE_CHECKING, Any
 from dbkeeper.backup.errors import BackupError, CorruptBackupError, RestoreTargetError
 
 if TYPE_CHECKING:
+    from dbkeeper.contract.dialect import Dialect
     from dbkeeper.engine.connection import DatabaseConnection
-    from dbkeeper_duckdb.dialect import DuckDBDialect
     from dbkeeper_duckdb.session import DuckDBSession
 
 FORMAT = "dbkeeper-duckdb"
@@ -40,7 +40,7 @@ VERSION = 1
 BATCH = 1000
 
 
-def dump(dialect: DuckDBDialect, connection: DatabaseConnection, sink: IO[bytes],
+def dump(dialect: Dialect, connection: DatabaseConnection, sink: IO[bytes],
          options: Mapping[str, Any]) -> dict[str, Any]:
     """Write the stream above into ``sink``; return the manifest's metadata (nothing secret)."""
     if connection.url.is_memory:
@@ -79,7 +79,7 @@ def dump(dialect: DuckDBDialect, connection: DatabaseConnection, sink: IO[bytes]
             "content": content, "tables": tables, "rows": rows, "chainable": bool(options.get("chainable"))}
 
 
-def restore(dialect: DuckDBDialect, connection: DatabaseConnection, source: IO[bytes],
+def restore(dialect: Dialect, connection: DatabaseConnection, source: IO[bytes],
             options: Mapping[str, Any]) -> dict[str, Any]:
     """Load a stream from :func:`dump` in one transaction; refuse a non-empty target unless ``replace``."""
     import duckdb
@@ -148,7 +148,7 @@ def _records(source: IO[bytes]) -> Iterator[Any]:
             raise CorruptBackupError(f"duckdb dump: line {number} is not JSON") from None
 
 
-def _load(dialect: DuckDBDialect, session: DuckDBSession, records: Iterator[Any]) -> tuple[int, int]:
+def _load(dialect: Dialect, session: DuckDBSession, records: Iterator[Any]) -> tuple[int, int]:
     raw = session.raw
     header = next(records, None)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -225,7 +225,7 @@ def _schema_statements(session: DuckDBSession, ordered: list[str]) -> list[str]:
     return statements
 
 
-def _drop_everything(dialect: DuckDBDialect, session: DuckDBSession, ordered: list[str]) -> None:
+def _drop_everything(dialect: Dialect, session: DuckDBSession, ordered: list[str]) -> None:
     raw = session.raw
     for (view,) in raw.execute(
             "SELECT view_name FROM duckdb_views() WHERE schema_name = current_schema() AND NOT internal").fetchall():
