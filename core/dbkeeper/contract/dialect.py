@@ -156,6 +156,96 @@ class ErrorClassifier:
         return None
 
 
+class BackupSupport:
+    """How a dialect backs up, restores, cleans up after killed restores and checks a restored copy.
+
+    A collaborator of :class:`Dialect` (its :attr:`Dialect.backup`), used by
+    :mod:`dbkeeper.backup`. Subclass it and set ``Dialect.backup_class``;
+    ``self.dialect`` is the dialect served. ``dump``/``restore`` follow
+    ``capabilities.dump``/``restore``; the rest have defaults that suit a
+    dialect without scratch copies.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Stream a logical dump of the database into ``sink``; return its metadata."""
+        raise self.dialect._unsupported("dump")
+
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Load a dump produced by :meth:`dump` from ``source`` into the database."""
+        raise self.dialect._unsupported("restore")
+
+    def restore_leftovers(self, connection: Session) -> list[str]:
+        """Names of what interrupted restores into ``connection``'s database left behind, oldest first.
+
+        A restore loads into a scratch copy (and may move the old data aside)
+        so the target always holds complete data; a SIGKILL can leave those
+        copies. Their names follow a fixed pattern (``<target>_dbk_restore_<hex>``
+        and ``<target>_dbk_aside_<hex>`` on servers) and a restore still
+        running is not listed. The default (a dialect without scratch
+        copies) has none.
+        """
+        return []
+
+    def remove_restore_leftover(self, connection: Session, name: str) -> None:
+        """Remove one leftover named by :meth:`restore_leftovers` (anything else is refused)."""
+        raise UnsupportedOperationError(f"dialect {self.dialect.name!r} has no restore leftovers to remove ({name!r})")
+
+    def incremental_chunking(self) -> dict[str, Any]:
+        """How a chainable dump is cut into chunks (see :mod:`dbkeeper.backup.chunking`).
+
+        Only used with ``capabilities.incremental``. The default suits a
+        line-per-row export: content-defined cuts on row boundaries averaging
+        256 KiB; a page image returns ``{"kind": "fixed", "size": ...}``.
+        """
+        return {"kind": "lines", "average": 256 << 10}
+
+    @contextmanager
+    def scratch_target(self, near: DatabaseURL | None, *, prefix: str) -> Iterator[DatabaseURL]:
+        """A new, empty database to restore into, removed on exit.
+
+        Embedded dialects (``capabilities.server`` off) get a file in a
+        private temporary directory, under the dialect's first URL scheme;
+        server dialects get a uniquely named database next to ``near`` (made
+        with :meth:`create_database_sql`, dropped with
+        :meth:`drop_database_sql`). Override it when the database makes
+        scratch space another way.
+        """
+        if not self.dialect.capabilities.server:
+            with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+                yield self.dialect.scratch_file_url(Path(tmp) / "scratch.db")
+            return
+        if near is None:
+            raise ConfigurationError(f"a scratch {self.dialect.name} database needs a server URL to make it on")
+        admin = open_session(near)
+        name = f"{prefix}_{secrets.token_hex(6)}"
+        try:
+            admin.execute(self.dialect.create_database_sql(name))
+            try:
+                yield near.with_database(name)
+            finally:
+                admin.execute(self.dialect.drop_database_sql(name))
+        finally:
+            admin.disconnect()
+
+    def scratch_file_url(self, path: Path) -> DatabaseURL:
+        """The URL of a database file at ``path``, for embedded dialects' scratch targets."""
+        from dbkeeper.urls import DatabaseURL
+
+        return DatabaseURL(scheme=self.dialect.schemes[0], database=str(path))
+
+    def integrity_check(self, connection: Session) -> list[str]:
+        """What the database's own consistency check found wrong in ``connection``'s database; empty when sound.
+
+        Deep backup verification runs it on the restored copy. The default
+        has no check to run and finds nothing; SQLite runs
+        ``PRAGMA integrity_check``.
+        """
+        return []
+
+
 class Dialect:
     """Base class for database backends. Subclass it; override what your database needs.
 
@@ -208,6 +298,8 @@ class Dialect:
     no_limit_sql: ClassVar[str | None] = None
     #: Override point: the :class:`ErrorClassifier` subclass that reads this driver's exceptions.
     errors_class: ClassVar[type[ErrorClassifier]] = ErrorClassifier
+    #: Override point: the :class:`BackupSupport` subclass that dumps, restores and checks this database.
+    backup_class: ClassVar[type[BackupSupport]] = BackupSupport
 
     # -- connecting -----------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:
@@ -480,6 +572,11 @@ class Dialect:
         """The dialect's :attr:`errors_class`, built once, on first use."""
         return self.errors_class(self)
 
+    @cached_property
+    def backup(self) -> BackupSupport:
+        """The dialect's :attr:`backup_class`, built once, on first use."""
+        return self.backup_class(self)
+
     # -- the schema toolkit (dbkeeper.schema) ----------------------------------------------------------
     def schema_support(self) -> SchemaSupport:
         """Override point: this dialect's :class:`SchemaSupport`, built once, on first use (:attr:`schema`).
@@ -518,37 +615,24 @@ class Dialect:
         raise self._unsupported("explain")
 
     def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        """Stream a logical dump of the database into ``sink``; return its metadata."""
-        raise self._unsupported("dump")
+        """Stream a logical dump of the database into ``sink``; return its metadata (delegates to :attr:`backup`)."""
+        return self.backup.dump(connection, sink, options)
 
     def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        """Load a dump produced by :meth:`dump` from ``source`` into the database."""
-        raise self._unsupported("restore")
+        """Load a dump produced by :meth:`dump` from ``source`` into the database (delegates to :attr:`backup`)."""
+        return self.backup.restore(connection, source, options)
 
     def restore_leftovers(self, connection: Session) -> list[str]:
-        """Names of what interrupted restores into ``connection``'s database left behind, oldest first.
-
-        A restore loads into a scratch copy (and may move the old data aside)
-        so the target always holds complete data; a SIGKILL can leave those
-        copies. Their names follow a fixed pattern (``<target>_dbk_restore_<hex>``
-        and ``<target>_dbk_aside_<hex>`` on servers) and a restore still
-        running is not listed. The default (a dialect without scratch
-        copies) has none.
-        """
-        return []
+        """What interrupted restores into ``connection``'s database left behind (delegates to :attr:`backup`)."""
+        return self.backup.restore_leftovers(connection)
 
     def remove_restore_leftover(self, connection: Session, name: str) -> None:
-        """Remove one leftover named by :meth:`restore_leftovers` (anything else is refused)."""
-        raise UnsupportedOperationError(f"dialect {self.name!r} has no restore leftovers to remove ({name!r})")
+        """Remove one leftover named by :meth:`restore_leftovers` (delegates to :attr:`backup`)."""
+        self.backup.remove_restore_leftover(connection, name)
 
     def incremental_chunking(self) -> dict[str, Any]:
-        """How a chainable dump is cut into chunks (see :mod:`dbkeeper.backup.chunking`).
-
-        Only used with ``capabilities.incremental``. The default suits a
-        line-per-row export: content-defined cuts on row boundaries averaging
-        256 KiB; a page image returns ``{"kind": "fixed", "size": ...}``.
-        """
-        return {"kind": "lines", "average": 256 << 10}
+        """How a chainable dump is cut into chunks (delegates to :attr:`backup`)."""
+        return self.backup.incremental_chunking()
 
     def render_ddl(self, obj: Any, options: Mapping[str, Any]) -> list[str]:
         """Render DDL statements for a schema object in this dialect (delegates to :attr:`schema`)."""
@@ -571,48 +655,17 @@ class Dialect:
         raise self._unsupported("migration_lock")
 
     # -- deep backup verification (used by dbkeeper.backup.verify) ---------------------------
-    @contextmanager
-    def scratch_target(self, near: DatabaseURL | None, *, prefix: str) -> Iterator[DatabaseURL]:
-        """A new, empty database to restore into, removed on exit.
-
-        Embedded dialects (``capabilities.server`` off) get a file in a
-        private temporary directory, under the dialect's first URL scheme;
-        server dialects get a uniquely named database next to ``near`` (made
-        with :meth:`create_database_sql`, dropped with
-        :meth:`drop_database_sql`). Override it when the database makes
-        scratch space another way.
-        """
-        if not self.capabilities.server:
-            with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
-                yield self.scratch_file_url(Path(tmp) / "scratch.db")
-            return
-        if near is None:
-            raise ConfigurationError(f"a scratch {self.name} database needs a server URL to make it on")
-        admin = open_session(near)
-        name = f"{prefix}_{secrets.token_hex(6)}"
-        try:
-            admin.execute(self.create_database_sql(name))
-            try:
-                yield near.with_database(name)
-            finally:
-                admin.execute(self.drop_database_sql(name))
-        finally:
-            admin.disconnect()
+    def scratch_target(self, near: DatabaseURL | None, *, prefix: str) -> AbstractContextManager[DatabaseURL]:
+        """A new, empty database to restore into, removed on exit (delegates to :attr:`backup`)."""
+        return self.backup.scratch_target(near, prefix=prefix)
 
     def scratch_file_url(self, path: Path) -> DatabaseURL:
-        """The URL of a database file at ``path``, for embedded dialects' scratch targets."""
-        from dbkeeper.urls import DatabaseURL
-
-        return DatabaseURL(scheme=self.schemes[0], database=str(path))
+        """The URL of a database file at ``path``, for embedded scratch targets (delegates to :attr:`backup`)."""
+        return self.backup.scratch_file_url(path)
 
     def integrity_check(self, connection: Session) -> list[str]:
-        """What the database's own consistency check found wrong in ``connection``'s database; empty when sound.
-
-        Deep backup verification runs it on the restored copy. The default
-        has no check to run and finds nothing; SQLite runs
-        ``PRAGMA integrity_check``.
-        """
-        return []
+        """What the database's own consistency check found wrong; empty when sound (delegates to :attr:`backup`)."""
+        return self.backup.integrity_check(connection)
 
     # -- migrations (used by dbkeeper.migrations) -------------------------------------
     def split_statements(self, sql: str) -> list[str]:

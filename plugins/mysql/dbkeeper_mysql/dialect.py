@@ -29,7 +29,15 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
+from dbkeeper.contract.dialect import (
+    BackupSupport,
+    Capabilities,
+    DBAPIConnection,
+    Dialect,
+    ErrorClassifier,
+    QueryPlan,
+    SchemaSupport,
+)
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_mysql.migration_support import MySQLMigrationSupport
 
@@ -114,38 +122,9 @@ class MySQLErrors(ErrorClassifier):
         return None
 
 
-class MySQLDialect(MySQLMigrationSupport, Dialect):
-    """MySQL 5.7+/8.x and MariaDB 10.x+ servers."""
+class MySQLBackup(BackupSupport):
+    """``mariadb-dump``/the client through scratch schemas, and the leftovers of killed restores."""
 
-    name = "mysql"
-    migration_lint_rules = "dbkeeper_mysql.migration_lint:MySQLLintRules"  # dbkeeper migrate lint
-    #: How the driver's exceptions read (retry, discard, constraint, code).
-    errors_class = MySQLErrors
-    schemes = ("mysql", "mariadb")
-    db_type = "mysql"
-    upsert_style = "on_duplicate_key"
-    no_limit_sql = "LIMIT 18446744073709551615"
-    default_port = 3306
-    paramstyle = "pyformat"
-    backslash_escapes = True
-    identifier_quote = "`"
-    sqlalchemy_name = "mysql+pymysql"
-    begin_statement = "START TRANSACTION"
-    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=False, server=True,
-                                bulk_insert=True, introspection=True, explain=True, dump=True, restore=True,
-                                migration_lock=True, collect_metrics=True, render_ddl=True, incremental=True,
-                                foreign_key_actions=True, alter_column=True, migrations=True)
-    #: Every full backup is a chain base: the chainable dump (server-rendered SQL in key order) costs what
-    #: ``mariadb-dump`` does through the same pipeline (alternating pairs in docs/backups.md), so the seed
-    #: API's ``backup_type="incremental"`` after a plain full builds on it. ``chainable=False`` keeps the
-    #: native dump.
-    chainable_fulls_by_default = True
-
-    #: Upper bound, in bytes, of one multi-row ``INSERT`` built by :meth:`bulk_insert`
-    #: (never more than the server's ``max_allowed_packet``).
-    bulk_batch_bytes: ClassVar[int] = 1024 * 1024
-
-    # -- backups (implemented in dbkeeper_mysql.dump) ----------------------------------------------
     def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """``mariadb-dump --single-transaction`` streamed into ``sink`` (see :mod:`dbkeeper_mysql.dump`)."""
         from dbkeeper_mysql.dump import dump
@@ -178,11 +157,45 @@ class MySQLDialect(MySQLMigrationSupport, Dialect):
 
     @contextlib.contextmanager
     def _admin_cursor(self, connection: Session) -> Iterator[Any]:
-        conn: Any = self.connect(connection.url.with_database(""), autocommit=True)
+        conn: Any = self.dialect.connect(connection.url.with_database(""), autocommit=True)
         try:
             yield conn.cursor()
         finally:
             conn.close()
+
+
+class MySQLDialect(MySQLMigrationSupport, Dialect):
+    """MySQL 5.7+/8.x and MariaDB 10.x+ servers."""
+
+    name = "mysql"
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    migration_lint_rules = "dbkeeper_mysql.migration_lint:MySQLLintRules"  # dbkeeper migrate lint
+    errors_class = MySQLErrors
+    #: How it is backed up, restored and checked.
+    backup_class = MySQLBackup
+    schemes = ("mysql", "mariadb")
+    db_type = "mysql"
+    upsert_style = "on_duplicate_key"
+    no_limit_sql = "LIMIT 18446744073709551615"
+    default_port = 3306
+    paramstyle = "pyformat"
+    backslash_escapes = True
+    identifier_quote = "`"
+    sqlalchemy_name = "mysql+pymysql"
+    begin_statement = "START TRANSACTION"
+    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=False, server=True,
+                                bulk_insert=True, introspection=True, explain=True, dump=True, restore=True,
+                                migration_lock=True, collect_metrics=True, render_ddl=True, incremental=True,
+                                foreign_key_actions=True, alter_column=True, migrations=True)
+    #: Every full backup is a chain base: the chainable dump (server-rendered SQL in key order) costs what
+    #: ``mariadb-dump`` does through the same pipeline (alternating pairs in docs/backups.md), so the seed
+    #: API's ``backup_type="incremental"`` after a plain full builds on it. ``chainable=False`` keeps the
+    #: native dump.
+    chainable_fulls_by_default = True
+
+    #: Upper bound, in bytes, of one multi-row ``INSERT`` built by :meth:`bulk_insert`
+    #: (never more than the server's ``max_allowed_packet``).
+    bulk_batch_bytes: ClassVar[int] = 1024 * 1024
 
     # -- connecting -----------------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:

@@ -16,7 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
+from dbkeeper.contract.dialect import (
+    BackupSupport,
+    Capabilities,
+    DBAPIConnection,
+    Dialect,
+    ErrorClassifier,
+    QueryPlan,
+    SchemaSupport,
+)
 from dbkeeper.errors import IntegrityError, QueryError
 from dbkeeper_postgres.migration_support import PostgresMigrationSupport
 from dbkeeper_postgres.prepared import PreparedRunner, column_names, python_encoding
@@ -139,29 +147,9 @@ class PostgresErrors(ErrorClassifier):
         return str(code) if code else None
 
 
-class PostgresDialect(PostgresMigrationSupport, Dialect):
-    """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
+class PostgresBackup(BackupSupport):
+    """``pg_dump``/``pg_restore`` through a scratch database, and the leftovers of killed restores."""
 
-    name = "postgres"
-    migration_lint_rules = "dbkeeper_postgres.migration_lint:PostgresLintRules"  # dbkeeper migrate lint
-    #: How the driver's exceptions read (retry, discard, constraint, code).
-    errors_class = PostgresErrors
-    schemes = ("postgresql", "postgres")
-    db_type = "postgresql"
-    upsert_style = "on_conflict"
-    insert_returning = True
-    default_port = 5432
-    paramstyle = "pyformat"
-    reusable_cursors = True  # psycopg client-side cursors: no server state between statements
-    backslash_escapes = False
-    identifier_quote = '"'
-    sqlalchemy_name = "postgresql+psycopg"
-    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=True, server=True,
-                                bulk_insert=True, introspection=True, explain=True, asyncio=True, dump=True,
-                                restore=True, migration_lock=True, collect_metrics=True, render_ddl=True,
-                                incremental=True, foreign_key_actions=True, alter_column=True, migrations=True)
-
-    # -- backups (implemented in dbkeeper_postgres.dump) ----------------------------------------------
     def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
         """``pg_dump -Fc --compress=0`` streamed into ``sink`` (see :mod:`dbkeeper_postgres.dump`)."""
         from dbkeeper_postgres.dump import dump
@@ -189,6 +177,31 @@ class PostgresDialect(PostgresMigrationSupport, Dialect):
 
         with admin_connection(connection.url) as admin:
             remove_leftover(admin, connection.url.database or "", name)
+
+
+class PostgresDialect(PostgresMigrationSupport, Dialect):
+    """PostgreSQL servers (``postgresql://`` and ``postgres://`` URLs) through psycopg 3."""
+
+    name = "postgres"
+    #: How the driver's exceptions read (retry, discard, constraint, code).
+    migration_lint_rules = "dbkeeper_postgres.migration_lint:PostgresLintRules"  # dbkeeper migrate lint
+    errors_class = PostgresErrors
+    #: How it is backed up, restored and checked.
+    backup_class = PostgresBackup
+    schemes = ("postgresql", "postgres")
+    db_type = "postgresql"
+    upsert_style = "on_conflict"
+    insert_returning = True
+    default_port = 5432
+    paramstyle = "pyformat"
+    reusable_cursors = True  # psycopg client-side cursors: no server state between statements
+    backslash_escapes = False
+    identifier_quote = '"'
+    sqlalchemy_name = "postgresql+psycopg"
+    capabilities = Capabilities(sql=True, transactions=True, savepoints=True, transactional_ddl=True, server=True,
+                                bulk_insert=True, introspection=True, explain=True, asyncio=True, dump=True,
+                                restore=True, migration_lock=True, collect_metrics=True, render_ddl=True,
+                                incremental=True, foreign_key_actions=True, alter_column=True, migrations=True)
 
     # -- connecting -----------------------------------------------------------------
     def connect(self, url: DatabaseURL, *, timeout: float | None = None, autocommit: bool = True) -> DBAPIConnection:

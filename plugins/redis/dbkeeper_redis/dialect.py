@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier
+from dbkeeper.contract.dialect import BackupSupport, Capabilities, DBAPIConnection, Dialect, ErrorClassifier
 from dbkeeper_redis._conninfo import DEFAULT_PORT, connect_kwargs, database_number, is_number
 
 if TYPE_CHECKING:
@@ -77,12 +77,30 @@ class RedisErrors(ErrorClassifier):
         return None
 
 
+class RedisBackup(BackupSupport):
+    """Every key's ``DUMP`` payload, restored with pipelined ``RESTORE``."""
+
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every key with its type, TTL and ``DUMP`` payload streamed into ``sink`` (:mod:`dbkeeper_redis.dump`)."""
+        from dbkeeper_redis.dump import dump
+
+        return dump(connection, sink, options)
+
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Load a dump with pipelined ``RESTORE``; a non-empty target needs ``replace=True``."""
+        from dbkeeper_redis.dump import restore
+
+        return restore(connection, source, options)
+
+
 class RedisDialect(Dialect):
     """Redis servers (``redis://`` and ``rediss://`` URLs) through redis-py."""
 
     name = "redis"
     #: How the driver's exceptions read (retry, discard, constraint, code).
     errors_class = RedisErrors
+    #: How it is backed up, restored and checked.
+    backup_class = RedisBackup
     schemes = ("redis", "rediss")
     db_type = "redis"
     default_port = DEFAULT_PORT
@@ -187,15 +205,3 @@ class RedisDialect(Dialect):
         from dbkeeper_redis.metrics import collect_metrics
 
         return collect_metrics(connection)
-
-    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        """Every key with its type, TTL and ``DUMP`` payload streamed into ``sink`` (:mod:`dbkeeper_redis.dump`)."""
-        from dbkeeper_redis.dump import dump
-
-        return dump(connection, sink, options)
-
-    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        """Load a dump with pipelined ``RESTORE``; a non-empty target needs ``replace=True``."""
-        from dbkeeper_redis.dump import restore
-
-        return restore(connection, source, options)

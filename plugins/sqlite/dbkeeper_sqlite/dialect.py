@@ -15,7 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dbkeeper.contract.dialect import Capabilities, DBAPIConnection, Dialect, ErrorClassifier, QueryPlan, SchemaSupport
+from dbkeeper.contract.dialect import (
+    BackupSupport,
+    Capabilities,
+    DBAPIConnection,
+    Dialect,
+    ErrorClassifier,
+    QueryPlan,
+    SchemaSupport,
+)
 from dbkeeper.errors import ConfigurationError, IntegrityError, QueryError
 from dbkeeper.urls import DatabaseURL
 from dbkeeper_sqlite._params import CheckedConnection
@@ -53,6 +61,52 @@ class SQLiteErrors(ErrorClassifier):
         return str(name) if name else None
 
 
+class SQLiteBackup(BackupSupport):
+    """SQLite's online-backup snapshot, checked restore, leftover files and ``PRAGMA integrity_check``."""
+
+    def integrity_check(self, connection: Session) -> list[str]:
+        """``PRAGMA integrity_check``: each problem it reports (it says ``ok`` alone when the file is sound)."""
+        values = [str(next(iter(row.values()))) for row in connection.execute("PRAGMA integrity_check").rows]
+        return [] if values == ["ok"] else [f"PRAGMA integrity_check: {value}" for value in values]
+
+    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Online-backup-API snapshot streamed into ``sink`` (see :mod:`dbkeeper_sqlite.dump`)."""
+        from dbkeeper_sqlite.dump import dump
+
+        return dump(connection, sink, options)
+
+    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked temp file renamed over the target (see :mod:`dbkeeper_sqlite.dump`)."""
+        from dbkeeper_sqlite.dump import restore
+
+        return restore(connection, source, options)
+
+    def restore_leftovers(self, connection: Session) -> list[str]:
+        """``.<file>.dbkeeper-restore-<hex>`` files next to the target that no running restore holds."""
+        from dbkeeper_sqlite._leftovers import leftovers
+        from dbkeeper_sqlite.dump import _path
+
+        return [] if connection.url.is_memory else leftovers(_path(connection, "look next to"))
+
+    def remove_restore_leftover(self, connection: Session, name: str) -> None:
+        """Delete one of :meth:`restore_leftovers` with its journal files; any other path is refused."""
+        from dbkeeper_sqlite._leftovers import remove
+        from dbkeeper_sqlite.dump import _path
+
+        remove(_path(connection, "remove files next to"), name)
+
+    def incremental_chunking(self) -> dict[str, Any]:
+        """Page image: fixed 256 KiB chunks (a multiple of every page size), so a changed page dirties one chunk.
+
+        Smaller chunks make incrementals of scattered changes smaller but every
+        full slower (a frame costs a hash, a compression call and a header):
+        64 KiB took SQLite fulls to 1.5x ``sqlite3 .backup`` + ``zstd``, 256 KiB
+        to 1.3x, while an incremental after appending or updating 1 % of a
+        1,000,000-row table (in one key range) still stores under 2 % of the full.
+        """
+        return {"kind": "fixed", "size": 256 << 10}
+
+
 class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     """SQLite files and in-memory databases."""
 
@@ -60,6 +114,8 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
     migration_lint_rules = "dbkeeper_sqlite.migration_lint:SQLiteLintRules"  # dbkeeper migrate lint
     #: How the driver's exceptions read (retry, discard, constraint, code).
     errors_class = SQLiteErrors
+    #: How it is backed up, restored and checked.
+    backup_class = SQLiteBackup
     schemes = ("sqlite",)
     db_type = "sqlite"
     upsert_style = "on_conflict"
@@ -167,54 +223,12 @@ class SQLiteDialect(SQLiteMigrationSupport, Dialect):
 
         return collect_metrics(connection)
 
-    def integrity_check(self, connection: Session) -> list[str]:
-        """``PRAGMA integrity_check``: each problem it reports (it says ``ok`` alone when the file is sound)."""
-        values = [str(next(iter(row.values()))) for row in connection.execute("PRAGMA integrity_check").rows]
-        return [] if values == ["ok"] else [f"PRAGMA integrity_check: {value}" for value in values]
-
     def explain(self, connection: Session, query: str, params: Any = None) -> QueryPlan:
         result = connection.execute(f"EXPLAIN QUERY PLAN {query}", params)
         lines = [str(row.get("detail")) for row in result.rows]
         return QueryPlan(dialect=self.name, query=query, text="\n".join(lines), raw=result.rows)
 
-    def dump(self, connection: Session, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        """Online-backup-API snapshot streamed into ``sink`` (see :mod:`dbkeeper_sqlite.dump`)."""
-        from dbkeeper_sqlite.dump import dump
-
-        return dump(connection, sink, options)
-
-    def restore(self, connection: Session, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        """Checked temp file renamed over the target (see :mod:`dbkeeper_sqlite.dump`)."""
-        from dbkeeper_sqlite.dump import restore
-
-        return restore(connection, source, options)
-
-    def restore_leftovers(self, connection: Session) -> list[str]:
-        """``.<file>.dbkeeper-restore-<hex>`` files next to the target that no running restore holds."""
-        from dbkeeper_sqlite._leftovers import leftovers
-        from dbkeeper_sqlite.dump import _path
-
-        return [] if connection.url.is_memory else leftovers(_path(connection, "look next to"))
-
-    def remove_restore_leftover(self, connection: Session, name: str) -> None:
-        """Delete one of :meth:`restore_leftovers` with its journal files; any other path is refused."""
-        from dbkeeper_sqlite._leftovers import remove
-        from dbkeeper_sqlite.dump import _path
-
-        remove(_path(connection, "remove files next to"), name)
-
     chainable_fulls_by_default = True  # the page image is both the plain and the chainable dump
-
-    def incremental_chunking(self) -> dict[str, Any]:
-        """Page image: fixed 256 KiB chunks (a multiple of every page size), so a changed page dirties one chunk.
-
-        Smaller chunks make incrementals of scattered changes smaller but every
-        full slower (a frame costs a hash, a compression call and a header):
-        64 KiB took SQLite fulls to 1.5x ``sqlite3 .backup`` + ``zstd``, 256 KiB
-        to 1.3x, while an incremental after appending or updating 1 % of a
-        1,000,000-row table (in one key range) still stores under 2 % of the full.
-        """
-        return {"kind": "fixed", "size": 256 << 10}
 
     # -- the schema toolkit (implemented in dbkeeper_sqlite.schema_support) ----------------------------
     def schema_support(self) -> SchemaSupport:

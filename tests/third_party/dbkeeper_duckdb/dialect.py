@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any
 
-from dbkeeper.contract.dialect import Capabilities, Dialect, ErrorClassifier, QueryPlan
+from dbkeeper.contract.dialect import BackupSupport, Capabilities, Dialect, ErrorClassifier, QueryPlan
 from dbkeeper.contract.introspection import IndexInfo, TableInfo
 from dbkeeper.engine.connection import DatabaseConnection
 from dbkeeper.errors import ConfigurationError
@@ -27,10 +27,26 @@ class DuckDBErrors(ErrorClassifier):
         return isinstance(exc, duckdb.ConnectionException)
 
 
+class DuckDBBackup(BackupSupport):
+    """A JSON-lines export of every table and view, loaded back in one transaction (:mod:`dbkeeper_duckdb.dump`)."""
+
+    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        from dbkeeper_duckdb.dump import dump
+
+        return dump(self.dialect, connection, sink, options)
+
+    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
+        from dbkeeper_duckdb.dump import restore
+
+        return restore(self.dialect, connection, source, options)
+
+
 class DuckDBDialect(Dialect):
     name = "duckdb"
     #: How the driver's exceptions read (retry, discard, constraint, code).
     errors_class = DuckDBErrors
+    #: How it is backed up, restored and checked.
+    backup_class = DuckDBBackup
     schemes = ("duckdb",)
     db_type = "custom"
     default_port = None
@@ -99,17 +115,6 @@ class DuckDBDialect(Dialect):
             return ProcessLock(f"{id(connection)}:{name}", name, timeout)
         path = Path(url.database or "").expanduser().resolve()
         return FileLock(path.with_name(f"{path.name}.migrate.lock"), name, timeout)
-
-    # -- backups --------------------------------------------------------------------------------
-    def dump(self, connection: DatabaseConnection, sink: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        from dbkeeper_duckdb.dump import dump
-
-        return dump(self, connection, sink, options)
-
-    def restore(self, connection: DatabaseConnection, source: IO[bytes], options: Mapping[str, Any]) -> dict[str, Any]:
-        from dbkeeper_duckdb.dump import restore
-
-        return restore(self, connection, source, options)
 
 
 def _expressions(text: str) -> list[str]:
