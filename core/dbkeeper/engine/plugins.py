@@ -1,21 +1,32 @@
 """Find, load and keep track of plugins; look up dialects by name or URL scheme.
 
-Loading happens once, lazily, on the first question about dialects, commands
-or plugins. Each entry point in the group ``dbkeeper`` is imported on its own:
+Loading happens lazily, on the first question about dialects, commands or
+plugins. Each entry point in the group ``dbkeeper`` is imported on its own:
 one that fails to import or to register is recorded with its error and
 skipped, so the others keep working (``DBKEEPER_STRICT_PLUGINS=1`` turns such a
 failure into an exception). ``DBKEEPER_DISABLE_PLUGINS=a,b`` skips plugins by
 entry-point or distribution name.
+
+dbkeeper's own dialect plugins (an entry point named as in
+:data:`KNOWN_SCHEMES`, from the distribution ``dbkeeper-<name>``) are imported
+only when their scheme is asked for: ``dbkeeper backup restore`` of a
+PostgreSQL backup imports neither the MySQL plugin nor PyMySQL. The entry
+point's name says which schemes it serves, so nothing is imported to find
+out; a scheme no known plugin claims loads everything. Every other plugin
+(a third party's: it may implement any hook, ``dbkeeper_connect`` included)
+is imported at the first question, as before. Whole listings (``plugins()``,
+``dialects()``, commands, advisor rules, lifecycle adapters) load them all.
+Conflicts are settled as if every plugin had loaded in name order: of two
+plugins registering one dialect name or URL scheme, the one whose name sorts
+first keeps it and the other is marked failed, whichever was imported first.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -26,6 +37,8 @@ from dbkeeper.contract.hookspecs import hookimpl
 from dbkeeper.errors import PluginError, UnsupportedDatabaseError
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     import click
 
     from dbkeeper.contract.dialect import DBAPIConnection
@@ -96,17 +109,20 @@ class PluginRegistry:
         self._schemes: dict[str, Dialect] = {}
         self._dialect_owner: dict[str, str] = {}
         self._by_dialect: dict[str, dict[str, type[Any]]] = {}
+        #: Plugin name -> its place in name order (entry points sorted, then ``extra_plugins``): who wins a conflict.
+        self._order: dict[str, int] = {}
+        #: dbkeeper's own dialect plugins not imported yet: name -> loader.
+        self._deferred: dict[str, Callable[[], object]] = {}
 
     # -- loading ----------------------------------------------------------------
     @property
     def pm(self) -> pluggy.PluginManager:
-        """The loaded pluggy manager (loads plugins on first use)."""
-        if self._pm is None:
+        """The pluggy manager with every plugin loaded (loads them on first use)."""
+        pm = self._started()
+        if self._deferred:
             with self._lock:
-                if self._pm is None:
-                    self._load()
-        assert self._pm is not None
-        return self._pm
+                self._load_deferred(list(self._deferred))
+        return pm
 
     @property
     def hook(self) -> Any:
@@ -124,12 +140,23 @@ class PluginRegistry:
         raw = os.environ.get(DISABLE_ENV, "")
         return {part.strip() for part in raw.split(",") if part.strip()}
 
-    def _load(self) -> None:
+    def _started(self) -> pluggy.PluginManager:
+        """The manager with every plugin but the deferred ones loaded (see the module doc)."""
+        if self._pm is None:
+            with self._lock:
+                if self._pm is None:
+                    self._start()
+        assert self._pm is not None
+        return self._pm
+
+    def _start(self) -> None:
         pm = pluggy.PluginManager("dbkeeper")
         pm.add_hookspecs(hookspecs)
         disabled = self._disabled_names()
         eps = self._entry_points
         if eps is None:
+            from importlib.metadata import entry_points
+
             eps = list(entry_points(group=ENTRY_POINT_GROUP))
         candidates: list[tuple[str, str | None, str | None, Callable[[], object]]] = []
         for ep in sorted(eps, key=lambda e: e.name):
@@ -137,25 +164,66 @@ class PluginRegistry:
             candidates.append((ep.name, dist.name if dist else None, dist.version if dist else None, ep.load))
         for name, plugin in self._extra_plugins:
             candidates.append((name, None, None, _constant(plugin)))
+        now: list[str] = []
         for name, dist_name, version, loader in candidates:
             info = PluginInfo(name=name, distribution=dist_name, version=version, status="loaded")
             self._infos[name] = info
+            self._order.setdefault(name, len(self._order))
             if name in disabled or (dist_name and dist_name in disabled):
                 info.status = "disabled"
-                continue
-            try:
-                plugin = loader()
-                pm.register(plugin, name=name)
-                pm.check_pending()
-            except Exception as exc:  # one broken plugin must not take the others down
-                self._fail(pm, info, exc, during="load")
-                continue
-            info.hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
-        self._register_dialects(pm)
-        self._pm = pm
+            elif _deferrable(name, dist_name):
+                self._deferred[name] = loader
+            else:
+                self._import(pm, info, loader)
+                now.append(name)
+        self._pm = pm  # set first: a deferred plugin's conflicts (_evict_later_claims) need it
+        try:
+            self._register_dialects(pm, now)
+        except BaseException:  # strict mode: the next question starts again, as before
+            self._pm = None
+            for state in (self._infos, self._dialects, self._schemes, self._dialect_owner, self._order,
+                          self._deferred):
+                state.clear()
+            raise
 
-    def _register_dialects(self, pm: pluggy.PluginManager) -> None:
-        for impl in pm.hook.dbkeeper_register_dialects.get_hookimpls():
+    def _import(self, pm: pluggy.PluginManager, info: PluginInfo, loader: Callable[[], object]) -> None:
+        try:
+            plugin = loader()
+            pm.register(plugin, name=info.name)
+            pm.check_pending()
+        except Exception as exc:  # one broken plugin must not take the others down
+            self._fail(pm, info, exc, during="load")
+            return
+        info.hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
+
+    def _load_deferred(self, names: Iterable[str]) -> None:
+        """Import the deferred plugins ``names`` (those still deferred) and register their dialects."""
+        pm = self._started()
+        todo = sorted((n for n in set(names) if n in self._deferred), key=self._order.__getitem__)
+        for name in todo:
+            self._import(pm, self._infos[name], self._deferred.pop(name))
+        if todo:
+            self._by_dialect.clear()  # collected from fewer plugins; collect again
+            self._register_dialects(pm, todo)
+
+    def _load_for(self, name: str) -> None:
+        """Import the deferred plugin that serves scheme (or dialect name) ``name``, if there is one."""
+        if self._deferred:
+            extra = KNOWN_SCHEMES.get(name)
+            if extra is not None and extra in self._deferred:
+                with self._lock:
+                    self._load_deferred([extra])
+
+    def _impls(self, pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
+        """The implementations of ``hook_name`` in name order (the order plugins would all have loaded in)."""
+        impls = getattr(pm.hook, hook_name).get_hookimpls()
+        return sorted(impls, key=lambda i: self._order.get(i.plugin_name, len(self._order)))
+
+    def _register_dialects(self, pm: pluggy.PluginManager, names: list[str]) -> None:
+        wanted = set(names)
+        for impl in self._impls(pm, "dbkeeper_register_dialects"):
+            if impl.plugin_name not in wanted:
+                continue
             info = self._infos.get(impl.plugin_name)
             if info is None or info.status != "loaded":
                 continue
@@ -183,6 +251,7 @@ class PluginRegistry:
             raise PluginError(f"plugin {owner!r} registered {cls!r}, which is not a dbkeeper.Dialect subclass")
         if not cls.name or not cls.schemes:
             raise PluginError(f"plugin {owner!r} registered {cls.__name__} without a name or URL schemes")
+        self._evict_later_claims(cls, owner)
         if cls.name in self._dialects:
             raise PluginError(
                 f"plugin {owner!r} registers dialect {cls.name!r}, which plugin "
@@ -207,6 +276,36 @@ class PluginRegistry:
         if dialect is not None:
             for scheme in dialect.schemes:
                 self._schemes.pop(scheme, None)
+
+    def _evict_later_claims(self, cls: type[Dialect], owner: str) -> None:
+        """A plugin imported late (deferred) still wins a conflict against one after it in name order.
+
+        Had all loaded in name order, the later plugin would have been the one
+        to fail; it is marked failed with the error it would have got, and
+        what it registered is dropped.
+        """
+        rank = self._order.get(owner, len(self._order))
+        claims = [(True, cls.name)] + [(False, scheme) for scheme in cls.schemes]
+        for is_name, claimed in claims:
+            holder = self._dialects.get(claimed) if is_name else self._schemes.get(claimed)
+            if holder is None:
+                continue
+            other = self._dialect_owner.get(holder.name, "")
+            if other == owner or self._order.get(other, -1) <= rank:
+                continue
+            if is_name:
+                error = PluginError(f"plugin {other!r} registers dialect {cls.name!r}, which plugin {owner!r} "
+                                    f"already registered; disable one of them with {DISABLE_ENV}")
+            else:
+                error = PluginError(f"plugin {other!r} registers URL scheme {claimed!r}, already handled by "
+                                    f"dialect {cls.name!r}")
+            for name, dialect_owner in list(self._dialect_owner.items()):
+                if dialect_owner == other:
+                    self._remove_dialect(name)
+            info = self._infos[other]
+            info.dialects = []
+            assert self._pm is not None
+            self._fail(self._pm, info, error, during="register_dialects")
 
     def _fail(self, pm: pluggy.PluginManager, info: PluginInfo, exc: Exception, *, during: str) -> None:
         info.status = "failed"
@@ -235,16 +334,24 @@ class PluginRegistry:
 
     def get_dialect(self, name: str) -> Dialect:
         """The dialect registered as ``name``, or by a URL scheme ``name``."""
-        self.pm  # noqa: B018
+        self._started()
+        self._load_for(name)
         dialect = self._dialects.get(name) or self._schemes.get(name)
+        if dialect is None:
+            self.pm  # noqa: B018 - a scheme no known plugin claims: load them all, then look again
+            dialect = self._dialects.get(name) or self._schemes.get(name)
         if dialect is None:
             raise self._unknown(name, what="dialect")
         return dialect
 
     def dialect_for_url(self, url: DatabaseURL) -> Dialect:
         """The dialect serving ``url``'s scheme; a clear error names the extra to install."""
-        self.pm  # noqa: B018
+        self._started()
+        self._load_for(url.scheme)
         dialect = self._schemes.get(url.scheme)
+        if dialect is None:
+            self.pm  # noqa: B018 - as in get_dialect
+            dialect = self._schemes.get(url.scheme)
         if dialect is None:
             raise self._unknown(url.scheme, what="database scheme")
         return dialect
@@ -263,6 +370,8 @@ class PluginRegistry:
                 f"no dialect handles {what} {scheme!r}; install it with: pip install \"dbkeeper[{extra}]\" "
                 f"(installed dialects: {installed})"
             )
+        import difflib
+
         known = sorted(set(self._schemes) | set(KNOWN_SCHEMES))
         close = difflib.get_close_matches(scheme, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -272,8 +381,12 @@ class PluginRegistry:
 
     def connect(self, dialect: Dialect, url: DatabaseURL, *, timeout: float | None,
                 autocommit: bool = True) -> DBAPIConnection:
-        """One DBAPI connection: a plugin's ``dbkeeper_connect`` when one answers, else ``dialect.connect``."""
-        raw = self.hook.dbkeeper_connect(dialect=dialect, url=url,
+        """One DBAPI connection: a plugin's ``dbkeeper_connect`` when one answers, else ``dialect.connect``.
+
+        Deferred plugins stay deferred: dbkeeper's own dialect plugins do not
+        implement this hook, and every other plugin is loaded already.
+        """
+        raw = self._started().hook.dbkeeper_connect(dialect=dialect, url=url,
                                          options={"timeout": timeout, "autocommit": autocommit})
         if raw is None:
             raw = dialect.connect(url, timeout=timeout, autocommit=autocommit)
@@ -302,7 +415,7 @@ class PluginRegistry:
                 return found
             pm = self.pm
             found = {}
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            for impl in self._impls(pm, hook_name):
                 info = self._infos.get(impl.plugin_name)
                 if info is None or info.status != "loaded":
                     continue
@@ -330,7 +443,7 @@ class PluginRegistry:
     def register_commands(self, cli: click.Group) -> None:
         """Let every loaded plugin add its CLI commands; a failing plugin is recorded, not fatal."""
         pm = self.pm
-        for impl in pm.hook.dbkeeper_register_commands.get_hookimpls():
+        for impl in self._impls(pm, "dbkeeper_register_commands"):
             info = self._infos.get(impl.plugin_name)
             try:
                 impl.function(cli=cli)
@@ -338,6 +451,16 @@ class PluginRegistry:
                 if info is None:
                     raise
                 self._fail(pm, info, exc, during="register_commands")
+
+
+def _deferrable(name: str, distribution: str | None) -> bool:
+    """Whether an entry point is one of dbkeeper's own dialect plugins, imported only for its schemes.
+
+    Its name must be one :data:`KNOWN_SCHEMES` maps to and its distribution
+    ``dbkeeper-<name>``: those plugins implement only registration hooks,
+    so leaving one out until its scheme is asked for changes nothing else.
+    """
+    return name in KNOWN_SCHEMES.values() and distribution == f"dbkeeper-{name}"
 
 
 def _constant(value: object) -> Callable[[], object]:
