@@ -82,12 +82,31 @@ class MySQLMigrationSupport:
         """
         from dbkeeper_mysql.galera import CLUSTER, cluster_state, toi_warning
 
-        state = cluster_state(connection)
+        state = cluster_state(connection) if getattr(connection, "is_connected", True) else _probe(connection)
         if state.kind == CLUSTER:
             from dbkeeper_mysql.lease_lock import GaleraLeaseLock
 
             return GaleraLeaseLock(connection, name, timeout, notice=toi_warning(connection, state))
         return MySQLNamedLock(connection, name, timeout)
+
+
+def _probe(connection: Session) -> Any:
+    """The cluster state read on a short-lived session, for a lock asked of a connection not yet connected.
+
+    A lock may be built before its connection connects (the lock opens its own
+    session on acquire); the detection must not require the caller to connect.
+    """
+    from dbkeeper.engine.connection import DatabaseConnection
+    from dbkeeper_mysql.galera import cluster_state
+
+    probe = DatabaseConnection.from_url(
+        connection.url, name=f"{connection.name}-cluster-probe", pool_size=1, max_overflow=0, pool_recycle=None,
+        retry_on_disconnect=False)
+    probe.connect()
+    try:
+        return cluster_state(probe)
+    finally:
+        probe.disconnect()
 
 
 class MySQLNamedLock(MigrationLock):
