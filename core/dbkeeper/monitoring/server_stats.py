@@ -54,6 +54,7 @@ fleet work.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import importlib
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -69,7 +70,7 @@ TOP_STATEMENTS = 50
 _PER_STATEMENT = ("calls", "total_ms", "rows", "blocks_hit", "blocks_read")
 
 
-class ServerStats:
+class ServerStats(ABC):
     """A dialect's reader of its server's statistics; subclass it in the plugin and name it on the advisor rules.
 
     :meth:`snapshot` runs the reading on ``connection`` (outside the
@@ -82,9 +83,9 @@ class ServerStats:
     #: Names of the sources the reader uses, shown in reports ("pg_stat_statements", "pg_stat_activity", ...).
     source_names: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def snapshot(self, connection: DatabaseConnection) -> dict[str, Any]:
-        """One reading (see the module doc for its keys)."""
-        raise NotImplementedError
+        """One reading (see the module doc for its keys); every dialect's reader defines it."""
 
     def hypothetical_index_cost(self, connection: DatabaseConnection, create_index_sql: str,
                                 statement: str, params: list[Any]) -> dict[str, Any] | None:
