@@ -54,9 +54,9 @@ fleet work.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import importlib
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
